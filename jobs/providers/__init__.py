@@ -1,0 +1,1 @@
+"""Report providers behind one small interface (see base.py)."""

@@ -1,0 +1,125 @@
+"""The provider contract: typed requests and results, no SDK objects, no database access.
+
+Every provider (OpenAI's Responses API in background mode, the built-in local engine) takes a
+`ReportRequest`, starts one background response, and reports on it as a `ResponseState`.
+Errors are `ProviderError`, already classified: `transient` says whether retrying the same
+request later may succeed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# Provider status values (OpenAI spells "cancelled"; our job status is "canceled").
+QUEUED = "queued"
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+INCOMPLETE = "incomplete"
+ACTIVE_STATUSES = frozenset({QUEUED, IN_PROGRESS})
+TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, INCOMPLETE})
+
+
+@dataclass(frozen=True)
+class SourceDoc:
+    """One source as the model sees it: `sid` is its stable id within the job (S1…Sn)."""
+
+    sid: str
+    title: str
+    text: str
+    url: str = ""
+    kind: str = "text"
+    published: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """Everything one background response needs. Built by jobs.requests from a job attempt."""
+
+    job_id: str  # the job's public id
+    attempt: int
+    step: str  # "report" for single-response mode; "plan", "research-N", "synthesize"
+    model: str
+    instructions: str  # template instructions + audience + citation rules
+    input_text: str  # the topic, the sources S1…Sn, reviewer notes for a revision
+    topic: str
+    audience: str
+    sources: tuple[SourceDoc, ...]
+    output_schema: dict  # JSON schema of the structured report (strict)
+    required_sections: tuple[str, ...] = ()
+    reasoning_effort: str = ""  # "", "low", "medium", "high"
+    previous_response_id: str | None = None
+    revision_notes: str = ""
+    tools: tuple[dict, ...] = ()
+    max_output_tokens: int | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    tool_calls: int = 0
+
+
+@dataclass(frozen=True)
+class ResponseState:
+    """A provider response as we last saw it."""
+
+    id: str
+    status: str  # one of the provider status values above
+    model: str = ""
+    output_text: str = ""
+    error_code: str = ""
+    error_message: str = ""
+    incomplete_reason: str = ""
+    usage: Usage = field(default_factory=Usage)
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class ProviderError(Exception):
+    """A provider call that did not succeed.
+
+    `transient` errors (rate limits, 5xx, timeouts, dropped connections) may succeed later;
+    the rest (quota, authentication, bad request, policy) will not. `failure_class` is the
+    job failure class the error maps to when it ends the job.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool,
+        code: str = "",
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        failure_class: str = "provider_error",
+    ):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+        self.code = code
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.failure_class = failure_class
+
+
+class Provider(Protocol):
+    name: str
+
+    def create(self, request: ReportRequest) -> ResponseState:
+        """Start a background response. Never retried inside: the worker owns retries."""
+
+    def retrieve(self, response_id: str) -> ResponseState: ...
+
+    def cancel(self, response_id: str) -> ResponseState:
+        """Best-effort cancel. A response that is already terminal is returned, not raised."""

@@ -1,0 +1,75 @@
+"""The structured report: the strict JSON schema the model must answer with.
+
+Strict structured output needs every property listed in `required` and
+`additionalProperties: false` on every object, so optional facts are empty strings or lists.
+"""
+
+REPORT_SCHEMA_NAME = "research_report"
+
+_STRING = {"type": "string"}
+
+REPORT_SCHEMA: dict = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "title",
+        "executive_summary",
+        "sections",
+        "evidence",
+        "recommendations",
+        "open_questions",
+        "source_notes",
+    ],
+    "properties": {
+        "title": _STRING,
+        "executive_summary": _STRING,
+        "sections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["heading", "body", "citations"],
+                "properties": {
+                    "heading": _STRING,
+                    "body": {
+                        "type": "string",
+                        "description": "Markdown. Cite sources inline as [S1], [S2].",
+                    },
+                    "citations": {"type": "array", "items": _STRING},
+                },
+            },
+        },
+        "evidence": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["claim", "source_id", "quote"],
+                "properties": {
+                    "claim": _STRING,
+                    "source_id": {"type": "string", "description": "S1…Sn"},
+                    "quote": {"type": "string", "description": "Verbatim from the source."},
+                },
+            },
+        },
+        "recommendations": {"type": "array", "items": _STRING},
+        "open_questions": {"type": "array", "items": _STRING},
+        "source_notes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["source_id", "note"],
+                "properties": {"source_id": _STRING, "note": _STRING},
+            },
+        },
+    },
+}
+
+CITATION_RULES = (
+    "Use only the sources provided, identified as S1…Sn. Cite every factual claim inline "
+    "with its source id in square brackets, e.g. [S2]. Every evidence row must quote its "
+    "source verbatim (copy the words exactly) and name the source id. Do not invent sources, "
+    "URLs or quotes. Keep facts and recommendations apart: recommendations go in their own "
+    "list. Put anything the sources cannot answer under open questions."
+)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ReportdeskConfig(AppConfig):
+    name = "reportdesk"
+    verbose_name = "Workspaces"

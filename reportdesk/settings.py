@@ -1,0 +1,191 @@
+"""Settings for reportdesk, read from the environment (django-environ; a `.env` file works).
+
+The defaults are the embedded mode: SQLite, django-q2's ORM broker and the local provider.
+Production sets DATABASE_URL, REDIS_URL, SECRET_KEY and DEBUG=false; with DEBUG off a missing
+SECRET_KEY is an error rather than a silent insecure default.
+"""
+
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+_DEV_SECRET = "reportdesk-insecure-development-key-do-not-use-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "django_q",
+    "reportdesk",
+    "sources",
+    "jobs",
+    "reviews",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "reportdesk.urls"
+WSGI_APPLICATION = "reportdesk.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web and worker write to the same file: wait for locks instead of failing at once, and
+    # take the write lock at BEGIN so a read-then-write transaction cannot deadlock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "reportdesk" / "static"]
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_URL = "media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+LOGIN_URL = "admin:login"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "django_q": {"level": "WARNING"}},
+}
+
+# --- Task queue (django-q2) -------------------------------------------------------------
+# `retry` must exceed `timeout`: a task still running at `retry` is handed out again.
+REDIS_URL = env.str("REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": "reportdesk",
+    "workers": env.int("Q_WORKERS", default=4),
+    "timeout": env.int("Q_TIMEOUT", default=300),
+    "retry": env.int("Q_RETRY", default=360),
+    "max_attempts": 3,
+    "queue_limit": 200,
+    "catch_up": False,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = env.float("Q_ORM_POLL", default=0.2)
+
+# --- Provider -----------------------------------------------------------------------------
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
+OPENAI_WEBHOOK_SECRET = env.str("OPENAI_WEBHOOK_SECRET", default="")
+OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=60.0)
+# "openai" or "local"; by default the local provider stands in when no key is set.
+REPORT_PROVIDER = env.str("REPORT_PROVIDER", default="openai" if OPENAI_API_KEY else "local")
+# How long the local provider takes from queued to completed, in seconds.
+LOCAL_PROVIDER_SECONDS = env.float("LOCAL_PROVIDER_SECONDS", default=6.0)
+
+# USD per 1M tokens, per model; tool calls per call. Overridable as JSON in PRICE_TABLE.
+PRICE_TABLE = env.json(
+    "PRICE_TABLE",
+    default={
+        "gpt-5.2": {"input": "1.75", "cached_input": "0.175", "output": "14.00"},
+        "gpt-5-mini": {"input": "0.25", "cached_input": "0.025", "output": "2.00"},
+        "gpt-4.1": {"input": "2.00", "cached_input": "0.50", "output": "8.00"},
+        "local-extractive": {"input": "0", "cached_input": "0", "output": "0"},
+        "_tools": {"web_search": "0.01"},
+    },
+)
+PRICE_TABLE = {
+    model: {k: Decimal(str(v)) for k, v in prices.items()} for model, prices in PRICE_TABLE.items()
+}
+
+# --- Worker cadence -----------------------------------------------------------------------
+# The first poll comes POLL_FIRST_SECONDS after start; each later one waits POLL_BACKOFF
+# times longer, up to POLL_MAX_SECONDS, with +/- POLL_JITTER of the delay.
+POLL_FIRST_SECONDS = env.float("POLL_FIRST_SECONDS", default=2.0)
+POLL_BACKOFF = env.float("POLL_BACKOFF", default=1.6)
+POLL_MAX_SECONDS = env.float("POLL_MAX_SECONDS", default=60.0)
+POLL_JITTER = env.float("POLL_JITTER", default=0.2)
+# The dispatcher task runs this long each time the schedule fires (django-q2 fires a
+# one-minute schedule every 60-90 s), looking for due jobs every TICK_INTERVAL seconds.
+TICK_SECONDS = env.float("TICK_SECONDS", default=75.0)
+TICK_INTERVAL = env.float("TICK_INTERVAL", default=0.5)
+TICK_BATCH = env.int("TICK_BATCH", default=50)
+LEASE_SECONDS = env.int("LEASE_SECONDS", default=120)
+PROVIDER_MAX_AUTO_RETRIES = env.int("PROVIDER_MAX_AUTO_RETRIES", default=3)
+PROVIDER_RETRY_BASE_SECONDS = env.float("PROVIDER_RETRY_BASE_SECONDS", default=5.0)
+
+# --- Limits -------------------------------------------------------------------------------
+SOURCE_MAX_BYTES = env.int("SOURCE_MAX_BYTES", default=10 * 1024 * 1024)
+SOURCE_FETCH_TIMEOUT = env.float("SOURCE_FETCH_TIMEOUT", default=15.0)
+SOURCE_MAX_REDIRECTS = env.int("SOURCE_MAX_REDIRECTS", default=5)
+# Hosts that may be fetched even though they resolve to internal addresses.
+SOURCE_ALLOWED_INTERNAL_HOSTS = env.list("SOURCE_ALLOWED_INTERNAL_HOSTS", default=[])
+CONTEXT_BUDGET_CHARS = env.int("CONTEXT_BUDGET_CHARS", default=120_000)
+REVIEW_CLAIM_MINUTES = env.int("REVIEW_CLAIM_MINUTES", default=30)
+REVIEW_SLA_HOURS = env.int("REVIEW_SLA_HOURS", default=24)
+DATA_UPLOAD_MAX_MEMORY_SIZE = SOURCE_MAX_BYTES + 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
