@@ -189,3 +189,6 @@ REVIEW_CLAIM_MINUTES = env.int("REVIEW_CLAIM_MINUTES", default=30)
 REVIEW_SLA_HOURS = env.int("REVIEW_SLA_HOURS", default=24)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SOURCE_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Inject a fault into every local-provider response (demos, tests): "", "fail",
+# "incomplete", "policy", "create_transient", "create_error".
+LOCAL_PROVIDER_FAULT = env.str("LOCAL_PROVIDER_FAULT", default="")

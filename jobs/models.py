@@ -1,0 +1,433 @@
+"""The job record and everything that hangs off it.
+
+ReportJob is the product's handle on one requested report. Each run of it is a JobAttempt
+(initial, retry, revision); each provider response is a ProviderCall; each stored output is
+an Artifact; each state change is a JobEvent. Status fields are only ever written by
+jobs.services, inside the transaction that writes the matching event.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+# Crockford's base32 without I, L, O, U: easy to read out over the phone.
+_PUBLIC_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_public_id() -> str:
+    return "".join(secrets.choice(_PUBLIC_ID_ALPHABET) for _ in range(10))
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PREPARING = "preparing", "Preparing sources"
+    RUNNING = "running", "Generating report"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    EXPIRED = "expired", "Expired"
+    REJECTED = "rejected", "Rejected"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.RUNNING)
+TERMINAL_STATUSES = (
+    JobStatus.COMPLETED,
+    JobStatus.FAILED,
+    JobStatus.CANCELED,
+    JobStatus.EXPIRED,
+    JobStatus.REJECTED,
+)
+
+
+class ReviewState(models.TextChoices):
+    NOT_REQUIRED = "not_required", "Not required"
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    REVISION_REQUESTED = "revision_requested", "Revision requested"
+
+
+class FailureClass(models.TextChoices):
+    TIMEOUT = "timeout", "Timeout"
+    PROVIDER_ERROR = "provider_error", "Provider error"
+    SOURCE_ERROR = "source_error", "Source error"
+    POLICY_BLOCK = "policy_block", "Policy block"
+    VALIDATION_ERROR = "validation_error", "Validation error"
+    UNKNOWN = "unknown", "Unknown"
+
+
+RETRYABLE_FAILURES = (FailureClass.TIMEOUT, FailureClass.PROVIDER_ERROR, FailureClass.SOURCE_ERROR)
+
+
+class ReportType(models.TextChoices):
+    MARKET_SCAN = "market_scan", "Market scan"
+    VENDOR_COMPARISON = "vendor_comparison", "Vendor comparison"
+    TECHNICAL_BRIEF = "technical_brief", "Technical brief"
+    DUE_DILIGENCE = "due_diligence", "Due diligence"
+    CUSTOMER_MEMO = "customer_memo", "Customer memo"
+
+
+class TemplateMode(models.TextChoices):
+    SINGLE = "single", "Single response"
+    MULTI_STEP = "multi_step", "Multi-step research"
+
+
+class ReportTemplate(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    report_type = models.CharField(max_length=32, choices=ReportType.choices)
+    description = models.TextField(blank=True)
+    instructions = models.TextField()
+    required_sections = models.JSONField(default=list, blank=True)
+    # Empty means the standard structured report (jobs.report_schema.REPORT_SCHEMA).
+    output_schema = models.JSONField(default=dict, blank=True)
+    model = models.CharField(max_length=100, default="gpt-5.2")
+    reasoning_effort = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[("", "Default"), ("low", "Low"), ("medium", "Medium"), ("high", "High")],
+    )
+    web_search = models.BooleanField(default=False)
+    web_search_domains = models.JSONField(default=list, blank=True)
+    review_required = models.BooleanField(default=True)
+    max_runtime_minutes = models.PositiveIntegerField(default=30)
+    useful_window_hours = models.PositiveIntegerField(default=72)
+    # Sources older than this many days are flagged in review; 0 turns the check off.
+    freshness_days = models.PositiveIntegerField(default=0)
+    mode = models.CharField(max_length=16, choices=TemplateMode.choices, default=TemplateMode.SINGLE)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(report_type__in=ReportType.values), name="template_report_type_valid"
+            ),
+            models.CheckConstraint(condition=Q(mode__in=TemplateMode.values), name="template_mode_valid"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if not isinstance(self.required_sections, list) or not all(
+            isinstance(s, str) and s.strip() for s in self.required_sections
+        ):
+            raise ValidationError({"required_sections": "A list of section headings."})
+
+
+class ReportJob(models.Model):
+    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
+    workspace = models.ForeignKey("reportdesk.Workspace", on_delete=models.PROTECT, related_name="jobs")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="report_jobs"
+    )
+    template = models.ForeignKey(ReportTemplate, on_delete=models.PROTECT, related_name="jobs")
+    topic = models.CharField(max_length=500)
+    audience = models.CharField(max_length=300, blank=True)
+    input_summary = models.CharField(max_length=1000, blank=True)
+    source_manifest = models.ForeignKey(
+        "sources.SourceManifest", on_delete=models.PROTECT, related_name="jobs"
+    )
+    rerun_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
+
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    failure_class = models.CharField(max_length=20, choices=FailureClass.choices, blank=True)
+    failure_message = models.TextField(blank=True)
+    review_state = models.CharField(
+        max_length=20, choices=ReviewState.choices, default=ReviewState.NOT_REQUIRED
+    )
+    current_attempt = models.ForeignKey(
+        "JobAttempt", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    version = models.PositiveIntegerField(default=0)
+    provider_response_id = models.CharField(max_length=200, blank=True)
+
+    # Worker bookkeeping: when to look at the job next, and who is looking now.
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    # Set when the provider call for the current attempt begins; the request can no
+    # longer be edited after that.
+    request_locked_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    first_opened_at = models.DateTimeField(null=True, blank=True)
+    exported_at = models.DateTimeField(null=True, blank=True)
+
+    # Cost summary over every provider call of every attempt.
+    model = models.CharField(max_length=100, blank=True)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    tool_calls = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    runtime_seconds = models.FloatField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("submit_reportjob", "Can submit report jobs"),
+            ("cancel_reportjob", "Can cancel report jobs"),
+            ("retry_reportjob", "Can retry report jobs"),
+            ("expire_reportjob", "Can expire report jobs"),
+            ("archive_reportjob", "Can archive and unarchive report jobs"),
+            ("review_reportjob", "Can review report drafts"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),
+            models.CheckConstraint(
+                condition=Q(review_state__in=ReviewState.values), name="job_review_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(failure_class__in=[*FailureClass.values, ""]),
+                name="job_failure_class_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(failure_class="") | Q(status=JobStatus.FAILED),
+                name="job_failure_class_only_when_failed",
+            ),
+            models.CheckConstraint(
+                condition=Q(archived_at__isnull=True) | Q(status__in=TERMINAL_STATUSES),
+                name="job_archived_only_when_terminal",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_check_at"], name="job_due_idx"),
+            models.Index(fields=["workspace", "-created_at"], name="job_workspace_recent_idx"),
+            models.Index(fields=["status", "review_state"], name="job_status_review_idx"),
+            models.Index(fields=["created_at"], name="job_created_idx"),
+            models.Index(fields=["provider_response_id"], name="job_response_id_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.public_id} · {self.topic[:60]}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == JobStatus.FAILED and self.failure_class in RETRYABLE_FAILURES
+
+
+class AttemptReason(models.TextChoices):
+    INITIAL = "initial", "Initial"
+    RETRY = "retry", "Retry"
+    REVISION = "revision", "Revision"
+
+
+class AttemptStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class JobAttempt(models.Model):
+    job = models.ForeignKey(ReportJob, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    reason = models.CharField(max_length=16, choices=AttemptReason.choices)
+    # A reviewer's or requester's notes for a revision.
+    instructions = models.TextField(blank=True)
+    manifest = models.ForeignKey("sources.SourceManifest", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.PENDING
+    )
+    # The report version this attempt produced (1, 2, …); null until a draft is stored.
+    version = models.PositiveIntegerField(null=True, blank=True)
+    # Automatic retries of transient provider errors within this attempt.
+    provider_retries = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "number"], name="attempt_unique_number"),
+            models.UniqueConstraint(
+                fields=["job", "version"], condition=Q(version__isnull=False), name="attempt_unique_version"
+            ),
+            models.CheckConstraint(condition=Q(reason__in=AttemptReason.values), name="attempt_reason_valid"),
+            models.CheckConstraint(condition=Q(status__in=AttemptStatus.values), name="attempt_status_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.job.public_id} attempt {self.number}"
+
+
+class ProviderCall(models.Model):
+    """One provider response. Written before the create call, so a crash leaves a trace."""
+
+    job = models.ForeignKey(ReportJob, on_delete=models.CASCADE, related_name="provider_calls")
+    attempt = models.ForeignKey(JobAttempt, on_delete=models.CASCADE, related_name="provider_calls")
+    step = models.CharField(max_length=32, default="report")
+    provider = models.CharField(max_length=16)
+    model = models.CharField(max_length=100)
+    provider_response_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    previous_response_id = models.CharField(max_length=200, blank=True)
+    # The provider's own status, as it spells it; "" until the create call has answered,
+    # "lost" when a worker died before it could record the response id.
+    status = models.CharField(max_length=20, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    polls = models.PositiveIntegerField(default=0)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    # What went into the request: which sources, how much of each, and why.
+    request_summary = models.JSONField(default=dict, blank=True)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    tool_calls = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.provider_response_id or f"call #{self.pk} (no response id)"
+
+
+class ActorKind(models.TextChoices):
+    USER = "user", "User"
+    WORKER = "worker", "Worker"
+    WEBHOOK = "webhook", "Webhook"
+    SCHEDULER = "scheduler", "Scheduler"
+
+
+class JobEvent(models.Model):
+    """Append-only audit record. Never edited or deleted through the admin or the API."""
+
+    job = models.ForeignKey(ReportJob, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The actor's username when the event was written, kept if the user is later removed.
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    from_review_state = models.CharField(max_length=20, blank=True)
+    to_review_state = models.CharField(max_length=20, blank=True)
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["job", "at"], name="event_job_at_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(actor_kind__in=ActorKind.values), name="event_actor_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(actor_kind=ActorKind.USER) | ~Q(actor_name=""),
+                name="event_user_actor_named",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.job_id} {self.action} by {self.actor_label}"
+
+    @property
+    def actor_label(self) -> str:
+        return self.actor_name if self.actor_kind == ActorKind.USER else f"system ({self.actor_kind})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValidationError("Job events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Job events are append-only.")
+
+
+class ArtifactKind(models.TextChoices):
+    REPORT_MARKDOWN = "report_md", "Report (Markdown)"
+    STRUCTURED_JSON = "report_json", "Structured report (JSON)"
+    CITATIONS = "citations", "Citations"
+    EVIDENCE = "evidence", "Evidence table"
+    SOURCE_NOTES = "source_notes", "Source notes"
+    RENDERED_HTML = "report_html", "Rendered HTML (sanitised)"
+
+
+class Artifact(models.Model):
+    job = models.ForeignKey(ReportJob, on_delete=models.CASCADE, related_name="artifacts")
+    attempt = models.ForeignKey(JobAttempt, on_delete=models.CASCADE, related_name="artifacts")
+    kind = models.CharField(max_length=16, choices=ArtifactKind.choices)
+    content = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["attempt", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "kind"], name="artifact_unique_kind"),
+            models.CheckConstraint(condition=Q(kind__in=ArtifactKind.values), name="artifact_kind_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.attempt}"
+
+
+class IdempotencyKey(models.Model):
+    """An API submit's Idempotency-Key, scoped to the caller."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    job = models.ForeignKey(ReportJob, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_key")]
+
+
+class WebhookDelivery(models.Model):
+    """A provider webhook we have accepted, deduplicated on its `webhook-id`."""
+
+    webhook_id = models.CharField(max_length=200, unique=True)
+    event_type = models.CharField(max_length=64)
+    response_id = models.CharField(max_length=200, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+
+class LocalResponse(models.Model):
+    """A background response of the built-in local provider (used when no API key is set).
+
+    Lives in the database so the web app and every worker process see the same response.
+    """
+
+    id = models.CharField(max_length=64, primary_key=True)
+    model = models.CharField(max_length=100)
+    request = models.JSONField()
+    created_at = models.DateTimeField()
+    starts_at = models.DateTimeField()
+    completes_at = models.DateTimeField()
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Injected fault, for demos and tests: "", "fail", "incomplete", "policy".
+    fault = models.CharField(max_length=32, blank=True)
+    output_text = models.TextField(blank=True)

@@ -1,0 +1,206 @@
+"""What a person may do with a job now: the one place the admin, the API and the review
+page ask. Pure reads: the job's state decides which actions exist, the person's role in
+the job's workspace decides which of those they get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from reportdesk.models import Membership, Role
+
+from .models import JobStatus, ReportJob
+
+# Actions, as the API and the admin name them.
+CANCEL = "cancel"
+EDIT = "edit"
+VIEW_SOURCES = "view_sources"
+APPROVE = "approve"
+REJECT = "reject"
+REQUEST_REVISION = "request_revision"
+OPEN = "open"
+EXPORT = "export"
+ARCHIVE = "archive"
+UNARCHIVE = "unarchive"
+RETRY = "retry"
+REVISE = "revise"
+RERUN = "rerun"
+EXPIRE = "expire"
+
+REVIEW_ACTIONS = frozenset({APPROVE, REJECT, REQUEST_REVISION})
+
+# DESIGN.md's table: what each status offers, in the order a person reads them.
+STATUS_ACTIONS: dict[str, tuple[str, ...]] = {
+    JobStatus.QUEUED: (CANCEL, EDIT, EXPIRE),
+    JobStatus.PREPARING: (CANCEL, EDIT, EXPIRE),
+    JobStatus.RUNNING: (CANCEL, VIEW_SOURCES, EXPIRE),
+    JobStatus.NEEDS_REVIEW: (APPROVE, REJECT, REQUEST_REVISION, VIEW_SOURCES, EXPIRE),
+    JobStatus.COMPLETED: (OPEN, EXPORT, ARCHIVE),
+    JobStatus.FAILED: (RETRY, REVISE, RERUN, ARCHIVE),
+    JobStatus.CANCELED: (RERUN, ARCHIVE),
+    JobStatus.EXPIRED: (RERUN, ARCHIVE),
+    JobStatus.REJECTED: (REVISE, RERUN, ARCHIVE),
+}
+
+# What each role may do. Requesters act on their own jobs only; reviewers never review a
+# report they requested themselves.
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    Role.REQUESTER: frozenset(
+        {CANCEL, EDIT, VIEW_SOURCES, OPEN, EXPORT, ARCHIVE, UNARCHIVE, RETRY, REVISE, RERUN}
+    ),
+    Role.REVIEWER: frozenset({VIEW_SOURCES, OPEN, EXPORT, APPROVE, REJECT, REQUEST_REVISION}),
+    Role.OPERATOR: frozenset(
+        {CANCEL, EDIT, VIEW_SOURCES, OPEN, EXPORT, ARCHIVE, UNARCHIVE, RETRY, REVISE, RERUN, EXPIRE}
+        | REVIEW_ACTIONS
+    ),
+}
+OWN_JOBS_ONLY = frozenset({CANCEL, EDIT, ARCHIVE, UNARCHIVE, RETRY, REVISE, RERUN})
+
+# The Django permission (codename on ReportJob) behind each role-gated action, so groups
+# and the admin's has_*_permission agree with this module.
+ACTION_PERMISSIONS = {
+    CANCEL: "cancel_reportjob",
+    RETRY: "retry_reportjob",
+    REVISE: "retry_reportjob",
+    RERUN: "submit_reportjob",
+    EDIT: "submit_reportjob",
+    EXPIRE: "expire_reportjob",
+    ARCHIVE: "archive_reportjob",
+    UNARCHIVE: "archive_reportjob",
+    APPROVE: "review_reportjob",
+    REJECT: "review_reportjob",
+    REQUEST_REVISION: "review_reportjob",
+}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    Role.REQUESTER: frozenset(
+        {"view_reportjob", "submit_reportjob", "cancel_reportjob", "retry_reportjob", "archive_reportjob"}
+    ),
+    Role.REVIEWER: frozenset({"view_reportjob", "review_reportjob"}),
+    Role.OPERATOR: frozenset(
+        {
+            "view_reportjob",
+            "submit_reportjob",
+            "cancel_reportjob",
+            "retry_reportjob",
+            "expire_reportjob",
+            "archive_reportjob",
+            "review_reportjob",
+        }
+    ),
+}
+
+USER_COPY = {
+    JobStatus.QUEUED: "Your report is queued. You can leave this page and return later.",
+    JobStatus.PREPARING: "Validating sources and report instructions.",
+    JobStatus.RUNNING: "Running in the background.",
+    JobStatus.NEEDS_REVIEW: "A draft is ready and needs human review before use.",
+    JobStatus.COMPLETED: "The final report is ready.",
+    JobStatus.FAILED: "Stopped before completion",
+    JobStatus.CANCELED: "Stopped; it will not continue.",
+    JobStatus.EXPIRED: "Missed its useful window or result-retention boundary.",
+    JobStatus.REJECTED: "A reviewer rejected the draft; it will not be delivered.",
+}
+
+
+@dataclass(frozen=True)
+class JobState:
+    label: str
+    message: str
+    actions: tuple[str, ...]
+
+
+def user_roles(user) -> dict[int, str]:
+    """workspace id → role, read once per user object."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    cached = getattr(user, "_reportdesk_roles", None)
+    if cached is None:
+        cached = dict(Membership.objects.filter(user=user).values_list("workspace_id", "role"))
+        user._reportdesk_roles = cached
+    return cached
+
+
+def role_in(user, workspace_id: int) -> str | None:
+    if getattr(user, "is_superuser", False):
+        return Role.OPERATOR
+    return user_roles(user).get(workspace_id)
+
+
+def state_actions(job: ReportJob) -> tuple[str, ...]:
+    """The actions the job's state allows, whoever asks."""
+    if job.archived_at is not None:
+        return (UNARCHIVE, OPEN, EXPORT) if job.status == JobStatus.COMPLETED else (UNARCHIVE,)
+    actions = STATUS_ACTIONS[job.status]
+    if job.status == JobStatus.FAILED and not job.retryable:
+        actions = tuple(a for a in actions if a != RETRY)
+    if job.request_locked_at is not None:
+        actions = tuple(a for a in actions if a != EDIT)
+    return actions
+
+
+def allowed_actions(job: ReportJob, user) -> tuple[str, ...]:
+    """The actions `user` may take on `job` now."""
+    role = role_in(user, job.workspace_id)
+    if role is None:
+        return ()
+    granted = ROLE_ACTIONS[role]
+    own = job.requested_by_id == getattr(user, "pk", None)
+    result = []
+    for action in state_actions(job):
+        if action not in granted:
+            continue
+        if role == Role.REQUESTER and action in OWN_JOBS_ONLY and not own:
+            continue
+        if action in REVIEW_ACTIONS and own:
+            continue
+        result.append(action)
+    return tuple(result)
+
+
+def why_not(job: ReportJob, user, action: str) -> str:
+    """A sentence saying why `action` is not available to `user`, for refusals."""
+    role = role_in(user, job.workspace_id)
+    if role is None:
+        return "You are not a member of this job's workspace."
+    if action in state_actions(job):
+        if action in REVIEW_ACTIONS and job.requested_by_id == user.pk:
+            return "You requested this report, so someone else must review it."
+        if role == Role.REQUESTER and action in OWN_JOBS_ONLY:
+            return f"Requesters may {action} only their own jobs."
+        return f"Your role ({role}) does not include the '{action}' action."
+    return state_refusal(job, action)
+
+
+def state_refusal(job: ReportJob, action: str) -> str:
+    allowed = ", ".join(state_actions(job)) or "none"
+    where = f"{job.status}, archived" if job.archived_at else job.status
+    if action == RETRY and job.status == JobStatus.FAILED and not job.retryable:
+        return (
+            f"A job that failed with {job.failure_class} cannot be retried: the same input "
+            "would fail the same way. Revise the input (revise or rerun) instead."
+        )
+    if action == EDIT and job.request_locked_at is not None and job.status in STATUS_ACTIONS:
+        return "The request is locked: the provider call has started. Cancel and rerun instead."
+    return f"Cannot {action} a job that is {where}. Allowed now: {allowed}."
+
+
+def job_state(job: ReportJob, user, *, now=None) -> JobState:
+    """Label, user copy and allowed actions for one job and one person."""
+    now = now or timezone.now()
+    message = USER_COPY[job.status]
+    if job.status == JobStatus.RUNNING:
+        if job.last_checked_at:
+            message += f" Last checked {timesince(job.last_checked_at, now).split(',')[0]} ago."
+        else:
+            message += " Not checked yet."
+    elif job.status == JobStatus.FAILED:
+        message += f": {job.get_failure_class_display() or 'unknown'}."
+        if job.failure_message:
+            message += f" {job.failure_message}"
+    if job.archived_at:
+        message += " (Archived.)"
+    return JobState(label=job.get_status_display(), message=message, actions=allowed_actions(job, user))

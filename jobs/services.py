@@ -1,0 +1,666 @@
+"""The job lifecycle: every state change of a ReportJob goes through a function here.
+
+Each transition locks the job row (`select_for_update` inside `transaction.atomic`; on
+SQLite the IMMEDIATE transaction mode serialises writers the same way), checks the current
+state, writes the change and its JobEvent in the same transaction, and schedules side
+effects (worker tasks, provider cancels) with `transaction.on_commit`.
+
+People act through `actor=<user>`; the worker, webhooks and the scheduler act as
+`actor=Actor.system(...)`. A person's request is checked against jobs.policy: a role that
+lacks the action is PermissionDenied, a state that does not allow it is InvalidTransition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from reportdesk.errors import InvalidTransition, NotRetryable, PermissionDenied, ValidationFailed
+from reportdesk.models import Workspace
+from sources.models import SourceManifest
+from sources.services import SourceSpec, manifest_create, manifest_refreshed, sources_from_specs
+
+from . import policy
+from .models import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    ActorKind,
+    AttemptReason,
+    AttemptStatus,
+    FailureClass,
+    IdempotencyKey,
+    JobAttempt,
+    JobEvent,
+    JobStatus,
+    ReportJob,
+    ReportTemplate,
+    ReviewState,
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something: a user, or a part of the system."""
+
+    kind: str
+    user: Any = None
+
+    @classmethod
+    def system(cls, kind: str = ActorKind.WORKER) -> Actor:
+        return cls(kind=kind)
+
+    @classmethod
+    def of(cls, who) -> Actor:
+        if isinstance(who, Actor):
+            return who
+        if isinstance(who, str):
+            return cls(kind=who)
+        return cls(kind=ActorKind.USER, user=who)
+
+    @property
+    def is_user(self) -> bool:
+        return self.kind == ActorKind.USER
+
+
+WORKER = Actor.system(ActorKind.WORKER)
+SCHEDULER = Actor.system(ActorKind.SCHEDULER)
+WEBHOOK = Actor.system(ActorKind.WEBHOOK)
+
+
+def event_record(
+    *,
+    job: ReportJob,
+    actor,
+    action: str,
+    from_status: str = "",
+    to_status: str = "",
+    from_review_state: str = "",
+    to_review_state: str = "",
+    reason: str = "",
+    details: dict | None = None,
+) -> JobEvent:
+    """Write one audit event. Call inside the transaction that makes the change."""
+    actor = Actor.of(actor)
+    return JobEvent.objects.create(
+        job=job,
+        actor_kind=actor.kind,
+        actor=actor.user,
+        actor_name=actor.user.get_username() if actor.user else "",
+        action=action,
+        from_status=from_status,
+        to_status=to_status or from_status,
+        from_review_state=from_review_state,
+        to_review_state=to_review_state or from_review_state,
+        reason=reason,
+        details=details or {},
+    )
+
+
+def _lock(job: ReportJob) -> ReportJob:
+    return ReportJob.objects.select_for_update().select_related("template").get(pk=job.pk)
+
+
+def _authorize(job: ReportJob, actor: Actor, action: str) -> None:
+    """Refuse a person's action: 403 if their role lacks it, 409 if the state does not allow it."""
+    if actor.is_user:
+        if action in policy.allowed_actions(job, actor.user):
+            return
+        if action not in policy.state_actions(job):
+            _refuse(job, action)
+        raise PermissionDenied(policy.why_not(job, actor.user, action))
+    elif action not in policy.state_actions(job):
+        _refuse(job, action)
+
+
+def _refuse(job: ReportJob, action: str):
+    message = policy.state_refusal(job, action)
+    if action == policy.RETRY and job.status == JobStatus.FAILED:
+        raise NotRetryable(message)
+    raise InvalidTransition(message)
+
+
+def _change(
+    job: ReportJob,
+    *,
+    actor,
+    action: str,
+    status: str | None = None,
+    review_state: str | None = None,
+    reason: str = "",
+    details: dict | None = None,
+    **fields,
+) -> ReportJob:
+    """Apply a change to a locked job and write its event. Returns the job."""
+    from_status, from_review = job.status, job.review_state
+    if status is not None:
+        job.status = status
+    if review_state is not None:
+        job.review_state = review_state
+    for name, value in fields.items():
+        setattr(job, name, value)
+    job.save()
+    event_record(
+        job=job,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=job.status,
+        from_review_state=from_review,
+        to_review_state=job.review_state,
+        reason=reason,
+        details=details,
+    )
+    return job
+
+
+def _enqueue_advance(job: ReportJob) -> None:
+    from .tasks import enqueue_advance
+
+    job_id = job.pk
+    transaction.on_commit(lambda: enqueue_advance(job_id))
+
+
+def _enqueue_provider_cancel(response_id: str) -> None:
+    if not response_id:
+        return
+    from .tasks import enqueue_provider_cancel
+
+    transaction.on_commit(lambda: enqueue_provider_cancel(response_id))
+
+
+def _new_attempt(job: ReportJob, *, reason: str, actor: Actor, manifest: SourceManifest, instructions: str = "") -> JobAttempt:
+    number = (job.attempts.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    return JobAttempt.objects.create(
+        job=job,
+        number=number,
+        reason=reason,
+        instructions=instructions,
+        manifest=manifest,
+        created_by=actor.user,
+    )
+
+
+def _close_attempt(job: ReportJob, *, status: str, error: str = "") -> None:
+    if job.current_attempt_id:
+        JobAttempt.objects.filter(
+            pk=job.current_attempt_id, status__in=[AttemptStatus.PENDING, AttemptStatus.RUNNING]
+        ).update(status=status, finished_at=timezone.now(), last_error=error)
+
+
+def _initial_review_state(template: ReportTemplate) -> str:
+    return ReviewState.PENDING if template.review_required else ReviewState.NOT_REQUIRED
+
+
+def _summary(*, template: ReportTemplate, topic: str, audience: str, source_count: int) -> str:
+    """A support-safe one-liner: what was asked, not the sources' content."""
+    text = f"{template.name} on “{topic}”"
+    if audience:
+        text += f" for {audience}"
+    return f"{text}; {source_count} source{'s' if source_count != 1 else ''}."[:1000]
+
+
+def _clean_request(*, topic: str, audience: str, deadline) -> tuple[str, str]:
+    topic = (topic or "").strip()
+    audience = (audience or "").strip()
+    errors = {}
+    if not topic:
+        errors["topic"] = "Give the report a topic."
+    elif len(topic) > 500:
+        errors["topic"] = "Keep the topic under 500 characters."
+    if len(audience) > 300:
+        errors["audience"] = "Keep the audience under 300 characters."
+    if deadline is not None and deadline <= timezone.now():
+        errors["deadline"] = "The deadline must be in the future."
+    if errors:
+        raise ValidationFailed(next(iter(errors.values())), fields=errors)
+    return topic, audience
+
+
+# --- Submit and edit ---------------------------------------------------------------------
+
+
+def job_submit(
+    *,
+    workspace: Workspace,
+    requested_by,
+    template: ReportTemplate,
+    topic: str,
+    audience: str = "",
+    sources: list[SourceSpec] = (),
+    deadline: dt.datetime | None = None,
+    rerun_of: ReportJob | None = None,
+    manifest: SourceManifest | None = None,
+) -> ReportJob:
+    """Create the job, its manifest and its first attempt; preparation starts on commit."""
+    role = policy.role_in(requested_by, workspace.pk)
+    if role not in ("requester", "operator"):
+        raise PermissionDenied(
+            f"Submitting reports in {workspace.slug} needs the requester or operator role."
+        )
+    if not template.is_active:
+        raise ValidationFailed(f"Template {template.slug} is retired.", fields={"template": "Inactive template."})
+    topic, audience = _clean_request(topic=topic, audience=audience, deadline=deadline)
+    with transaction.atomic():
+        if manifest is None:
+            items = sources_from_specs(workspace=workspace, created_by=requested_by, specs=list(sources))
+            if not items and not template.web_search:
+                raise ValidationFailed(
+                    "Add at least one source: this template does not search the web.",
+                    fields={"sources": "At least one source is required."},
+                )
+            manifest = manifest_create(workspace=workspace, items=items)
+        source_count = manifest.entries.count()
+        now = timezone.now()
+        job = ReportJob.objects.create(
+            workspace=workspace,
+            requested_by=requested_by,
+            template=template,
+            topic=topic,
+            audience=audience,
+            input_summary=_summary(template=template, topic=topic, audience=audience, source_count=source_count),
+            source_manifest=manifest,
+            rerun_of=rerun_of,
+            review_state=_initial_review_state(template),
+            deadline=deadline or now + dt.timedelta(hours=template.useful_window_hours),
+            next_check_at=now,
+        )
+        attempt = _new_attempt(job, reason=AttemptReason.INITIAL, actor=Actor.of(requested_by), manifest=manifest)
+        job.current_attempt = attempt
+        job.save(update_fields=["current_attempt"])
+        event_record(
+            job=job,
+            actor=requested_by,
+            action="submitted",
+            to_status=JobStatus.QUEUED,
+            to_review_state=job.review_state,
+            details={"template": template.slug, "sources": source_count, "rerun_of": rerun_of.public_id if rerun_of else None},
+        )
+        _enqueue_advance(job)
+    return job
+
+
+def job_submit_idempotent(*, key: str, body: dict, **submit_kwargs) -> tuple[ReportJob, bool]:
+    """`job_submit` keyed by the caller's Idempotency-Key: the same key and body return the
+    same job (created=False); the same key with another body is refused."""
+    user = submit_kwargs["requested_by"]
+    request_hash = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+    def existing() -> ReportJob | None:
+        record = IdempotencyKey.objects.select_related("job").filter(user=user, key=key).first()
+        if record is None:
+            return None
+        if record.request_hash != request_hash:
+            raise ValidationFailed(
+                "This Idempotency-Key was already used with a different request body. "
+                "Use a new key for a new report.",
+                fields={"Idempotency-Key": "Reused with another body."},
+            )
+        return record.job
+
+    if (job := existing()) is not None:
+        return job, False
+    try:
+        with transaction.atomic():
+            job = job_submit(**submit_kwargs)
+            IdempotencyKey.objects.create(user=user, key=key, request_hash=request_hash, job=job)
+    except IntegrityError:
+        # A concurrent submit with the same key won the race; its job is the answer.
+        if (job := existing()) is not None:
+            return job, False
+        raise
+    return job, True
+
+
+def job_edit(
+    *,
+    job: ReportJob,
+    actor,
+    topic: str | None = None,
+    audience: str | None = None,
+    sources: list[SourceSpec] | None = None,
+    deadline: dt.datetime | None = None,
+) -> ReportJob:
+    """Change the request while it is queued or preparing and the provider call has not begun."""
+    actor = Actor.of(actor)
+    with transaction.atomic():
+        job = _lock(job)
+        _authorize(job, actor, policy.EDIT)
+        new_topic, new_audience = _clean_request(
+            topic=job.topic if topic is None else topic,
+            audience=job.audience if audience is None else audience,
+            deadline=deadline,
+        )
+        changes: dict[str, Any] = {}
+        changed = []
+        if new_topic != job.topic:
+            changes["topic"] = new_topic
+            changed.append("topic")
+        if new_audience != job.audience:
+            changes["audience"] = new_audience
+            changed.append("audience")
+        if deadline is not None and deadline != job.deadline:
+            changes["deadline"] = deadline
+            changed.append("deadline")
+        manifest = job.source_manifest
+        if sources is not None:
+            items = sources_from_specs(workspace=job.workspace, created_by=actor.user, specs=sources)
+            if not items and not job.template.web_search:
+                raise ValidationFailed("Add at least one source.", fields={"sources": "At least one source is required."})
+            manifest = manifest_create(workspace=job.workspace, items=items)
+            changes["source_manifest"] = manifest
+            JobAttempt.objects.filter(pk=job.current_attempt_id).update(manifest=manifest)
+            changed.append("sources")
+        if not changed:
+            return job
+        changes["input_summary"] = _summary(
+            template=job.template,
+            topic=changes.get("topic", job.topic),
+            audience=changes.get("audience", job.audience),
+            source_count=manifest.entries.count(),
+        )
+        return _change(job, actor=actor, action="edited", details={"changed": changed}, **changes)
+
+
+# --- Worker transitions ------------------------------------------------------------------
+
+
+def job_mark_preparing(*, job: ReportJob, actor=WORKER) -> ReportJob | None:
+    """queued → preparing. Returns None when the job is no longer queued (nothing to do)."""
+    with transaction.atomic():
+        job = _lock(job)
+        if job.status != JobStatus.QUEUED:
+            return None
+        JobAttempt.objects.filter(pk=job.current_attempt_id).update(status=AttemptStatus.RUNNING, started_at=timezone.now())
+        return _change(job, actor=actor, action="preparing", status=JobStatus.PREPARING)
+
+
+def job_mark_running(*, job: ReportJob, call, response_id: str, provider_status: str, actor=WORKER) -> ReportJob | None:
+    """preparing → running, once the provider has accepted the request."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = _lock(job)
+        if job.status != JobStatus.PREPARING or job.current_attempt_id != call.attempt_id:
+            return None
+        return _change(
+            job,
+            actor=actor,
+            action="started",
+            status=JobStatus.RUNNING,
+            provider_response_id=response_id,
+            started_at=job.started_at or now,
+            last_checked_at=now,
+            next_check_at=now + dt.timedelta(seconds=settings.POLL_FIRST_SECONDS),
+            details={"provider_response_id": response_id, "provider_status": provider_status, "attempt": job.current_attempt.number},
+        )
+
+
+def job_finish(*, job: ReportJob, attempt: JobAttempt, version: int, actor=WORKER) -> ReportJob | None:
+    """running → needs_review, or completed when the template does not require review.
+
+    Returns None for a late result: a job that is no longer running on this attempt (canceled,
+    expired, failed) is never reopened.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        job = _lock(job)
+        if job.status != JobStatus.RUNNING or job.current_attempt_id != attempt.pk:
+            return None
+        JobAttempt.objects.filter(pk=attempt.pk).update(status=AttemptStatus.SUCCEEDED, finished_at=now, version=version)
+        if job.template.review_required:
+            status, review_state, action = JobStatus.NEEDS_REVIEW, ReviewState.PENDING, "draft_ready"
+        else:
+            status, review_state, action = JobStatus.COMPLETED, ReviewState.NOT_REQUIRED, "completed"
+        return _change(
+            job,
+            actor=actor,
+            action=action,
+            status=status,
+            review_state=review_state,
+            version=version,
+            finished_at=now,
+            next_check_at=None,
+            details={"version": version, "attempt": attempt.number},
+        )
+
+
+def job_fail(*, job: ReportJob, failure_class: str, message: str, actor=WORKER, details: dict | None = None) -> ReportJob | None:
+    """queued | preparing | running → failed. Returns None if the job had already left those states."""
+    if failure_class not in FailureClass.values:
+        failure_class = FailureClass.UNKNOWN
+    with transaction.atomic():
+        job = _lock(job)
+        if job.status not in ACTIVE_STATUSES:
+            return None
+        _close_attempt(job, status=AttemptStatus.FAILED, error=message)
+        return _change(
+            job,
+            actor=actor,
+            action="failed",
+            status=JobStatus.FAILED,
+            failure_class=failure_class,
+            failure_message=message[:2000],
+            finished_at=timezone.now(),
+            next_check_at=None,
+            reason=message[:2000],
+            details={"failure_class": failure_class, **(details or {})},
+        )
+
+
+# --- People's transitions ----------------------------------------------------------------
+
+
+def job_cancel(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
+    """Stop a queued, preparing or running job. Canceling a canceled job changes nothing."""
+    actor = Actor.of(actor)
+    with transaction.atomic():
+        job = _lock(job)
+        if job.status == JobStatus.CANCELED:
+            return job
+        _authorize(job, actor, policy.CANCEL)
+        _close_attempt(job, status=AttemptStatus.CANCELED)
+        _enqueue_provider_cancel(job.provider_response_id if job.status == JobStatus.RUNNING else "")
+        return _change(
+            job,
+            actor=actor,
+            action="canceled",
+            status=JobStatus.CANCELED,
+            finished_at=timezone.now(),
+            next_check_at=None,
+            reason=reason,
+        )
+
+
+def job_expire(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
+    """A job that missed its useful window (or its review window) will not be delivered."""
+    actor = Actor.of(actor)
+    with transaction.atomic():
+        job = _lock(job)
+        if job.status == JobStatus.EXPIRED:
+            return job
+        _authorize(job, actor, policy.EXPIRE)
+        _close_attempt(job, status=AttemptStatus.CANCELED)
+        _enqueue_provider_cancel(job.provider_response_id if job.status == JobStatus.RUNNING else "")
+        _release_open_claims(job, reason="expired")
+        return _change(
+            job,
+            actor=actor,
+            action="expired",
+            status=JobStatus.EXPIRED,
+            finished_at=timezone.now(),
+            next_check_at=None,
+            reason=reason,
+        )
+
+
+def job_retry(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
+    """failed → queued with a new attempt. Only retryable failure classes."""
+    actor = Actor.of(actor)
+    with transaction.atomic():
+        job = _lock(job)
+        _authorize(job, actor, policy.RETRY)
+        return _requeue(job, actor=actor, action="retried", reason=reason, attempt_reason=AttemptReason.RETRY)
+
+
+def job_revise(*, job: ReportJob, actor, instructions: str) -> ReportJob:
+    """failed | rejected → queued with a new attempt that carries `instructions`."""
+    actor = Actor.of(actor)
+    instructions = (instructions or "").strip()
+    if not instructions:
+        raise ValidationFailed("Say what should change.", fields={"instructions": "This field may not be blank."})
+    with transaction.atomic():
+        job = _lock(job)
+        _authorize(job, actor, policy.REVISE)
+        return _requeue(
+            job,
+            actor=actor,
+            action="revision_requested",
+            reason=instructions,
+            attempt_reason=AttemptReason.REVISION,
+            instructions=instructions,
+        )
+
+
+def _requeue(job: ReportJob, *, actor: Actor, action: str, reason: str, attempt_reason: str, instructions: str = "") -> ReportJob:
+    """Start a new attempt on a locked job: back to queued, the worker takes it from there."""
+    attempt = _new_attempt(job, reason=attempt_reason, actor=actor, manifest=job.source_manifest, instructions=instructions)
+    review_state = job.review_state
+    if attempt_reason == AttemptReason.REVISION and job.template.review_required:
+        review_state = ReviewState.REVISION_REQUESTED
+    elif job.template.review_required:
+        review_state = ReviewState.PENDING
+    _enqueue_advance(job)
+    now = timezone.now()
+    return _change(
+        job,
+        actor=actor,
+        action=action,
+        status=JobStatus.QUEUED,
+        review_state=review_state,
+        current_attempt=attempt,
+        failure_class="",
+        failure_message="",
+        finished_at=None,
+        request_locked_at=None,
+        provider_response_id="",
+        next_check_at=now,
+        retries=job.retries + (1 if attempt_reason == AttemptReason.RETRY else 0),
+        deadline=max(job.deadline or now, now + dt.timedelta(hours=job.template.useful_window_hours)),
+        reason=reason,
+        details={"attempt": attempt.number, "reason": attempt_reason},
+    )
+
+
+def job_request_revision(*, job: ReportJob, actor, comment: str) -> ReportJob:
+    """needs_review → queued: the reviewer's comments go into a new attempt (called by reviews)."""
+    actor = Actor.of(actor)
+    with transaction.atomic():
+        job = _lock(job)
+        _authorize(job, actor, policy.REQUEST_REVISION)
+        return _requeue(
+            job, actor=actor, action="revision_requested", reason=comment,
+            attempt_reason=AttemptReason.REVISION, instructions=comment,
+        )
+
+
+def job_approve(*, job: ReportJob, actor, reason: str = "", details: dict | None = None) -> ReportJob:
+    """needs_review → completed (called by reviews.services.review_decide)."""
+    actor = Actor.of(actor)
+    with transaction.atomic():
+        job = _lock(job)
+        _authorize(job, actor, policy.APPROVE)
+        return _change(
+            job, actor=actor, action="approved", status=JobStatus.COMPLETED,
+            review_state=ReviewState.APPROVED, finished_at=timezone.now(), reason=reason, details=details,
+        )
+
+
+def job_reject(*, job: ReportJob, actor, reason: str, details: dict | None = None) -> ReportJob:
+    """needs_review → rejected (called by reviews.services.review_decide)."""
+    actor = Actor.of(actor)
+    with transaction.atomic():
+        job = _lock(job)
+        _authorize(job, actor, policy.REJECT)
+        return _change(
+            job, actor=actor, action="rejected", status=JobStatus.REJECTED,
+            review_state=ReviewState.REJECTED, finished_at=timezone.now(), reason=reason, details=details,
+        )
+
+
+def job_archive(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
+    actor = Actor.of(actor)
+    with transaction.atomic():
+        job = _lock(job)
+        _authorize(job, actor, policy.ARCHIVE)
+        return _change(job, actor=actor, action="archived", archived_at=timezone.now(), reason=reason)
+
+
+def job_unarchive(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
+    actor = Actor.of(actor)
+    with transaction.atomic():
+        job = _lock(job)
+        _authorize(job, actor, policy.UNARCHIVE)
+        return _change(job, actor=actor, action="unarchived", archived_at=None, reason=reason)
+
+
+def job_rerun(
+    *, job: ReportJob, actor, topic: str | None = None, audience: str | None = None, sources: list[SourceSpec] | None = None
+) -> ReportJob:
+    """Start a new job from this one's request; URL sources are fetched anew."""
+    actor = Actor.of(actor)
+    with transaction.atomic():
+        job = _lock(job)
+        _authorize(job, actor, policy.RERUN)
+        manifest = None
+        if sources is None:
+            manifest = manifest_refreshed(manifest=job.source_manifest, created_by=actor.user)
+        new_job = job_submit(
+            workspace=job.workspace,
+            requested_by=actor.user,
+            template=job.template,
+            topic=job.topic if topic is None else topic,
+            audience=job.audience if audience is None else audience,
+            sources=sources or [],
+            manifest=manifest,
+            rerun_of=job,
+        )
+        event_record(
+            job=job, actor=actor, action="rerun", from_status=job.status,
+            from_review_state=job.review_state, details={"new_job": new_job.public_id},
+        )
+    return new_job
+
+
+def _release_open_claims(job: ReportJob, *, reason: str) -> None:
+    from reviews.models import Review
+
+    Review.objects.filter(job=job, decided_at__isnull=True, released_at__isnull=True).update(released_at=timezone.now())
+
+
+# --- Reads that leave a trace ------------------------------------------------------------
+
+
+def job_record_export(*, job: ReportJob, actor, fmt: str, version: int) -> None:
+    """Remember that a report was opened or exported (metrics: export rate, abandoned jobs)."""
+    now = timezone.now()
+    updates = {"exported_at": now}
+    if job.first_opened_at is None:
+        updates["first_opened_at"] = now
+    with transaction.atomic():
+        ReportJob.objects.filter(pk=job.pk).update(**updates)
+        event_record(
+            job=job, actor=actor, action="exported", from_status=job.status,
+            from_review_state=job.review_state, details={"format": fmt, "version": version},
+        )
+
+
+def job_record_opened(*, job: ReportJob) -> None:
+    if job.first_opened_at is None and job.status in TERMINAL_STATUSES + (JobStatus.NEEDS_REVIEW,):
+        ReportJob.objects.filter(pk=job.pk, first_opened_at__isnull=True).update(first_opened_at=timezone.now())
+

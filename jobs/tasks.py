@@ -1,0 +1,40 @@
+"""django-q2 task entry points. Thin: they take ids, call one service, and are safe to run
+twice (django-q2 delivers at least once)."""
+
+from __future__ import annotations
+
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from . import execution, worker
+
+
+def enqueue_advance(job_id: int, lease_token: str | None = None) -> None:
+    async_task("jobs.tasks.advance_job", job_id, lease_token, task_name=f"advance job {job_id}", group="advance")
+
+
+def enqueue_provider_cancel(response_id: str) -> None:
+    async_task("jobs.tasks.cancel_at_provider", response_id, task_name=f"cancel {response_id}", group="cancel")
+
+
+def advance_job(job_id: int, lease_token: str | None = None) -> None:
+    execution.job_advance(job_id=job_id, lease_token=lease_token)
+
+
+def cancel_at_provider(response_id: str) -> None:
+    execution.provider_cancel(response_id=response_id)
+
+
+def tick() -> int:
+    return worker.tick_loop(enqueue=enqueue_advance)
+
+
+SCHEDULES = {
+    "reportdesk: dispatch due jobs": {"func": "jobs.tasks.tick", "schedule_type": Schedule.MINUTES, "minutes": 1},
+}
+
+
+def schedules_ensure() -> None:
+    """Create or update the schedules this app needs. Idempotent; runs after every migrate."""
+    for name, spec in SCHEDULES.items():
+        Schedule.objects.update_or_create(name=name, defaults={**spec, "repeats": -1})

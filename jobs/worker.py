@@ -1,0 +1,116 @@
+"""The dispatcher and the sweeps: what keeps every job moving without a browser.
+
+django-q2 fires a schedule at most about every 30 s and its finest interval is a minute, yet
+a new response should be checked within a few seconds. So the scheduled `tick` task does not
+poll once: it runs for TICK_SECONDS (longer than the schedule's period, so one is always
+running), and every TICK_INTERVAL it claims the jobs whose next_check_at has come (a lease,
+one conditional UPDATE for the whole batch) and hands each to the queue as an `advance_job`
+task, which any worker on any host may run. Per-job cadence lives in next_check_at, so the
+dispatcher's cost per cycle does not grow with the number of jobs in flight.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.db.models import Q
+from django.utils import timezone
+
+from . import services
+from .execution import LOST, new_lease_token
+from .models import ACTIVE_STATUSES, JobStatus, ProviderCall, ReportJob
+
+log = logging.getLogger(__name__)
+
+
+def jobs_claim_due(*, limit: int, now=None) -> tuple[str, list[int]]:
+    """Lease up to `limit` due jobs for this dispatcher. Three queries, whatever the count."""
+    now = now or timezone.now()
+    due = (
+        ReportJob.objects.filter(status__in=ACTIVE_STATUSES, next_check_at__lte=now)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .order_by("next_check_at")
+    )
+    ids = list(due.values_list("pk", flat=True)[:limit])
+    if not ids:
+        return "", []
+    token = new_lease_token()
+    due.filter(pk__in=ids).update(
+        lease_token=token, lease_expires_at=now + dt.timedelta(seconds=settings.LEASE_SECONDS)
+    )
+    return token, list(ReportJob.objects.filter(pk__in=ids, lease_token=token).values_list("pk", flat=True))
+
+
+def dispatch_due(*, enqueue, limit: int | None = None) -> int:
+    """Claim due jobs and hand each to `enqueue(job_id, lease_token)`. Returns how many."""
+    token, ids = jobs_claim_due(limit=limit or settings.TICK_BATCH)
+    for job_id in ids:
+        enqueue(job_id, token)
+    return len(ids)
+
+
+def tick_loop(*, enqueue, seconds: float | None = None, interval: float | None = None, sleep=time.sleep) -> int:
+    """Dispatch due jobs every `interval` for `seconds`; run the sweeps about every 30 s."""
+    seconds = settings.TICK_SECONDS if seconds is None else seconds
+    interval = settings.TICK_INTERVAL if interval is None else interval
+    started = time.monotonic()
+    next_sweep = started
+    dispatched = 0
+    while True:
+        close_old_connections()
+        if time.monotonic() >= next_sweep:
+            sweep()
+            next_sweep = time.monotonic() + 30
+        batch = dispatch_due(enqueue=enqueue)
+        dispatched += batch
+        if time.monotonic() - started >= seconds:
+            return dispatched
+        if batch < settings.TICK_BATCH:
+            sleep(interval)
+
+
+def sweep() -> None:
+    recovery_sweep()
+    expiry_sweep()
+
+
+def recovery_sweep(*, now=None) -> int:
+    """Find work a dead worker left half-done and make it due again.
+
+    A lease that expired means the worker holding it stopped; a call recorded without a
+    response id long after its create began means the worker died mid-create. Both become
+    due now; job_advance sorts out the rest (attempt_start marks a lost call).
+    """
+    now = now or timezone.now()
+    stale = now - dt.timedelta(seconds=settings.LEASE_SECONDS)
+    expired_leases = ReportJob.objects.filter(status__in=ACTIVE_STATUSES, lease_expires_at__lt=now).exclude(lease_token="")
+    count = expired_leases.update(lease_token="", lease_expires_at=None, next_check_at=now)
+    orphan_jobs = ProviderCall.objects.filter(
+        status="", provider_response_id=None, created_at__lt=stale, job__status__in=ACTIVE_STATUSES
+    ).exclude(status=LOST).values_list("job_id", flat=True)
+    count += ReportJob.objects.filter(pk__in=list(orphan_jobs), lease_token="").update(next_check_at=now)
+    # Jobs that lost their schedule altogether (should not happen; cheap to guard).
+    count += ReportJob.objects.filter(status__in=ACTIVE_STATUSES, next_check_at__isnull=True).update(next_check_at=now)
+    if count:
+        log.info("recovery sweep made %s job(s) due again", count)
+    return count
+
+
+def expiry_sweep(*, now=None) -> int:
+    """Expire jobs past their deadline: unfinished work, and drafts nobody reviewed in time."""
+    now = now or timezone.now()
+    overdue = ReportJob.objects.filter(
+        status__in=[*ACTIVE_STATUSES, JobStatus.NEEDS_REVIEW], deadline__lt=now
+    ).only("pk")
+    expired = 0
+    for job in overdue[:500]:
+        try:
+            services.job_expire(job=job, actor=services.SCHEDULER, reason="The deadline passed before the report was delivered.")
+            expired += 1
+        except services.InvalidTransition:
+            continue
+    return expired

@@ -1,0 +1,226 @@
+"""Writes for sources: create items from uploads, URLs, pasted text and internal records,
+build manifests, and ingest (fetch and extract) pending items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from reportdesk.errors import ValidationFailed
+
+from .extraction import ExtractionError, detect_content_type, extract_text
+from .fetching import SourceFetchError, check_url, fetch_url
+from .models import ManifestEntry, SourceItem, SourceKind, SourceManifest, SourceStatus
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A source as a caller describes it, before it exists: exactly one of the fields."""
+
+    url: str = ""
+    title: str = ""
+    text: str = ""
+    item_id: int | None = None
+    record_job_id: str = ""  # public id of an approved report of the same workspace
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def source_create_text(*, workspace, created_by, title: str, text: str) -> SourceItem:
+    text = (text or "").replace("\x00", "").strip()
+    if not text:
+        raise ValidationFailed("Pasted text is empty.", fields={"text": "This field may not be blank."})
+    data = text.encode()
+    if len(data) > settings.SOURCE_MAX_BYTES:
+        raise ValidationFailed(
+            f"Pasted text is larger than the {settings.SOURCE_MAX_BYTES // 1024} KB limit.",
+            fields={"text": "Too large."},
+        )
+    return SourceItem.objects.create(
+        workspace=workspace,
+        created_by=created_by,
+        kind=SourceKind.TEXT,
+        title=(title or text.splitlines()[0])[:300],
+        content_type="text/plain",
+        size=len(data),
+        sha256=_sha256(data),
+        text=text,
+        status=SourceStatus.READY,
+        fetched_at=timezone.now(),
+    )
+
+
+def source_create_url(*, workspace, created_by, url: str, title: str = "") -> SourceItem:
+    url = (url or "").strip()
+    try:
+        check_url(url, allowed_hosts=settings.SOURCE_ALLOWED_INTERNAL_HOSTS)
+    except SourceFetchError as exc:
+        raise ValidationFailed(exc.message, fields={"url": exc.message}) from exc
+    return SourceItem.objects.create(
+        workspace=workspace, created_by=created_by, kind=SourceKind.URL, url=url, title=title[:300]
+    )
+
+
+def source_create_upload(*, workspace, created_by, name: str, data: bytes, declared_type: str = "") -> SourceItem:
+    """Store an uploaded file and extract its text at once: a bad upload is refused now."""
+    if len(data) > settings.SOURCE_MAX_BYTES:
+        raise ValidationFailed(
+            f"The file is larger than the {settings.SOURCE_MAX_BYTES // (1024 * 1024)} MB limit.",
+            fields={"file": "Too large."},
+        )
+    try:
+        content_type = detect_content_type(data=data, filename=name, declared=declared_type)
+        extracted = extract_text(data=data, content_type=content_type, filename=name)
+    except ExtractionError as exc:
+        raise ValidationFailed(exc.message, fields={"file": exc.message}) from exc
+    item = SourceItem(
+        workspace=workspace,
+        created_by=created_by,
+        kind=SourceKind.UPLOAD,
+        title=(extracted.title or name)[:300],
+        content_type=content_type,
+        size=len(data),
+        sha256=_sha256(data),
+        text=extracted.text,
+        published_at=extracted.published,
+        status=SourceStatus.READY,
+        fetched_at=timezone.now(),
+    )
+    item.file.save(name[-100:] or "upload", ContentFile(data), save=False)
+    item.save()
+    return item
+
+
+def source_create_record(*, workspace, created_by, job) -> SourceItem:
+    """An approved report of the same workspace, quoted as a source."""
+    from jobs.selectors import report_markdown
+
+    if job.workspace_id != workspace.pk:
+        raise ValidationFailed("Internal records must come from the same workspace.")
+    if job.status != "completed":
+        raise ValidationFailed(f"Report {job.public_id} is not completed, so it cannot be used as a source.")
+    text = report_markdown(job=job)
+    data = text.encode()
+    return SourceItem.objects.create(
+        workspace=workspace,
+        created_by=created_by,
+        kind=SourceKind.RECORD,
+        record_job=job,
+        title=f"Report {job.public_id}: {job.topic}"[:300],
+        content_type="text/markdown",
+        size=len(data),
+        sha256=_sha256(data),
+        text=text,
+        published_at=(job.finished_at or job.created_at).date(),
+        status=SourceStatus.READY,
+        fetched_at=timezone.now(),
+    )
+
+
+def sources_from_specs(*, workspace, created_by, specs: list[SourceSpec]) -> list[SourceItem]:
+    """Resolve a caller's source list into items of `workspace`, in order."""
+    from jobs.models import ReportJob
+
+    items: list[SourceItem] = []
+    for index, spec in enumerate(specs):
+        if spec.item_id is not None:
+            item = SourceItem.objects.filter(pk=spec.item_id, workspace=workspace).first()
+            if item is None:
+                raise ValidationFailed(
+                    f"Source {spec.item_id} does not exist in this workspace.",
+                    fields={"sources": {str(index): "Unknown source id."}},
+                )
+            items.append(item)
+        elif spec.url:
+            items.append(source_create_url(workspace=workspace, created_by=created_by, url=spec.url, title=spec.title))
+        elif spec.text:
+            items.append(source_create_text(workspace=workspace, created_by=created_by, title=spec.title, text=spec.text))
+        elif spec.record_job_id:
+            job = ReportJob.objects.filter(public_id=spec.record_job_id, workspace=workspace).first()
+            if job is None:
+                raise ValidationFailed(
+                    f"Report {spec.record_job_id} does not exist in this workspace.",
+                    fields={"sources": {str(index): "Unknown report."}},
+                )
+            items.append(source_create_record(workspace=workspace, created_by=created_by, job=job))
+        else:
+            raise ValidationFailed(
+                "Each source needs a url, a text, or a source id.",
+                fields={"sources": {str(index): "Empty source."}},
+            )
+    return items
+
+
+def manifest_create(*, workspace, items: list[SourceItem]) -> SourceManifest:
+    manifest = SourceManifest.objects.create(workspace=workspace)
+    ManifestEntry.objects.bulk_create(
+        ManifestEntry(manifest=manifest, item=item, position=position)
+        for position, item in enumerate(dict.fromkeys(items), start=1)
+    )
+    return manifest
+
+
+def manifest_refreshed(*, manifest: SourceManifest, created_by) -> SourceManifest:
+    """A copy of `manifest` for a rerun: URLs are fetched anew, everything else is reused."""
+    items = []
+    for entry in manifest.entries.select_related("item"):
+        item = entry.item
+        if item.kind == SourceKind.URL:
+            item = SourceItem.objects.create(
+                workspace=item.workspace, created_by=created_by, kind=SourceKind.URL, url=item.url, title=item.title
+            )
+        items.append(item)
+    return manifest_create(workspace=manifest.workspace, items=items)
+
+
+def manifest_freeze(*, manifest: SourceManifest) -> None:
+    SourceManifest.objects.filter(pk=manifest.pk, frozen_at__isnull=True).update(frozen_at=timezone.now())
+
+
+def source_ingest(*, item: SourceItem) -> SourceItem:
+    """Fetch and extract a pending URL source. Records a readable error instead of raising."""
+    if item.status != SourceStatus.PENDING or item.kind != SourceKind.URL:
+        return item
+    try:
+        document = fetch_url(
+            item.url,
+            max_bytes=settings.SOURCE_MAX_BYTES,
+            timeout=settings.SOURCE_FETCH_TIMEOUT,
+            max_redirects=settings.SOURCE_MAX_REDIRECTS,
+            allowed_hosts=settings.SOURCE_ALLOWED_INTERNAL_HOSTS,
+        )
+        extracted = extract_text(
+            data=document.body, content_type=document.content_type, charset=document.charset
+        )
+    except SourceFetchError as exc:
+        return _source_failed(item=item, error=exc.message, transient=exc.transient)
+    except ExtractionError as exc:
+        return _source_failed(item=item, error=exc.message, transient=False)
+    SourceItem.objects.filter(pk=item.pk, status=SourceStatus.PENDING).update(
+        title=(item.title or extracted.title or document.url)[:300],
+        content_type=extracted.content_type,
+        size=len(document.body),
+        sha256=_sha256(document.body),
+        text=extracted.text,
+        published_at=extracted.published,
+        fetched_at=timezone.now(),
+        status=SourceStatus.READY,
+        error="",
+    )
+    item.refresh_from_db()
+    return item
+
+
+def _source_failed(*, item: SourceItem, error: str, transient: bool) -> SourceItem:
+    SourceItem.objects.filter(pk=item.pk, status=SourceStatus.PENDING).update(
+        status=SourceStatus.FAILED, error=error, error_transient=transient, fetched_at=timezone.now()
+    )
+    item.refresh_from_db()
+    return item
