@@ -75,22 +75,34 @@ ACTION_PERMISSIONS = {
     REQUEST_REVISION: "review_reportjob",
 }
 
+_READ = frozenset(
+    {
+        "jobs.view_reportjob",
+        "jobs.view_jobattempt",
+        "jobs.view_providercall",
+        "jobs.view_jobevent",
+        "jobs.view_artifact",
+        "jobs.view_reporttemplate",
+        "sources.view_sourceitem",
+        "sources.view_sourcemanifest",
+        "reviews.view_review",
+        "reviews.view_reviewcomment",
+    }
+)
+# Django permissions ("app_label.codename") each role's group holds.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.REQUESTER: frozenset(
-        {"view_reportjob", "submit_reportjob", "cancel_reportjob", "retry_reportjob", "archive_reportjob"}
-    ),
-    Role.REVIEWER: frozenset({"view_reportjob", "review_reportjob"}),
-    Role.OPERATOR: frozenset(
-        {
-            "view_reportjob",
-            "submit_reportjob",
-            "cancel_reportjob",
-            "retry_reportjob",
-            "expire_reportjob",
-            "archive_reportjob",
-            "review_reportjob",
-        }
-    ),
+    Role.REQUESTER: _READ
+    | {"jobs.submit_reportjob", "jobs.cancel_reportjob", "jobs.retry_reportjob", "jobs.archive_reportjob"},
+    Role.REVIEWER: _READ | {"jobs.review_reportjob"},
+    Role.OPERATOR: _READ
+    | {
+        "jobs.submit_reportjob",
+        "jobs.cancel_reportjob",
+        "jobs.retry_reportjob",
+        "jobs.expire_reportjob",
+        "jobs.archive_reportjob",
+        "jobs.review_reportjob",
+    },
 }
 
 USER_COPY = {

@@ -14,8 +14,12 @@ def roles_ensure() -> dict[str, Group]:
     groups = {}
     for role in Role.values:
         group, _ = Group.objects.get_or_create(name=role)
-        codenames = ROLE_PERMISSIONS[role]
-        perms = Permission.objects.filter(content_type__app_label="jobs", codename__in=codenames)
+        wanted = {tuple(name.split(".", 1)) for name in ROLE_PERMISSIONS[role]}
+        perms = [
+            p
+            for p in Permission.objects.filter(codename__in=[c for _, c in wanted]).select_related("content_type")
+            if (p.content_type.app_label, p.codename) in wanted
+        ]
         group.permissions.set(perms)
         groups[role] = group
     return groups

@@ -33,7 +33,8 @@ class Command(BaseCommand):
             slug=slug, defaults={"name": workspace_name or slug.replace("-", " ").title()}
         )
         User = get_user_model()
-        user, user_created = User.objects.get_or_create(username=username, defaults={"email": email})
+        # Members work in the admin console; what they see there is scoped by membership.
+        user, user_created = User.objects.get_or_create(username=username, defaults={"email": email, "is_staff": True})
         changed = []
         if user_created:
             if password:
@@ -44,7 +45,6 @@ class Command(BaseCommand):
             user.set_password(password)
             changed.append("password")
         if not user.is_staff:
-            # Members work in the admin console; what they see there is scoped by membership.
             user.is_staff = True
             changed.append("staff")
         user.save()

@@ -1,0 +1,274 @@
+"""Plain text, a title and a publication date from an uploaded or fetched document.
+
+Sources reach the model as text, so every supported format (HTML, PDF, Markdown, plain text)
+is reduced here to readable paragraphs. No database access; a document we cannot read
+raises `ExtractionError` with a sentence the person who supplied it understands.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass
+from pathlib import PurePath
+
+import pypdf
+from bs4 import BeautifulSoup
+from bs4.dammit import EncodingDetector
+
+PLAIN = "text/plain"
+MARKDOWN = "text/markdown"
+HTML = "text/html"
+XHTML = "application/xhtml+xml"
+PDF = "application/pdf"
+SUPPORTED_TYPES = frozenset({PLAIN, MARKDOWN, HTML, XHTML, PDF})
+
+_EXTENSIONS = {
+    ".md": MARKDOWN,
+    ".markdown": MARKDOWN,
+    ".txt": PLAIN,
+    ".html": HTML,
+    ".htm": HTML,
+    ".pdf": PDF,
+}
+# Page furniture, plus the invisible parts (head, title, template) html.parser would keep as text.
+_DROPPED_TAGS = [
+    "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg",
+    "head", "title", "template",
+]  # fmt: skip
+_BLOCK_TAGS = [
+    "address", "article", "blockquote", "body", "dd", "details", "div", "dl", "dt",
+    "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "main", "ol",
+    "p", "pre", "section", "summary", "table", "tr", "ul",
+]  # fmt: skip
+_DATE_META_NAMES = ("article:published_time", "date", "dc.date")
+# Private-use characters mark breaks while source whitespace is collapsed, then become newlines.
+_PARAGRAPH = "\ue000"
+_LINE = "\ue001"
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATE_LINE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})\b", re.IGNORECASE)
+_HEADING = re.compile(r"#{1,6}\s+(.+?)(?:\s+#+)?\s*$")
+_TITLE_LIMIT = 200
+# A byte order mark says the encoding more reliably than any declared charset.
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str
+    title: str  # "" when none
+    published: dt.date | None
+    content_type: str  # the normalised media type used
+
+
+class ExtractionError(Exception):
+    """A document we cannot turn into text; `message` is a sentence a person understands."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def detect_content_type(*, data: bytes, filename: str = "", declared: str = "") -> str:
+    """The supported media type of `data`, trusting its bytes first, then its name and label."""
+    if data.startswith(b"%PDF-"):
+        return PDF
+    extension = PurePath(filename).suffix.lower()
+    if extension in _EXTENSIONS:
+        return _EXTENSIONS[extension]
+    declared_type = _media_type(declared)
+    if declared_type in SUPPORTED_TYPES:
+        return declared_type
+    head = data[:1024].lstrip().lower()
+    if head.startswith(b"<!doctype html") or b"<html" in head:
+        return HTML
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ExtractionError(
+            f"{_label(filename)} has an unsupported file type; upload a PDF, HTML, Markdown "
+            "or plain-text file."
+        ) from None
+    return PLAIN
+
+
+def extract_text(
+    *, data: bytes, content_type: str, charset: str | None = None, filename: str = ""
+) -> Extracted:
+    media_type = _media_type(content_type)
+    if media_type in (HTML, XHTML):
+        text, title, published = _from_html(data=data, charset=charset)
+    elif media_type == PDF:
+        text, title, published = _from_pdf(data=data, filename=filename)
+    elif media_type in (PLAIN, MARKDOWN):
+        text, title, published = _from_text(data=data, charset=charset)
+    else:
+        raise ExtractionError(
+            f"{_label(filename)} is a {media_type or 'unknown'} file, which reportdesk cannot "
+            "read; use a PDF, HTML, Markdown or plain-text file."
+        )
+    text = _normalise(text)
+    if not text:
+        if media_type == PDF:
+            raise ExtractionError(
+                f"{_label(filename, pdf=True)} has no extractable text "
+                "(it may be a scanned image)."
+            )
+        raise ExtractionError(f"{_label(filename)} contains no text.")
+    return Extracted(
+        text=text, title=title[:_TITLE_LIMIT], published=published, content_type=media_type
+    )
+
+
+def _from_html(*, data: bytes, charset: str | None) -> tuple[str, str, dt.date | None]:
+    # Decoded here, not by BeautifulSoup, whose last resort is a statistical guess.
+    in_document = EncodingDetector.find_declared_encoding(data, is_html=True)
+    soup = BeautifulSoup(_decode(data=data, charsets=(charset, in_document)), "html.parser")
+    # Title and date first: they often sit in <head> or <header>, which is dropped below.
+    title = _html_title(soup)
+    published = _html_published(soup)
+    for tag in soup.find_all(_DROPPED_TAGS):
+        tag.decompose()
+    for pre in soup.find_all("pre"):
+        for string in pre.find_all(string=True):
+            string.replace_with(string.replace("\n", _LINE))
+    for cell in soup.find_all(["td", "th"]):
+        cell.insert_after(" ")
+    for br in soup.find_all("br"):
+        br.replace_with(_LINE)
+    for block in soup.find_all(_BLOCK_TAGS):
+        block.insert_before(_PARAGRAPH)
+        block.insert_after(_PARAGRAPH)
+    text = re.sub(r"\s+", " ", soup.get_text())
+    text = text.replace(_PARAGRAPH, "\n\n").replace(_LINE, "\n")
+    return "\n".join(line.strip() for line in text.split("\n")), title, published
+
+
+def _html_title(soup: BeautifulSoup) -> str:
+    candidates = [
+        soup.title.get_text() if soup.title else "",
+        _meta_content(soup, "og:title"),
+        soup.h1.get_text() if soup.h1 else "",
+    ]
+    return next((" ".join(c.split()) for c in candidates if c.strip()), "")
+
+
+def _html_published(soup: BeautifulSoup) -> dt.date | None:
+    for name in _DATE_META_NAMES:
+        published = _parse_date(_meta_content(soup, name))
+        if published:
+            return published
+    for time_tag in soup.find_all("time", datetime=True):
+        published = _parse_date(str(time_tag["datetime"]))
+        if published:
+            return published
+    return None
+
+
+def _meta_content(soup: BeautifulSoup, name: str) -> str:
+    for meta in soup.find_all("meta", content=True):
+        # Open Graph uses property=, everything else name=; authors mix up the case.
+        key = str(meta.get("property") or meta.get("name") or "")
+        if key.lower() == name:
+            return str(meta["content"])
+    return ""
+
+
+def _from_pdf(*, data: bytes, filename: str) -> tuple[str, str, dt.date | None]:
+    label = _label(filename, pdf=True)
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not _opens_without_password(reader):
+            raise ExtractionError(
+                f"{label} is encrypted or password-protected, so its text cannot be read."
+            )
+        pages = [page.extract_text() or "" for page in reader.pages]
+        metadata = reader.metadata
+    except ExtractionError:
+        raise
+    except Exception as exc:
+        # A damaged file can fail anywhere inside pypdf, with many exception types.
+        raise ExtractionError(f"{label} is damaged or not really a PDF.") from exc
+    title = " ".join((metadata.title or "").split()) if metadata else ""
+    return "\n\n".join(pages), title, _pdf_created(metadata)
+
+
+def _opens_without_password(reader: pypdf.PdfReader) -> bool:
+    # Many PDFs are encrypted only against editing, with an empty password to read.
+    try:
+        return bool(reader.decrypt(""))
+    except pypdf.errors.DependencyError:  # AES needs the `cryptography` package
+        return False
+
+
+def _pdf_created(metadata: pypdf.DocumentInformation | None) -> dt.date | None:
+    if metadata is None:
+        return None
+    try:
+        created = metadata.creation_date
+    except ValueError:  # a malformed date string is common and not worth failing over
+        return None
+    return created.date() if created else None
+
+
+def _from_text(*, data: bytes, charset: str | None) -> tuple[str, str, dt.date | None]:
+    text = _decode(data=data, charsets=(charset,))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    published = None
+    date_line = ""
+    for line in lines[:5]:
+        match = _DATE_LINE.match(line)
+        if match:
+            published = _parse_date(match.group(1))
+            date_line = line
+            break
+    headings = (m.group(1) for m in map(_HEADING.match, lines) if m)
+    first_line = next((line for line in lines if line != date_line), "")
+    return text, next(headings, first_line), published
+
+
+def _decode(*, data: bytes, charsets: tuple[str | None, ...]) -> str:
+    """Decode with the first declared charset that fits, else UTF-8, else a legacy charset."""
+    for bom, encoding in _BYTE_ORDER_MARKS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    # Windows-1252 is what "Latin-1" text usually really is (curly quotes in 0x80-0x9F).
+    for encoding in (*charsets, "utf-8", "cp1252"):
+        if encoding:
+            try:
+                return data.decode(encoding)
+            except (LookupError, UnicodeDecodeError):
+                continue
+    # Latin-1 maps every byte, so legacy text is readable rather than refused.
+    return data.decode("latin-1")
+
+
+def _normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    return re.sub(r"\n(?:[ \t]*\n){2,}", "\n\n", text).strip()
+
+
+def _parse_date(value: str) -> dt.date | None:
+    match = _ISO_DATE.match(value.strip())
+    if not match:
+        return None
+    try:
+        return dt.date(*(int(part) for part in match.groups()))
+    except ValueError:
+        return None
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _label(filename: str, *, pdf: bool = False) -> str:
+    if filename:
+        return filename
+    return "This PDF" if pdf else "This file"
