@@ -1,0 +1,286 @@
+"""OpenAI's Responses API in background mode, behind the Provider contract, and its webhooks.
+
+The only module that sees SDK objects: calls go through the official `openai` SDK, results come
+back as `ResponseState`, failures as classified `ProviderError`s. Creates are never retried by
+the SDK (a retried POST can start a second background job; the worker owns retries); retrieve
+and cancel are idempotent and keep the SDK's default retries.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import openai
+from openai.types.responses import Response
+
+from jobs.report_schema import REPORT_SCHEMA_NAME
+
+from .base import (
+    COMPLETED,
+    FAILED,
+    INCOMPLETE,
+    IN_PROGRESS,
+    ProviderError,
+    ReportRequest,
+    ResponseState,
+    Usage,
+)
+
+logger = logging.getLogger(__name__)
+
+# Documented metadata limits: 16 pairs, keys up to 64 characters, values up to 512.
+METADATA_MAX_PAIRS = 16
+METADATA_MAX_KEY = 64
+METADATA_MAX_VALUE = 512
+
+# Error codes naming a policy or safety refusal contain one of these (the list of codes grows:
+# "content_policy_violation", "bio_policy", "image_content_policy_violation", ...).
+_POLICY_MARKERS = ("policy", "safety", "moderation", "content_filter")
+
+T = TypeVar("T")
+
+
+def failure_class_for_code(code: str | None) -> str:
+    """The job failure class for a provider error code (from an HTTP error or a failed response)."""
+    code = (code or "").lower()
+    return "policy_block" if any(marker in code for marker in _POLICY_MARKERS) else "provider_error"
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, *, api_key: str, base_url: str | None = None, timeout: float = 60.0):
+        # No SDK retries at all: a retried create can start a second background response,
+        # and a retried poll would hold a worker through Retry-After waits. The worker
+        # owns retries, with backoff kept on the job.
+        self._client = openai.OpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=openai.Timeout(timeout, connect=min(timeout, 10.0)),
+            max_retries=0,
+        )
+        self._create_client = self._client
+
+    def create(self, request: ReportRequest) -> ResponseState:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "input": request.input_text,
+            "background": True,
+            "store": True,  # without it a background response may be deleted ~10 minutes after it ends
+            "metadata": request_metadata(request),
+            "text": {
+                "format": {
+                    "type": "json_schema",
+                    "name": REPORT_SCHEMA_NAME,
+                    "schema": request.output_schema,
+                    "strict": True,
+                }
+            },
+        }
+        if request.instructions:
+            params["instructions"] = request.instructions
+        if request.previous_response_id:
+            params["previous_response_id"] = request.previous_response_id
+        if request.reasoning_effort:
+            params["reasoning"] = {"effort": request.reasoning_effort}
+        if request.tools:
+            params["tools"] = [dict(tool) for tool in request.tools]
+        if request.max_output_tokens is not None:
+            params["max_output_tokens"] = request.max_output_tokens
+        return response_state(_call(self._create_client.responses.create, **params))
+
+    def retrieve(self, response_id: str) -> ResponseState:
+        return response_state(_call(self._client.responses.retrieve, response_id))
+
+    def cancel(self, response_id: str) -> ResponseState:
+        """Cancel, or return the final state when the response ended first (the API answers 400)."""
+        try:
+            response = self._client.responses.cancel(response_id)
+        except openai.BadRequestError as exc:
+            state = self.retrieve(response_id)
+            if state.is_terminal:
+                return state
+            raise provider_error(exc) from exc
+        except openai.OpenAIError as exc:
+            raise provider_error(exc) from exc
+        return response_state(response)
+
+
+def request_metadata(request: ReportRequest) -> dict[str, str]:
+    """Our ids first, then the request's own metadata, within the API's limits."""
+    pairs = {"job_id": request.job_id, "attempt": str(request.attempt), "step": request.step}
+    for key, value in request.metadata.items():
+        key = str(key)
+        if key in pairs:
+            continue
+        if len(key) > METADATA_MAX_KEY or len(pairs) >= METADATA_MAX_PAIRS:
+            logger.warning("Metadata %r not sent for job %s: over the API's limits", key, request.job_id)
+            continue
+        pairs[key] = "" if value is None else str(value)
+    return {key: value[:METADATA_MAX_VALUE] for key, value in pairs.items()}
+
+
+def _call(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    try:
+        return method(*args, **kwargs)
+    except openai.OpenAIError as exc:
+        raise provider_error(exc) from exc
+
+
+# --- SDK objects → contract ----------------------------------------------------------------------
+
+
+def response_state(response: Response) -> ResponseState:
+    error = response.error
+    incomplete = response.incomplete_details
+    return ResponseState(
+        id=response.id,
+        status=response.status or _inferred_status(response),
+        model=response.model or "",
+        output_text=response.output_text if response.output else "",
+        error_code=str(error.code or "") if error else "",
+        error_message=(error.message or "") if error else "",
+        incomplete_reason=(incomplete.reason or "") if incomplete else "",
+        usage=_usage(response),
+        raw=response.model_dump(mode="json", warnings=False),
+    )
+
+
+def _inferred_status(response: Response) -> str:
+    """`status` is optional in the schema: read the outcome from the other fields, else keep polling."""
+    if response.error:
+        return FAILED
+    if response.incomplete_details:
+        return INCOMPLETE
+    if response.completed_at:
+        return COMPLETED
+    return IN_PROGRESS
+
+
+def _usage(response: Response) -> Usage:
+    usage = response.usage
+    input_details = usage.input_tokens_details if usage else None
+    output_details = usage.output_tokens_details if usage else None
+    return Usage(
+        input_tokens=(usage.input_tokens or 0) if usage else 0,
+        cached_tokens=(input_details.cached_tokens or 0) if input_details else 0,
+        output_tokens=(usage.output_tokens or 0) if usage else 0,
+        reasoning_tokens=(output_details.reasoning_tokens or 0) if output_details else 0,
+        tool_calls=_tool_calls(response),
+    )
+
+
+def _tool_calls(response: Response) -> int:
+    """Tool calls in the output (`*_call` items); billable web searches from `tool_usage` when given."""
+    types = [getattr(item, "type", "") or "" for item in response.output or []]
+    web_searches = types.count("web_search_call")
+    others = sum(1 for t in types if t.endswith("_call") and t != "web_search_call")
+    tool_usage = response.tool_usage
+    web_usage = tool_usage.web_search if tool_usage else None
+    if web_usage and web_usage.num_requests is not None:
+        web_searches = web_usage.num_requests
+    return web_searches + others
+
+
+def provider_error(exc: openai.OpenAIError) -> ProviderError:
+    """Classify an SDK exception: may a later retry of the same request succeed?"""
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError("OpenAI request timed out.", transient=True, code="timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderError(f"Could not reach OpenAI: {exc}", transient=True, code="connection_error")
+    if not isinstance(exc, openai.APIStatusError):
+        return ProviderError(str(exc) or type(exc).__name__, transient=False)
+    code = exc.code or ""
+    status = exc.status_code
+    body = exc.body if isinstance(exc.body, dict) else {}
+    message = str(body.get("message") or exc.message)
+    failure_class = failure_class_for_code(code)
+    if failure_class == "policy_block":
+        transient = False
+    elif isinstance(exc, openai.RateLimitError):
+        transient = "insufficient_quota" not in (code, exc.type)
+        code = code or (exc.type or "")
+    else:
+        transient = status >= 500 or status in (408, 409)
+        if isinstance(exc, openai.BadRequestError):
+            failure_class = "validation_error"
+    return ProviderError(
+        message,
+        transient=transient,
+        code=code,
+        status_code=status,
+        retry_after=_retry_after(exc.response.headers),
+        failure_class=failure_class,
+    )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
+    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / divisor)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+# --- Webhooks --------------------------------------------------------------------------------------
+
+
+class WebhookError(Exception):
+    """A webhook we must not trust or cannot read: bad or missing signature, stale, malformed."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str  # the event id ("evt_..."); dedupe deliveries on the `webhook-id` header
+    type: str  # "response.completed", "response.failed", "response.cancelled", ...
+    response_id: str  # "" for events that are not about a response
+
+
+@functools.cache
+def _webhook_client() -> openai.OpenAI:
+    return openai.OpenAI(api_key="unused")
+
+
+def parse_webhook(*, payload: bytes, headers: Mapping[str, str], secret: str) -> WebhookEvent:
+    """Verify a webhook's Standard Webhooks signature (timestamps within 5 minutes) and read it.
+
+    The event only names the response: fetch it to learn the result.
+    """
+    if not secret:
+        raise WebhookError("No webhook secret is configured.")
+    try:
+        _webhook_client().webhooks.verify_signature(payload, dict(headers), secret=secret)
+        event = json.loads(payload)
+    except ValueError as exc:  # InvalidWebhookSignatureError, a missing header, bad JSON
+        raise WebhookError(str(exc) or "Invalid webhook.") from exc
+    data = event.get("data") if isinstance(event, dict) else None
+    if not isinstance(data, dict) or not all(
+        isinstance(value, str) for value in (event.get("id"), event.get("type"), data.get("id"))
+    ):
+        raise WebhookError("Webhook payload is not an event with an id, a type and data.id.")
+    response_id = data["id"] if event["type"].startswith("response.") else ""
+    return WebhookEvent(id=event["id"], type=event["type"], response_id=response_id)
+

@@ -1,0 +1,1001 @@
+"""A loopback fake of OpenAI's Responses API, served over real HTTP so the real SDK talks to it.
+
+Point `openai.OpenAI(base_url=fake.base_url)` (or our `OpenAIProvider`) at a running fake:
+
+    with ResponsesAPIFake(latency=0.1) as fake:
+        fake.script_next(Script.failed(code="server_error"))        # the next create
+        fake.inject("create", Fault.rate_limit(retry_after=7))       # the next create request
+        ...
+        assert fake.count("create") == 1
+        assert fake.validation_errors == []
+
+Endpoints: `POST /v1/responses`, `GET /v1/responses/{id}`, `POST /v1/responses/{id}/cancel`,
+`DELETE /v1/responses/{id}`. Bodies are shaped like the real `Response` object and errors like
+OpenAI's `{"error": {"message", "type", "param", "code"}}`; every reply carries `x-request-id`.
+
+How a test drives it:
+- **Scripts** (`Script`) say how a created response behaves: the statuses it goes through (one
+  step per retrieve, or one step per `step_seconds` of the fake's clock), its final output text
+  (by default a JSON report matching REPORT_SCHEMA built from the request's input), the error of
+  a `failed` or the reason of an `incomplete`, usage numbers, tool calls, and what a cancel does.
+  `fake.script_next(script)` queues a script for the next create; `fake.default_script` is used
+  when the queue is empty. `fake.set_status(id, status)` forces a status on an existing response.
+- **Faults** (`Fault`) are queued per endpoint with `fake.inject(endpoint, fault, times=n)` and
+  consumed one per request to that endpoint: HTTP errors (429 with Retry-After, insufficient
+  quota, 500, 401, 400, any status), a delay longer than the client's timeout, a dropped
+  connection. `fake.latency` seconds are added to every request. Mind the SDK's own retries:
+  a client with the default `max_retries=2` retries retrieve/cancel on 429/5xx/timeouts and
+  honours `Retry-After`, so inject `times=3` to make such a call fail for good.
+- **Recording**: `fake.requests` (every request: method, path, endpoint, lower-cased headers,
+  parsed JSON body), `fake.count(endpoint)`, `fake.responses` (created responses by id),
+  `fake.validation_errors` (rejected create bodies) and `fake.internal_errors` (bugs in the fake
+  itself). A fixture should assert both lists are empty at teardown.
+
+Create bodies are validated against `#/components/schemas/CreateResponse` of the OpenAPI document
+(a copy of the official document beside this module, openai/openai-openapi at f85dbe223d40), every top-level key
+must be one of CreateResponse's properties, and the limits the document states only in prose
+(metadata size, json_schema name) are checked as well. See `validate_create_request`.
+
+Webhooks: `sign_webhook` signs a body the Standard Webhooks way (as OpenAI does) and
+`webhook_delivery` builds a whole signed `response.*` event for a response id.
+
+No pytest imports: the benchmark script uses this module too.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+import traceback
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+OPENAPI_PATH = Path(__file__).with_name("openai-openapi.json")
+
+# Endpoint names, used by `inject`, `count` and `RecordedRequest.endpoint`.
+CREATE = "create"
+RETRIEVE = "retrieve"
+CANCEL = "cancel"
+DELETE = "delete"
+UNKNOWN = "unknown"
+ENDPOINTS = (CREATE, RETRIEVE, CANCEL, DELETE)
+
+QUEUED = "queued"
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+INCOMPLETE = "incomplete"
+ACTIVE = frozenset({QUEUED, IN_PROGRESS})
+TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, INCOMPLETE})
+
+# What a cancel of an active response does (`Script.cancel_result`).
+CANCEL_HONOURED = "cancelled"  # the response ends cancelled
+CANCEL_LOSES_RACE = "completed"  # it finished first: the cancel call returns it completed
+CANCEL_REVERTED = "cancelled_then_completed"  # the cancel says cancelled, later reads say completed
+
+_METADATA_MAX_PAIRS = 16
+_METADATA_MAX_KEY = 64
+_METADATA_MAX_VALUE = 512
+_FORMAT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+# --- Request validation against the OpenAPI document -------------------------------------------
+
+
+def _oneof_as_anyof(node: Any) -> Any:
+    """Copy of `node` with every `oneOf` read as `anyOf`.
+
+    The document's `oneOf`s rely on OpenAPI `discriminator`s, which JSON Schema ignores, and
+    several alternatives overlap (an input message `{"role": "user", "content": [...]}` matches
+    both `EasyInputMessage` and `InputMessage`), so a strict `oneOf` rejects valid requests.
+    """
+    if isinstance(node, dict):
+        return {("anyOf" if k == "oneOf" else k): _oneof_as_anyof(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_oneof_as_anyof(v) for v in node]
+    return node
+
+
+@dataclass(frozen=True)
+class _OpenAPISchemas:
+    create_request: Draft202012Validator
+    create_keys: frozenset[str]
+    response: Draft202012Validator
+
+
+@functools.cache
+def _openapi() -> _OpenAPISchemas:
+    """Load the document and build the validators once per process (the document is 3.4 MB)."""
+    if not OPENAPI_PATH.exists():
+        raise FileNotFoundError(
+            f"The OpenAI OpenAPI document is needed to validate requests: {OPENAPI_PATH} "
+            "(it ships beside this module)."
+        )
+    document = _oneof_as_anyof(json.loads(OPENAPI_PATH.read_text()))
+    base = "urn:openai-openapi"
+    registry = Registry().with_resource(base, DRAFT202012.create_resource(document))
+    schemas = document["components"]["schemas"]
+
+    def properties(schema: dict) -> set[str]:
+        if "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        names = set(schema.get("properties", {}))
+        for keyword in ("allOf", "anyOf"):
+            for sub in schema.get(keyword, []):
+                names |= properties(sub)
+        return names
+
+    def validator(name: str) -> Draft202012Validator:
+        return Draft202012Validator({"$ref": f"{base}#/components/schemas/{name}"}, registry=registry)
+
+    return _OpenAPISchemas(
+        create_request=validator("CreateResponse"),
+        create_keys=frozenset(properties(schemas["CreateResponse"])),
+        response=validator("Response"),
+    )
+
+
+@dataclass(frozen=True)
+class ValidationProblem:
+    message: str
+    param: str | None
+    code: str
+
+
+def _problem(body: Any) -> ValidationProblem | None:
+    """The first reason the real API would reject this create body, or None."""
+    if not isinstance(body, dict):
+        return ValidationProblem("The request body must be a JSON object.", None, "invalid_type")
+    schemas = _openapi()
+    for key in body:
+        if key not in schemas.create_keys:
+            return ValidationProblem(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
+    error = best_match(schemas.create_request.iter_errors(body))
+    if error is not None:
+        error = _most_specific(error)
+        param = ".".join(str(p) for p in error.absolute_path) or None
+        return ValidationProblem(
+            f"Invalid value at '{param or '(body)'}': {error.message[:500]}", param, "invalid_value"
+        )
+    return _prose_problem(body)
+
+
+def _prose_problem(body: dict) -> ValidationProblem | None:
+    """Limits the document states only in descriptions, which JSON Schema cannot check."""
+    metadata = body.get("metadata") or {}
+    if len(metadata) > _METADATA_MAX_PAIRS:
+        return ValidationProblem(
+            f"Invalid 'metadata': too many properties ({len(metadata)} > {_METADATA_MAX_PAIRS}).",
+            "metadata",
+            "object_above_max_properties",
+        )
+    for key, value in metadata.items():
+        if len(key) > _METADATA_MAX_KEY:
+            return ValidationProblem(
+                f"Invalid 'metadata': key longer than {_METADATA_MAX_KEY} characters.",
+                "metadata",
+                "string_above_max_length",
+            )
+        if len(value) > _METADATA_MAX_VALUE:
+            return ValidationProblem(
+                f"Invalid 'metadata.{key}': string longer than {_METADATA_MAX_VALUE} characters.",
+                f"metadata.{key}",
+                "string_above_max_length",
+            )
+    text_format = (body.get("text") or {}).get("format") or {}
+    if text_format.get("type") == "json_schema" and not _FORMAT_NAME.match(text_format["name"]):
+        return ValidationProblem(
+            "Invalid 'text.format.name': use a-z, A-Z, 0-9, '_' and '-', at most 64 characters.",
+            "text.format.name",
+            "invalid_value",
+        )
+    if body.get("background") and body.get("store") is False:
+        return ValidationProblem(
+            "Background mode requires store=true.", "store", "invalid_value"
+        )
+    return None
+
+
+def _most_specific(error: ValidationError) -> ValidationError:
+    """Follow a failed anyOf into the alternative the body was aiming at.
+
+    Alternatives are told apart by their `type` property (the OpenAPI discriminator) or by
+    the instance's JSON type (`{"type": "null"}`): follow the alternative that matched on those
+    with the fewest errors; when none matched, the anyOf error itself is the best message.
+    """
+
+    def missed_discriminator(errors: list[ValidationError]) -> bool:
+        return any(
+            list(e.relative_path) == ["type"] or (e.validator == "type" and not e.relative_path)
+            for e in errors
+        )
+
+    while error.context:
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        errors = min(branches.values(), key=lambda errs: (missed_discriminator(errs), len(errs)))
+        if missed_discriminator(errors):
+            break  # no alternative fits at all: "not valid under any of the given schemas"
+        error = best_match(errors)
+    return error
+
+
+def validate_create_request(body: Any) -> list[str]:
+    """The validation message for a create body, as a list (empty when the body is valid)."""
+    problem = _problem(body)
+    return [problem.message] if problem else []
+
+
+def validate_response_body(body: Any) -> list[str]:
+    """Messages for a body that does not match `#/components/schemas/Response` (empty when ok)."""
+    return [
+        f"{'.'.join(str(p) for p in e.absolute_path) or '(body)'}: {e.message[:300]}"
+        for e in _openapi().response.iter_errors(body)
+    ]
+
+
+# --- Default output: a report matching REPORT_SCHEMA ---------------------------------------------
+
+_SOURCE_ID = re.compile(r"\bS(\d+)\b")
+
+
+def _first_words(text: str, count: int = 12) -> str:
+    """The first `count` words of `text`, spacing kept, so the quote stays verbatim."""
+    match = re.match(rf"\s*((?:\S+\s+){{0,{count - 1}}}\S+)", text)
+    return match.group(1) if match else ""
+
+
+def _quote_for(sid: str, lines: list[str]) -> str:
+    """A few words of the source's own text: the line after its marker, else the marker line."""
+    marker = re.compile(rf"\b{sid}\b")
+    for index, line in enumerate(lines):
+        if not marker.search(line):
+            continue
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if following and not _SOURCE_ID.search(following):
+            return _first_words(following)
+        return _first_words(marker.split(line, maxsplit=1)[1].strip(" ]):-=\t") or line)
+    return ""
+
+
+def build_report(input_text: str) -> dict:
+    """A report that satisfies REPORT_SCHEMA, citing the source ids (S1…Sn) found in the input.
+
+    Evidence quotes are copied from the input (the line after a source's id, or the rest of the
+    id's line), so they are verbatim when the input lists each source's text after its id.
+    """
+    lines = [line.strip() for line in input_text.splitlines() if line.strip()]
+    topic_line = next((line for line in lines if line.startswith("Topic:")), lines[0] if lines else "")
+    topic = topic_line.removeprefix("Topic:").strip()[:120] or "the topic"
+    sids = list(dict.fromkeys(f"S{n}" for n in _SOURCE_ID.findall(input_text)))[:5]
+    cited = " ".join(f"[{sid}]" for sid in sids)
+    return {
+        "title": f"Report: {topic}",
+        "executive_summary": f"A summary of what the sources say about {topic}. {cited}".strip(),
+        "sections": [
+            {
+                "heading": "Findings",
+                "body": f"The sources agree on the main points. {cited}".strip(),
+                "citations": sids,
+            }
+        ],
+        "evidence": [
+            {"claim": f"{sid} supports the findings.", "source_id": sid, "quote": _quote_for(sid, lines)}
+            for sid in sids
+        ],
+        "recommendations": ["Review the cited evidence before acting on it."],
+        "open_questions": [] if sids else ["No sources were provided."],
+        "source_notes": [{"source_id": sid, "note": "Used as evidence."} for sid in sids],
+    }
+
+
+def _input_text(body: dict) -> str:
+    """The request's input as plain text, whether a string or a list of input items."""
+    value = body.get("input", "")
+    if isinstance(value, str):
+        return value
+    parts: list[str] = []
+    for item in value if isinstance(value, list) else []:
+        if not isinstance(item, dict):
+            continue
+        for key in ("content", "output", "text"):
+            part = item.get(key)
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, list):
+                parts += [p.get("text", "") for p in part if isinstance(p, dict)]
+    return "\n".join(parts)
+
+
+# --- Webhooks (Standard Webhooks signing, as OpenAI signs them) ----------------------------------
+
+
+def make_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def sign_webhook(*, payload: bytes, secret: str, msg_id: str, timestamp: int) -> dict[str, str]:
+    """The headers OpenAI sends with a webhook: HMAC-SHA256 over "{id}.{timestamp}.{body}"."""
+    key = base64.b64decode(secret[len("whsec_"):]) if secret.startswith("whsec_") else secret.encode()
+    signed = f"{msg_id}.{timestamp}.".encode() + payload
+    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": f"v1,{signature}",
+    }
+
+
+def webhook_delivery(
+    response_id: str,
+    event_type: str,
+    *,
+    secret: str,
+    msg_id: str | None = None,
+    timestamp: int | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """A signed webhook as OpenAI would POST it: (raw body, headers). The event carries only the id."""
+    now = int(time.time()) if timestamp is None else timestamp
+    msg_id = msg_id or f"wh_{secrets.token_hex(12)}"
+    payload = json.dumps(
+        {
+            "id": f"evt_{secrets.token_hex(12)}",
+            "object": "event",
+            "type": event_type,
+            "created_at": now,
+            "data": {"id": response_id},
+        }
+    ).encode()
+    headers = {"content-type": "application/json"}
+    headers |= sign_webhook(payload=payload, secret=secret, msg_id=msg_id, timestamp=now)
+    return payload, headers
+
+
+# --- Scripts and faults --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Script:
+    """How one created response behaves.
+
+    `statuses` is the sequence the response goes through; the create returns the first one.
+    With `advance="retrieve"` each retrieve moves one step (create → statuses[0], 1st retrieve →
+    statuses[1], …); with `advance="time"` the status is statuses[elapsed // step_seconds] by the
+    fake's clock. The last status sticks. The last status decides the outcome: `completed` and
+    `incomplete` carry output and usage, `failed` carries `error`.
+    """
+
+    statuses: tuple[str, ...] = (QUEUED, IN_PROGRESS, COMPLETED)
+    advance: str = "retrieve"  # "retrieve" | "time"
+    step_seconds: float = 1.0
+    # The final text: None → build_report(input); a str; or a callable(request body) -> str.
+    output_text: str | Callable[[dict], str] | None = None
+    error: Mapping[str, str] = field(
+        default_factory=lambda: {"code": "server_error", "message": "The model failed to respond."}
+    )
+    incomplete_reason: str = "max_output_tokens"
+    model: str | None = None  # None → echo the request's model
+    # Usage; None → derived from the input and output lengths (about 4 characters a token).
+    input_tokens: int | None = None
+    cached_tokens: int = 0
+    output_tokens: int | None = None
+    reasoning_tokens: int = 0
+    web_search_calls: int = 0  # web_search_call items in the output
+    function_calls: tuple[tuple[str, str], ...] = ()  # (name, arguments JSON) function_call items
+    # Billable searches reported as `tool_usage.web_search.num_requests` (newer API versions;
+    # None → no `tool_usage`). Opening a page is a web_search_call item but not billable.
+    billable_web_searches: int | None = None
+    cancel_result: str = CANCEL_HONOURED  # CANCEL_HONOURED | CANCEL_LOSES_RACE | CANCEL_REVERTED
+    omit_status: bool = False  # drop the `status` key (it is optional in the schema)
+    omit_usage: bool = False  # drop `usage` even when terminal
+
+    def __post_init__(self) -> None:
+        if not self.statuses or any(s not in ACTIVE | TERMINAL for s in self.statuses):
+            raise ValueError(f"Unknown statuses in {self.statuses!r}")
+        if self.advance not in ("retrieve", "time"):
+            raise ValueError(f"advance must be 'retrieve' or 'time', not {self.advance!r}")
+        if self.cancel_result not in (CANCEL_HONOURED, CANCEL_LOSES_RACE, CANCEL_REVERTED):
+            raise ValueError(f"Unknown cancel_result {self.cancel_result!r}")
+
+    @classmethod
+    def failed(
+        cls, *, code: str = "server_error", message: str = "The model failed to respond.", **kwargs: Any
+    ) -> Script:
+        error = {"code": code, "message": message}
+        return cls(statuses=(QUEUED, IN_PROGRESS, FAILED), error=error, **kwargs)
+
+    @classmethod
+    def incomplete(cls, *, reason: str = "max_output_tokens", **kwargs: Any) -> Script:
+        return cls(statuses=(QUEUED, IN_PROGRESS, INCOMPLETE), incomplete_reason=reason, **kwargs)
+
+    @classmethod
+    def running(cls, **kwargs: Any) -> Script:
+        """Never finishes on its own: for cancel tests and workers that must keep polling."""
+        return cls(statuses=(QUEUED, IN_PROGRESS), **kwargs)
+
+
+_HTTP = "http"
+_DELAY = "delay"
+_DROP = "drop"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failure for one request to an endpoint. Build with the class methods."""
+
+    kind: str
+    status: int = 0
+    error: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    processed: bool = False
+
+    @classmethod
+    def http(
+        cls,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Fault:
+        """Any HTTP error; the request is not processed."""
+        error = {"message": message, "type": type, "param": param, "code": code}
+        return cls(kind=_HTTP, status=status, error=error, headers=dict(headers or {}))
+
+    @classmethod
+    def rate_limit(cls, *, retry_after: float | None = 1, headers: Mapping[str, str] | None = None) -> Fault:
+        extra = {"x-ratelimit-remaining-requests": "0", **(headers or {})}
+        if retry_after is not None:
+            extra["retry-after"] = f"{retry_after:g}"
+        return cls.http(
+            429,
+            "Rate limit reached for requests. Please try again later.",
+            type="requests",
+            code="rate_limit_exceeded",
+            headers=extra,
+        )
+
+    @classmethod
+    def insufficient_quota(cls) -> Fault:
+        return cls.http(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            type="insufficient_quota",
+            code="insufficient_quota",
+        )
+
+    @classmethod
+    def server_error(cls, *, status: int = 500, headers: Mapping[str, str] | None = None) -> Fault:
+        return cls.http(
+            status,
+            "The server had an error while processing your request. Sorry about that!",
+            type="server_error",
+            headers=headers,
+        )
+
+    @classmethod
+    def unauthorized(cls) -> Fault:
+        return cls.http(401, "Incorrect API key provided: sk-***.", code="invalid_api_key")
+
+    @classmethod
+    def bad_request(
+        cls, message: str = "Invalid request.", *, code: str | None = None, param: str | None = None
+    ) -> Fault:
+        return cls.http(400, message, code=code, param=param)
+
+    @classmethod
+    def delay(cls, seconds: float) -> Fault:
+        """Process the request, then wait `seconds` before answering (longer than a client timeout:
+        the client gives up although the server did the work, e.g. created the response)."""
+        return cls(kind=_DELAY, seconds=seconds)
+
+    @classmethod
+    def drop(cls, *, processed: bool = False) -> Fault:
+        """Close the connection without an answer, before (or with `processed`, after) doing the work."""
+        return cls(kind=_DROP, processed=processed)
+
+
+# --- State ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    endpoint: str  # CREATE, RETRIEVE, CANCEL, DELETE or UNKNOWN
+    headers: dict[str, str]  # lower-cased names
+    body: Any  # parsed JSON, the raw text if not JSON, None if empty
+    response_id: str | None  # the id in the path (retrieve, cancel, delete)
+
+
+@dataclass
+class FakeResponse:
+    """One created response. Read it through `fake.responses`; the fake owns its state."""
+
+    id: str
+    request: dict
+    script: Script
+    created_at: int
+    started: float  # the fake's clock at creation
+    retrieves: int = 0
+    forced_status: str | None = None
+    deleted: bool = False
+    message_id: str = field(default_factory=lambda: f"msg_{secrets.token_hex(16)}")
+
+    def status(self, now: float) -> str:
+        if self.forced_status:
+            return self.forced_status
+        if self.script.advance == "time":
+            step = int((now - self.started) / self.script.step_seconds)
+        else:
+            step = self.retrieves
+        return self.script.statuses[min(step, len(self.script.statuses) - 1)]
+
+    def output_text(self) -> str:
+        text = self.script.output_text
+        if callable(text):
+            return text(self.request)
+        if text is None:
+            return json.dumps(build_report(_input_text(self.request)))
+        return text
+
+    def body(self, now: float) -> dict:
+        """The response as the API returns it, in its current status."""
+        status = self.status(now)
+        request = self.request
+        script = self.script
+        produced = status in (COMPLETED, INCOMPLETE)
+        reasoning = request.get("reasoning") or {}
+        body: dict[str, Any] = {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "background": bool(request.get("background")),
+            "completed_at": self.created_at + 1 if status in TERMINAL else None,
+            "error": dict(script.error) if status == FAILED else None,
+            "incomplete_details": {"reason": script.incomplete_reason} if status == INCOMPLETE else None,
+            "instructions": request.get("instructions"),
+            "max_output_tokens": request.get("max_output_tokens"),
+            "max_tool_calls": request.get("max_tool_calls"),
+            "model": script.model or request.get("model", ""),
+            "output": self._output_items(status) if produced else [],
+            "parallel_tool_calls": request.get("parallel_tool_calls", True),
+            "previous_response_id": request.get("previous_response_id"),
+            "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+            "service_tier": "default",
+            "store": request.get("store", True),
+            "temperature": request.get("temperature", 1.0),
+            "text": request.get("text") or {"format": {"type": "text"}},
+            "tool_choice": request.get("tool_choice", "auto"),
+            "tools": request.get("tools", []),
+            "top_p": request.get("top_p", 1.0),
+            "truncation": "disabled",
+            "metadata": request.get("metadata") or {},
+        }
+        # Usage only once there is some: the document types it as an object, not nullable.
+        if produced and not script.omit_usage:
+            body["usage"] = self._usage()
+        if produced and script.billable_web_searches is not None:
+            body["tool_usage"] = {
+                "image_gen": {
+                    "input_tokens": 0,
+                    "input_tokens_details": {"image_tokens": 0, "text_tokens": 0},
+                    "output_tokens": 0,
+                    "total_tokens": 0,
+                },
+                "web_search": {"num_requests": script.billable_web_searches},
+            }
+        if script.omit_status:
+            del body["status"]
+        return body
+
+    def _output_items(self, status: str) -> list[dict]:
+        items: list[dict] = [
+            {
+                "type": "web_search_call",
+                "id": f"ws_{self.id[5:13]}{n}",
+                "status": "completed",
+                "action": {"type": "search", "query": f"search {n + 1}"},
+            }
+            for n in range(self.script.web_search_calls)
+        ]
+        items += [
+            {
+                "type": "function_call",
+                "id": f"fc_{self.id[5:13]}{n}",
+                "call_id": f"call_{self.id[5:13]}{n}",
+                "name": name,
+                "arguments": arguments,
+                "status": "completed",
+            }
+            for n, (name, arguments) in enumerate(self.script.function_calls)
+        ]
+        if self.script.function_calls and self.script.output_text is None:
+            return items  # the model stopped to call a function: no message yet
+        text = self.output_text()
+        if status == INCOMPLETE:
+            text = text[: max(1, len(text) // 2)]
+        items.append(
+            {
+                "type": "message",
+                "id": self.message_id,
+                "status": "completed" if status == COMPLETED else "incomplete",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+            }
+        )
+        return items
+
+    def _usage(self) -> dict:
+        script = self.script
+        input_tokens = script.input_tokens
+        if input_tokens is None:
+            prompt = _input_text(self.request) + (self.request.get("instructions") or "")
+            input_tokens = max(1, len(prompt) // 4)
+        output_tokens = script.output_tokens
+        if output_tokens is None:
+            output_tokens = max(1, len(self.output_text()) // 4) + script.reasoning_tokens
+        return {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": script.cached_tokens, "cache_write_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": script.reasoning_tokens},
+            "total_tokens": input_tokens + output_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def _error(
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+) -> _Reply:
+    return _Reply(status, {"error": {"message": message, "type": type, "param": param, "code": code}})
+
+
+_ROUTE = re.compile(r"^/v1/responses(?:/(?P<id>[^/]+)(?P<cancel>/cancel)?)?/?$")
+
+
+def _endpoint(method: str, path: str) -> tuple[str, str | None]:
+    match = _ROUTE.match(urlsplit(path).path)
+    if not match:
+        return UNKNOWN, None
+    response_id, cancel = match["id"], match["cancel"]
+    if method == "POST" and response_id is None:
+        return CREATE, None
+    if method == "POST" and cancel:
+        return CANCEL, response_id
+    if method == "GET" and response_id and not cancel:
+        return RETRIEVE, response_id
+    if method == "DELETE" and response_id and not cancel:
+        return DELETE, response_id
+    return UNKNOWN, response_id
+
+
+# --- The fake -------------------------------------------------------------------------------------
+
+
+class ResponsesAPIFake:
+    """The Responses API on 127.0.0.1, a random port, in a daemon thread.
+
+    Use as a context manager (or `start()` / `stop()`). `base_url` ends in `/v1` like the SDK's
+    default. `clock` drives `advance="time"` scripts (inject one to step time by hand).
+    """
+
+    def __init__(self, *, latency: float = 0.0, clock: Callable[[], float] = time.monotonic):
+        self.latency = latency
+        self.default_script = Script()
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._scripts: deque[Script] = deque()
+        self._faults: dict[str, deque[Fault]] = {name: deque() for name in ENDPOINTS}
+        self._requests: list[RecordedRequest] = []
+        self._responses: dict[str, FakeResponse] = {}
+        self.validation_errors: list[str] = []
+        self.internal_errors: list[str] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # Lifecycle
+
+    def start(self) -> ResponsesAPIFake:
+        _openapi()  # load the document before the first request, not inside it
+        self._server = _Server(("127.0.0.1", 0), _Handler, self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="responses-api-fake",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.close_connections()
+        self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> ResponsesAPIFake:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "the fake is not running"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    # Scripting
+
+    def script_next(self, *scripts: Script) -> None:
+        """Queue scripts for the next created responses, in order."""
+        with self._lock:
+            self._scripts.extend(scripts)
+
+    def inject(self, endpoint: str, fault: Fault, *, times: int = 1) -> None:
+        """Fail the next `times` requests to `endpoint` (CREATE, RETRIEVE, CANCEL or DELETE)."""
+        if endpoint not in self._faults:
+            raise ValueError(f"Unknown endpoint {endpoint!r}; use one of {ENDPOINTS}")
+        with self._lock:
+            self._faults[endpoint].extend([fault] * times)
+
+    def set_status(self, response_id: str, status: str) -> None:
+        """Force a response into `status` (e.g. complete it without walking the script)."""
+        if status not in ACTIVE | TERMINAL:
+            raise ValueError(f"Unknown status {status!r}")
+        with self._lock:
+            self._responses[response_id].forced_status = status
+
+    # Recording
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_to(self, endpoint: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.endpoint == endpoint]
+
+    def count(self, endpoint: str) -> int:
+        return len(self.requests_to(endpoint))
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(r.endpoint for r in self.requests)
+
+    @property
+    def responses(self) -> dict[str, FakeResponse]:
+        """Created responses by id, in creation order (deleted ones included, flagged)."""
+        with self._lock:
+            return dict(self._responses)
+
+    def body_of(self, response_id: str) -> dict:
+        """The response's body as a retrieve would return it now, without counting as a retrieve."""
+        with self._lock:
+            return self._responses[response_id].body(self.clock())
+
+    # Serving (called from handler threads)
+
+    def _handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> _Reply | None:
+        """Record, wait, apply a fault or process. None means: drop the connection."""
+        endpoint, response_id = _endpoint(method, path)
+        body = _parse(raw)
+        problem = _problem(body) if endpoint == CREATE else None
+        with self._lock:
+            self._requests.append(RecordedRequest(method, path, endpoint, headers, body, response_id))
+            fault = self._faults[endpoint].popleft() if self._faults.get(endpoint) else None
+            if problem:
+                self.validation_errors.append(problem.message)
+        if self.latency:
+            time.sleep(self.latency)
+        if fault and fault.kind == _HTTP:
+            return _Reply(fault.status, {"error": dict(fault.error)}, fault.headers)
+        if fault and fault.kind == _DROP and not fault.processed:
+            return None
+        if problem:
+            reply = _error(400, problem.message, code=problem.code, param=problem.param)
+        else:
+            reply = self._process(endpoint, response_id, body)
+        if fault and fault.kind == _DROP:
+            return None
+        if fault and fault.kind == _DELAY:
+            time.sleep(fault.seconds)
+        return reply
+
+    def _process(self, endpoint: str, response_id: str | None, body: Any) -> _Reply:
+        with self._lock:
+            now = self.clock()
+            if endpoint == CREATE:
+                return self._create(body, now)
+            if endpoint == UNKNOWN:
+                return _error(404, "Invalid URL.", code="unknown_url")
+            response = self._responses.get(response_id or "")
+            if response is None or response.deleted:
+                return _error(404, f"Response with id '{response_id}' not found.")
+            if endpoint == RETRIEVE:
+                response.retrieves += 1
+                return _Reply(200, response.body(now))
+            if endpoint == CANCEL:
+                return self._cancel(response, now)
+            response.deleted = True
+            return _Reply(200, {"id": response.id, "object": "response.deleted", "deleted": True})
+
+    def _create(self, body: dict, now: float) -> _Reply:
+        script = self._scripts.popleft() if self._scripts else self.default_script
+        response = FakeResponse(
+            id=f"resp_{secrets.token_hex(24)}",
+            request=body,
+            script=script,
+            created_at=int(time.time()),
+            started=now,
+        )
+        self._responses[response.id] = response
+        return _Reply(200, response.body(now))
+
+    def _cancel(self, response: FakeResponse, now: float) -> _Reply:
+        if not response.request.get("background"):
+            return _error(400, "Only responses created with background=true can be cancelled.")
+        status = response.status(now)
+        if status == CANCELLED:
+            return _Reply(200, response.body(now))  # cancelling twice returns the final object
+        if status in TERMINAL:
+            return _error(400, f"Cannot cancel a {status} response.")
+        result = response.script.cancel_result
+        if result == CANCEL_LOSES_RACE:
+            response.forced_status = COMPLETED
+            return _Reply(200, response.body(now))
+        response.forced_status = CANCELLED
+        reply = _Reply(200, response.body(now))
+        if result == CANCEL_REVERTED:
+            response.forced_status = COMPLETED
+        return reply
+
+
+def _parse(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the benchmark opens hundreds of connections at once
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type, fake: ResponsesAPIFake):
+        self.fake = fake
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Unblock handler threads still waiting on kept-alive connections."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (timeouts, dropped connections) are expected, not errors."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        fake = self.server.fake
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            reply = fake._handle(self.command, self.path, headers, raw)
+        except Exception:
+            with fake._lock:
+                fake.internal_errors.append(traceback.format_exc())
+            reply = _error(500, "The fake failed; see fake.internal_errors.", type="server_error")
+        if reply is None:
+            self.close_connection = True
+            return
+        payload = json.dumps(reply.body).encode()
+        try:
+            self.send_response(reply.status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.send_header("x-request-id", f"req_{secrets.token_hex(16)}")
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True  # the client gave up (timeout) or went away
+
+
+__all__ = [
+    "CANCEL",
+    "CANCEL_HONOURED",
+    "CANCEL_LOSES_RACE",
+    "CANCEL_REVERTED",
+    "CREATE",
+    "DELETE",
+    "Fault",
+    "FakeResponse",
+    "RETRIEVE",
+    "RecordedRequest",
+    "ResponsesAPIFake",
+    "Script",
+    "build_report",
+    "make_webhook_secret",
+    "sign_webhook",
+    "validate_create_request",
+    "validate_response_body",
+    "webhook_delivery",
+]
