@@ -25,6 +25,7 @@ from sources.models import ManifestEntry, SourceStatus
 from sources.services import manifest_freeze, source_ingest
 
 from . import services
+from .heartbeat import dispatcher_ensure
 from .models import (
     ArtifactKind,
     Artifact,
@@ -198,6 +199,8 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider) -> 
     )
     if job.status == JobStatus.PREPARING:
         moved = services.job_mark_running(job=job, call=call, response_id=state.id, provider_status=state.status)
+        if moved:
+            dispatcher_ensure()
     else:
         moved = ReportJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, current_attempt=attempt).update(
             provider_response_id=state.id,

@@ -431,3 +431,13 @@ class LocalResponse(models.Model):
     # Injected fault, for demos and tests: "", "fail", "incomplete", "policy".
     fault = models.CharField(max_length=32, blank=True)
     output_text = models.TextField(blank=True)
+
+
+class WorkerHeartbeat(models.Model):
+    """When a part of the worker last showed signs of life (the dispatcher, every few seconds)."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} at {self.seen_at:%H:%M:%S}"

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from . import services
 from .execution import LOST, new_lease_token
+from .heartbeat import BEAT_SECONDS, heartbeat_beat
 from .models import ACTIVE_STATUSES, JobStatus, ProviderCall, ReportJob
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,13 @@ def tick_loop(*, enqueue, seconds: float | None = None, interval: float | None =
     interval = settings.TICK_INTERVAL if interval is None else interval
     started = time.monotonic()
     next_sweep = started
+    next_beat = started
     dispatched = 0
     while True:
         close_old_connections()
+        if time.monotonic() >= next_beat:
+            heartbeat_beat()
+            next_beat = time.monotonic() + BEAT_SECONDS
         if time.monotonic() >= next_sweep:
             sweep()
             next_sweep = time.monotonic() + 30

@@ -14,6 +14,10 @@ def _test_settings(settings, tmp_path):
 def pytest_collection_modifyitems(config, items):
     from django.db import connection
 
+    for item in items:
+        if "/tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
     if connection.vendor != "postgresql":
         skip = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL=postgres://...)")
         for item in items:

@@ -52,8 +52,10 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 def member(workspace, role, username=None):
     """A user with `role` in `workspace`."""
+    from reportdesk.services import membership_set
+
     user = UserFactory(username=username) if username else UserFactory()
-    MembershipFactory(workspace=workspace, user=user, role=role)
+    membership_set(workspace=workspace, user=user, role=role)
     return user
 
 

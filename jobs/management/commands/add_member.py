@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.text import slugify
 
-from jobs.roles import roles_ensure
-from reportdesk.models import Membership, Role, Workspace
+from reportdesk.models import Role, Workspace
+from reportdesk.services import membership_set
 
 
 class Command(BaseCommand):
@@ -44,20 +44,10 @@ class Command(BaseCommand):
         elif password and not user.check_password(password):
             user.set_password(password)
             changed.append("password")
-        if not user.is_staff:
-            user.is_staff = True
-            changed.append("staff")
         user.save()
-        groups = roles_ensure()
-        membership, m_created = Membership.objects.get_or_create(workspace=ws, user=user, defaults={"role": role})
-        if not m_created and membership.role != role:
-            membership.role = role
-            membership.save(update_fields=["role"])
+        membership, m_created, role_changed = membership_set(workspace=ws, user=user, role=role)
+        if role_changed:
             changed.append(f"role → {role}")
-        # The user's groups are the union of their roles across workspaces.
-        roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
-        user.groups.remove(*[g for r, g in groups.items() if r not in roles])
-        user.groups.add(*[groups[r] for r in roles])
         parts = []
         parts.append(f"workspace {slug} {'created' if ws_created else 'exists'}")
         parts.append(f"user {username} {'created' if user_created else 'exists'}")

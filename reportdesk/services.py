@@ -1,0 +1,29 @@
+"""Writes for workspaces and memberships."""
+
+from django.db import transaction
+
+from .models import Membership, Workspace
+
+
+@transaction.atomic
+def membership_set(*, workspace: Workspace, user, role: str) -> tuple[Membership, bool, bool]:
+    """Give `user` `role` in `workspace`, and keep their groups (the union of their roles
+    across workspaces) and staff flag in step. Returns (membership, created, role_changed)."""
+    from jobs.roles import roles_ensure
+
+    membership, created = Membership.objects.get_or_create(workspace=workspace, user=user, defaults={"role": role})
+    changed = not created and membership.role != role
+    if changed:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    if not user.is_staff:
+        # Members work in the admin console; what they see there is scoped by membership.
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    groups = roles_ensure()
+    roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
+    user.groups.remove(*[g for r, g in groups.items() if r not in roles])
+    user.groups.add(*[groups[r] for r in roles])
+    if hasattr(user, "_reportdesk_roles"):
+        del user._reportdesk_roles
+    return membership, created, changed
