@@ -1,3 +1,5 @@
+import logging
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
@@ -10,9 +12,23 @@ def _after_migrate(sender, **kwargs):
     schedules_ensure()
 
 
+def _worker_spawned(sender, proc_name=None, **kwargs):
+    """A django-q2 worker process started: make sure a dispatcher runs now rather than at
+    the scheduler's first firing, about 30 s later."""
+    from .heartbeat import dispatcher_ensure
+
+    try:
+        dispatcher_ensure()
+    except Exception:  # the cluster must come up even if the database is not ready yet
+        logging.getLogger(__name__).exception("could not start the dispatcher")
+
+
 class JobsConfig(AppConfig):
     name = "jobs"
     verbose_name = "Report jobs"
 
     def ready(self):
+        from django_q.signals import post_spawn
+
         post_migrate.connect(_after_migrate, sender=self)
+        post_spawn.connect(_worker_spawned, dispatch_uid="jobs.dispatcher_on_spawn")

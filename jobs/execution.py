@@ -45,8 +45,10 @@ from .providers.base import (
     INCOMPLETE,
     QUEUED,
     Provider,
+    TRANSIENT_RESPONSE_ERRORS,
     ProviderError,
     ResponseState,
+    failure_class_for_code,
 )
 from .rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown
 from .requests import build_request
@@ -291,11 +293,12 @@ def job_check(*, job: ReportJob, provider: Provider) -> None:
         result_store(job=job, attempt=attempt, state=state)
     elif state.status == FAILED:
         code = state.error_code or "unknown"
-        transient = code in ("server_error", "rate_limit_exceeded", "timeout")
-        failure_class = FailureClass.POLICY_BLOCK if _is_policy(code) else FailureClass.PROVIDER_ERROR
         _provider_error(
             job=job, attempt=attempt,
-            error=ProviderError(f"The provider reported the response failed: {state.error_message or code}", transient=transient, code=code, failure_class=failure_class),
+            error=ProviderError(
+                f"The provider reported the response failed: {state.error_message or code}",
+                transient=code in TRANSIENT_RESPONSE_ERRORS, code=code, failure_class=failure_class_for_code(code),
+            ),
         )
     elif state.status == INCOMPLETE:
         reason = state.incomplete_reason or "unknown"
@@ -308,10 +311,6 @@ def job_check(*, job: ReportJob, provider: Provider) -> None:
         services.job_fail(job=job, failure_class=FailureClass.PROVIDER_ERROR, message="The provider canceled the response.")
     else:
         services.job_fail(job=job, failure_class=FailureClass.UNKNOWN, message=f"Unknown provider status '{state.status}'.")
-
-
-def _is_policy(code: str) -> bool:
-    return any(word in code for word in ("policy", "safety", "moderation", "content_filter"))
 
 
 def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:

@@ -23,6 +23,17 @@ ACTIVE_STATUSES = frozenset({QUEUED, IN_PROGRESS})
 TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, INCOMPLETE})
 
 
+_POLICY_MARKERS = ("policy", "safety", "moderation", "content_filter")
+# Error codes of a failed response that may succeed if the same request is sent again.
+TRANSIENT_RESPONSE_ERRORS = frozenset({"server_error", "rate_limit_exceeded", "timeout"})
+
+
+def failure_class_for_code(code: str | None) -> str:
+    """The job failure class for a provider error code (from an HTTP error or a failed response)."""
+    code = (code or "").lower()
+    return "policy_block" if any(marker in code for marker in _POLICY_MARKERS) else "provider_error"
+
+
 @dataclass(frozen=True)
 class SourceDoc:
     """One source as the model sees it: `sid` is its stable id within the job (S1…Sn)."""

@@ -31,6 +31,7 @@ from .base import (
     ReportRequest,
     ResponseState,
     Usage,
+    failure_class_for_code,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,15 +43,8 @@ METADATA_MAX_VALUE = 512
 
 # Error codes naming a policy or safety refusal contain one of these (the list of codes grows:
 # "content_policy_violation", "bio_policy", "image_content_policy_violation", ...).
-_POLICY_MARKERS = ("policy", "safety", "moderation", "content_filter")
 
 T = TypeVar("T")
-
-
-def failure_class_for_code(code: str | None) -> str:
-    """The job failure class for a provider error code (from an HTTP error or a failed response)."""
-    code = (code or "").lower()
-    return "policy_block" if any(marker in code for marker in _POLICY_MARKERS) else "provider_error"
 
 
 class OpenAIProvider:
