@@ -20,6 +20,7 @@ from .models import ArtifactKind, AttemptReason, JobAttempt, ProviderCall, Repor
 from .providers.base import ReportRequest, SourceDoc
 from .report_schema import CITATION_RULES, REPORT_SCHEMA
 
+_ELISION = "\n\n[…]\n\n"
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the this to was were will with".split()
@@ -64,14 +65,15 @@ def _fit_sources(docs: list[SourceDoc], *, topic: str, budget: int) -> tuple[lis
         firsts.setdefault(row[1], row)
     for row in list(firsts.values()) + paragraphs:
         _, di, pi, p = row
-        if pi in chosen[di] or used + len(p) > budget:
+        cost = len(p) + (len(_ELISION) if chosen[di] else 0)
+        if pi in chosen[di] or used + cost > budget:
             continue
         chosen[di].add(pi)
-        used += len(p)
+        used += cost
     fitted, summary = [], []
     for di, d in enumerate(docs):
         kept = [split_docs[di][pi] for pi in sorted(chosen[di])]
-        text = "\n\n[…]\n\n".join(kept)
+        text = _ELISION.join(kept)
         fitted.append(SourceDoc(sid=d.sid, title=d.title, text=text, url=d.url, kind=d.kind, published=d.published))
         summary.append(
             {"sid": d.sid, "title": d.title, "chars": len(d.text), "included_chars": len(text),

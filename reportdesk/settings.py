@@ -5,6 +5,7 @@ Production sets DATABASE_URL, REDIS_URL, SECRET_KEY and DEBUG=false; with DEBUG 
 SECRET_KEY is an error rather than a silent insecure default.
 """
 
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -78,8 +79,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
-    # Tests keep the SQLite test database in a file, so worker subprocesses can share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+    # Tests keep the SQLite test database in a file (one per test run), so worker
+    # subprocesses started by the tests can share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
