@@ -434,9 +434,11 @@ class LocalResponse(models.Model):
 
 
 class WorkerHeartbeat(models.Model):
-    """When a part of the worker last showed signs of life (the dispatcher, every few seconds)."""
+    """A lease with a heartbeat for a singleton part of the worker (the dispatcher)."""
 
     name = models.CharField(max_length=64, primary_key=True)
+    # Who holds the lease on this role ("" when released).
+    owner = models.CharField(max_length=32, blank=True)
     seen_at = models.DateTimeField()
 
     def __str__(self):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from . import execution, worker
+from . import execution, heartbeat, worker
 
 
 def enqueue_advance(job_id: int, lease_token: str | None = None) -> None:
@@ -25,8 +25,18 @@ def cancel_at_provider(response_id: str) -> None:
     execution.provider_cancel(response_id=response_id)
 
 
+def enqueue_tick() -> None:
+    async_task("jobs.tasks.tick", task_name="dispatcher", group="dispatcher")
+
+
 def tick() -> int:
-    return worker.tick_loop(enqueue=enqueue_advance)
+    """Be the dispatcher for a while, then hand over to a successor (unless another
+    dispatcher already held the lease, in which case this returns at once)."""
+    token = execution.new_lease_token()
+    dispatched = worker.tick_loop(enqueue=enqueue_advance, token=token)
+    if dispatched >= 0 and heartbeat.dispatcher_handover(token=token):
+        enqueue_tick()
+    return dispatched
 
 
 SCHEDULES = {

@@ -1,12 +1,13 @@
 """The dispatcher and the sweeps: what keeps every job moving without a browser.
 
 django-q2 fires a schedule at most about every 30 s and its finest interval is a minute, yet
-a new response should be checked within a few seconds. So the scheduled `tick` task does not
-poll once: it runs for TICK_SECONDS (longer than the schedule's period, so one is always
-running), and every TICK_INTERVAL it claims the jobs whose next_check_at has come (a lease,
-one conditional UPDATE for the whole batch) and hands each to the queue as an `advance_job`
-task, which any worker on any host may run. Per-job cadence lives in next_check_at, so the
-dispatcher's cost per cycle does not grow with the number of jobs in flight.
+a new response should be checked within a few seconds. So the dispatcher is a task that
+stays: for TICK_SECONDS it claims, every TICK_INTERVAL, the jobs whose next_check_at has come
+(a lease, one conditional UPDATE for the whole batch) and hands each to the queue as an
+`advance_job` task, which any worker on any host may run; then it enqueues its successor.
+Exactly one runs at a time (jobs.heartbeat); the minute schedule is only its watchdog.
+Per-job cadence lives in next_check_at, so the dispatcher's cost per cycle does not grow with
+the number of jobs in flight.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 
 from . import services
 from .execution import LOST, new_lease_token
-from .heartbeat import BEAT_SECONDS, heartbeat_beat
+from .heartbeat import BEAT_SECONDS, dispatcher_acquire
 from .models import ACTIVE_STATUSES, JobStatus, ProviderCall, ReportJob
 
 log = logging.getLogger(__name__)
@@ -54,18 +55,27 @@ def dispatch_due(*, enqueue, limit: int | None = None) -> int:
     return len(ids)
 
 
-def tick_loop(*, enqueue, seconds: float | None = None, interval: float | None = None, sleep=time.sleep) -> int:
-    """Dispatch due jobs every `interval` for `seconds`; run the sweeps about every 30 s."""
+def tick_loop(*, enqueue, seconds: float | None = None, interval: float | None = None, sleep=time.sleep, token: str | None = None) -> int:
+    """Be the dispatcher for `seconds`: dispatch due jobs every `interval`, run the sweeps
+    about every 30 s, renew the lease every few seconds. Returns at once (0) if another
+    dispatcher holds the lease, and -1 if the lease was lost midway."""
     seconds = settings.TICK_SECONDS if seconds is None else seconds
     interval = settings.TICK_INTERVAL if interval is None else interval
+    token = token or new_lease_token()
+    if not dispatcher_acquire(token=token):
+        return 0
     started = time.monotonic()
     next_sweep = started
-    next_beat = started
+    next_beat = started + BEAT_SECONDS
     dispatched = 0
     while True:
-        close_old_connections()
+        if not connection.in_atomic_block:
+            # A long-lived task: drop connections the database has timed out or broken.
+            close_old_connections()
         if time.monotonic() >= next_beat:
-            heartbeat_beat()
+            if not dispatcher_acquire(token=token):
+                log.warning("dispatcher lease lost; stopping")
+                return -1
             next_beat = time.monotonic() + BEAT_SECONDS
         if time.monotonic() >= next_sweep:
             sweep()

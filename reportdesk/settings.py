@@ -173,9 +173,9 @@ POLL_FIRST_SECONDS = env.float("POLL_FIRST_SECONDS", default=2.0)
 POLL_BACKOFF = env.float("POLL_BACKOFF", default=1.6)
 POLL_MAX_SECONDS = env.float("POLL_MAX_SECONDS", default=60.0)
 POLL_JITTER = env.float("POLL_JITTER", default=0.2)
-# The dispatcher task runs this long each time the schedule fires (django-q2 fires a
-# one-minute schedule every 60-90 s), looking for due jobs every TICK_INTERVAL seconds.
-TICK_SECONDS = env.float("TICK_SECONDS", default=75.0)
+# The dispatcher (one task at a time, occupying one worker process) runs this long and then
+# hands over to a successor, looking for due jobs every TICK_INTERVAL seconds.
+TICK_SECONDS = env.float("TICK_SECONDS", default=60.0)
 TICK_INTERVAL = env.float("TICK_INTERVAL", default=0.5)
 TICK_BATCH = env.int("TICK_BATCH", default=50)
 LEASE_SECONDS = env.int("LEASE_SECONDS", default=120)

@@ -55,11 +55,12 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def wait_for(predicate, *, timeout: float, interval: float = 0.2, message: str = "condition"):
+def wait_for(predicate, *, timeout: float, interval: float = 0.2, message="condition"):
+    """Poll `predicate` until it is truthy; `message` may be a callable, evaluated on failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {message() if callable(message) else message}")

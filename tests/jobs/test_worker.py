@@ -1,0 +1,205 @@
+"""The dispatcher, the sweeps, and real worker processes (django-q2 qcluster) running jobs —
+including one killed mid-run and restarted."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from jobs import execution, services, worker
+from jobs.heartbeat import STALE_SECONDS, dispatcher_acquire, dispatcher_handover, dispatcher_is_alive
+from jobs.models import Artifact, JobEvent, LocalResponse, ProviderCall, ReportJob
+from reportdesk.models import Role
+from sources.services import SourceSpec
+from tests.factories import ProviderCallFactory, ReportJobFactory, ReportTemplateFactory, WorkspaceFactory, member
+from tests.fakes.responses_api import CREATE, Script
+from tests.workers import wait_for
+
+
+def _due_job(**fields):
+    job = ReportJobFactory()
+    ReportJob.objects.filter(pk=job.pk).update(**{"status": "running", "next_check_at": timezone.now() - dt.timedelta(seconds=1), **fields})
+    return job
+
+
+@pytest.mark.django_db
+class TestDispatcher:
+    def test_claims_only_due_unleased_active_jobs(self):
+        due = _due_job()
+        _due_job(next_check_at=timezone.now() + dt.timedelta(minutes=1))  # not yet
+        _due_job(lease_token="other", lease_expires_at=timezone.now() + dt.timedelta(minutes=1))  # held
+        _due_job(status="completed")  # finished
+        expired_lease = _due_job(lease_token="dead", lease_expires_at=timezone.now() - dt.timedelta(seconds=5))
+
+        token, ids = worker.jobs_claim_due(limit=10)
+
+        assert sorted(ids) == sorted([due.pk, expired_lease.pk])
+        assert set(ReportJob.objects.filter(pk__in=ids).values_list("lease_token", flat=True)) == {token}
+        assert worker.jobs_claim_due(limit=10) == ("", [])  # nothing left to claim
+
+    @pytest.mark.parametrize("count", [1, 50])
+    def test_a_dispatch_cycle_costs_the_same_queries_whatever_the_number_of_jobs(self, count, django_assert_num_queries):
+        for _ in range(count):
+            _due_job()
+        enqueued = []
+        with django_assert_num_queries(3):
+            worker.dispatch_due(enqueue=lambda job_id, token: enqueued.append(job_id), limit=100)
+        assert len(enqueued) == count
+
+    def test_advance_does_nothing_while_another_worker_holds_the_job(self):
+        job = _due_job(status="queued", lease_token="someone", lease_expires_at=timezone.now() + dt.timedelta(minutes=1))
+        execution.job_advance(job_id=job.pk)
+        job.refresh_from_db()
+        assert job.status == "queued" and job.lease_token == "someone"
+
+    def test_poll_delay_starts_soon_and_backs_off_to_the_cap(self, settings):
+        settings.POLL_FIRST_SECONDS, settings.POLL_BACKOFF, settings.POLL_MAX_SECONDS, settings.POLL_JITTER = 2, 1.6, 60, 0
+        delays = [execution.poll_delay(n) for n in range(12)]
+        assert delays[0] == 2 and delays == sorted(delays) and delays[-1] == 60
+
+    def test_jitter_stays_within_bounds(self, settings):
+        settings.POLL_FIRST_SECONDS, settings.POLL_JITTER = 10, 0.2
+        delays = {round(execution.poll_delay(0), 3) for _ in range(50)}
+        assert len(delays) > 1 and all(8 <= d <= 12 for d in delays)
+
+    def test_tick_loop_dispatches_and_beats(self, settings):
+        settings.TICK_BATCH = 10
+        jobs = [_due_job() for _ in range(3)]
+        enqueued = []
+        worker.tick_loop(enqueue=lambda job_id, token: enqueued.append(job_id), seconds=0, sleep=lambda s: None)
+        assert sorted(enqueued) == sorted(j.pk for j in jobs)
+        assert dispatcher_is_alive()
+
+    def test_only_one_dispatcher_runs_at_a_time(self):
+        assert dispatcher_acquire(token="first")
+        enqueued = []
+        # a second dispatcher (the watchdog schedule, say) finds the lease held and leaves at once
+        assert worker.tick_loop(enqueue=lambda *a: enqueued.append(a), seconds=30, token="second") == 0
+        assert enqueued == []
+        # the first hands over at the end of its run; then the next one may take it
+        assert dispatcher_handover(token="first")
+        assert not dispatcher_handover(token="first")
+        assert dispatcher_acquire(token="second")
+
+    def test_a_dead_dispatchers_lease_goes_stale(self):
+        long_ago = timezone.now() - dt.timedelta(seconds=STALE_SECONDS + 1)
+        assert dispatcher_acquire(token="dead", now=long_ago)
+        assert not dispatcher_is_alive()
+        assert dispatcher_acquire(token="successor")
+        assert dispatcher_is_alive()
+
+
+@pytest.mark.django_db
+class TestSweeps:
+    def test_recovery_makes_jobs_with_expired_leases_due_again(self):
+        job = _due_job(lease_token="dead", lease_expires_at=timezone.now() - dt.timedelta(seconds=1), next_check_at=timezone.now() + dt.timedelta(hours=1))
+        assert worker.recovery_sweep() >= 1
+        job.refresh_from_db()
+        assert job.lease_token == "" and job.next_check_at <= timezone.now()
+
+    def test_a_call_left_without_response_id_is_marked_lost_and_created_again(self, settings):
+        workspace = WorkspaceFactory()
+        requester = member(workspace, Role.REQUESTER)
+        job = services.job_submit(
+            workspace=workspace, requested_by=requester, template=ReportTemplateFactory(),
+            topic="Recycling", sources=[SourceSpec(text="Recycling grew 40% in 2025.")],
+        )
+        job = services.job_mark_preparing(job=job)
+        # A worker recorded the call, then died before the provider answered.
+        ProviderCallFactory(attempt=job.current_attempt, job=job, provider_response_id=None, status="", provider="local")
+        ProviderCall.objects.update(created_at=timezone.now() - dt.timedelta(seconds=settings.LEASE_SECONDS + 5))
+        ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now() + dt.timedelta(hours=1))
+
+        worker.recovery_sweep()
+        execution.job_advance(job_id=job.pk)
+
+        job.refresh_from_db()
+        assert job.status == "running"
+        lost, fresh = ProviderCall.objects.filter(job=job).order_by("id")
+        assert lost.status == "lost" and lost.provider_response_id is None
+        assert fresh.provider_response_id == job.provider_response_id
+        assert JobEvent.objects.filter(job=job, action="provider_call_lost").count() == 1
+
+    def test_expiry_sweep_expires_overdue_work_and_unreviewed_drafts(self):
+        past = timezone.now() - dt.timedelta(minutes=1)
+        queued = _due_job(status="queued", deadline=past)
+        draft = _due_job(status="needs_review", deadline=past)
+        on_time = _due_job(status="running", deadline=timezone.now() + dt.timedelta(hours=1))
+        assert worker.expiry_sweep() == 2
+        for job, status in ((queued, "expired"), (draft, "expired"), (on_time, "running")):
+            job.refresh_from_db()
+            assert job.status == status
+        event = JobEvent.objects.get(job=draft)
+        assert event.actor_kind == "scheduler" and "deadline" in event.reason
+
+
+@pytest.mark.django_db
+def test_schedules_and_role_groups_exist_after_migrate():
+    from django.contrib.auth.models import Group
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(name="reportdesk: dispatch due jobs")
+    assert schedule.func == "jobs.tasks.tick" and schedule.schedule_type == Schedule.MINUTES
+    assert set(Group.objects.values_list("name", flat=True)) >= {"requester", "reviewer", "operator"}
+    from jobs.tasks import schedules_ensure
+
+    schedules_ensure()
+    assert Schedule.objects.filter(name="reportdesk: dispatch due jobs").count() == 1
+
+
+def _submit(**template_kwargs):
+    workspace = WorkspaceFactory(slug="research-ops")
+    requester = member(workspace, Role.REQUESTER)
+    return services.job_submit(
+        workspace=workspace, requested_by=requester, template=ReportTemplateFactory(**template_kwargs),
+        topic="Battery recycling capacity in Europe",
+        sources=[SourceSpec(title="Market note", text="European battery recycling capacity reached 410,000 tonnes a year in 2025.")],
+    )
+
+
+def _status(job):
+    job.refresh_from_db()
+    return job.status
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_takes_a_job_to_needs_review(worker):
+    job = _submit()
+    process = worker()
+    wait_for(lambda: _status(job) == "needs_review", timeout=45, message=lambda: f"needs_review ({job.status}); worker log:\n{process.log()}")
+    assert [e.action for e in job.events.order_by("id")] == ["submitted", "preparing", "started", "draft_ready"]
+    assert Artifact.objects.filter(job=job).count() == 6
+    assert ProviderCall.objects.get(job=job).polls >= 1
+    # early polls: checked within seconds of starting, not at the scheduler's next minute
+    started = job.events.get(action="started").at
+    assert (job.finished_at - started).total_seconds() < 15
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_run_is_replaced_and_the_job_finishes_once(worker, openai_fake):
+    """The worker process (and its children) is SIGKILLed while the job is running. A new
+    worker finishes it: one provider create, one set of artifacts, one event per step."""
+    openai_fake.script_next(Script(statuses=("queued",) + ("in_progress",) * 8 + ("completed",)))
+    env = {"REPORT_PROVIDER": "openai", "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": openai_fake.base_url, "LEASE_SECONDS": "3"}
+    job = _submit()
+
+    first = worker(**env)
+    wait_for(lambda: _status(job) == "running" and openai_fake.count("retrieve") >= 2, timeout=45,
+             message=lambda: f"running and polled; worker log:\n{first.log()}")
+    first.kill()
+    polls_at_crash = openai_fake.count("retrieve")
+    assert _status(job) == "running"
+
+    second = worker(**env)
+    wait_for(lambda: _status(job) == "needs_review", timeout=60, message=lambda: f"needs_review after restart ({job.status}); log:\n{second.log()}")
+
+    assert openai_fake.count(CREATE) == 1
+    assert openai_fake.count("retrieve") > polls_at_crash  # the new worker did the rest
+    assert ProviderCall.objects.filter(job=job).count() == 1
+    assert Artifact.objects.filter(job=job).count() == 6
+    actions = [e.action for e in job.events.order_by("id")]
+    assert actions == ["submitted", "preparing", "started", "draft_ready"]
+    assert not LocalResponse.objects.exists()
+
