@@ -160,7 +160,8 @@ def _change(
     return job
 
 
-def _enqueue_advance(job: ReportJob) -> None:
+def enqueue_advance(job: ReportJob) -> None:
+    """Ask a worker to move the job on, once the current transaction commits."""
     from .tasks import enqueue_advance
 
     job_id = job.pk
@@ -282,7 +283,7 @@ def job_submit(
             to_review_state=job.review_state,
             details={"template": template.slug, "sources": source_count, "rerun_of": rerun_of.public_id if rerun_of else None},
         )
-        _enqueue_advance(job)
+        enqueue_advance(job)
     return job
 
 
@@ -535,7 +536,7 @@ def _requeue(job: ReportJob, *, actor: Actor, action: str, reason: str, attempt_
         review_state = ReviewState.REVISION_REQUESTED
     elif job.template.review_required:
         review_state = ReviewState.PENDING
-    _enqueue_advance(job)
+    enqueue_advance(job)
     now = timezone.now()
     return _change(
         job,

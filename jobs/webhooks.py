@@ -1,0 +1,48 @@
+"""Provider webhooks: a signed event from OpenAI wakes the job it concerns at once.
+
+The event only names the response; the worker fetches it to learn the result, so a webhook
+never changes a job's state by itself — polling stays as the fallback. Deliveries are
+deduplicated on their `webhook-id` (the provider retries and may deliver twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import services
+from .models import ACTIVE_STATUSES, ProviderCall, ReportJob, WebhookDelivery
+from .providers.openai_provider import WebhookError, parse_webhook
+
+__all__ = ["WebhookError", "webhook_receive"]
+
+
+def webhook_receive(*, payload: bytes, headers: Mapping[str, str]) -> str:
+    """Verify, deduplicate and act on one delivery. Returns what happened, for the response
+    body and the logs: "woken", "duplicate", "ignored". Raises WebhookError if untrusted."""
+    event = parse_webhook(payload=payload, headers=headers, secret=settings.OPENAI_WEBHOOK_SECRET)
+    delivery_id = headers.get("webhook-id") or event.id
+    try:
+        with transaction.atomic():
+            WebhookDelivery.objects.create(webhook_id=delivery_id, event_type=event.type, response_id=event.response_id)
+    except IntegrityError:
+        return "duplicate"
+    call = (
+        ProviderCall.objects.select_related("job").filter(provider_response_id=event.response_id).first()
+        if event.response_id
+        else None
+    )
+    if call is None or call.job.status not in ACTIVE_STATUSES:
+        return "ignored"
+    job = call.job
+    with transaction.atomic():
+        ReportJob.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(next_check_at=timezone.now())
+        services.event_record(
+            job=job, actor=services.WEBHOOK, action="provider_notified", from_status=job.status,
+            from_review_state=job.review_state, details={"type": event.type, "response_id": event.response_id},
+        )
+        services.enqueue_advance(job)
+    return "woken"

@@ -1,0 +1,83 @@
+"""POST /webhooks/openai/: signed provider events wake the job; bad ones are refused."""
+
+import datetime as dt
+import time
+
+import pytest
+from django.utils import timezone
+
+from jobs.models import JobEvent, ReportJob, WebhookDelivery
+from tests.factories import ProviderCallFactory, ReportJobFactory
+from tests.fakes.responses_api import make_webhook_secret, webhook_delivery
+
+pytestmark = pytest.mark.django_db
+URL = "/webhooks/openai/"
+
+
+@pytest.fixture
+def secret(settings):
+    settings.OPENAI_WEBHOOK_SECRET = make_webhook_secret()
+    return settings.OPENAI_WEBHOOK_SECRET
+
+
+@pytest.fixture
+def running_call():
+    job = ReportJobFactory()
+    later = timezone.now() + dt.timedelta(minutes=1)
+    ReportJob.objects.filter(pk=job.pk).update(status="running", next_check_at=later)
+    return ProviderCallFactory(attempt=job.current_attempt, job=job, provider_response_id="resp_abc123")
+
+
+def post(client, body, headers):
+    return client.post(URL, data=body, content_type="application/json", headers=headers)
+
+
+def test_a_signed_event_wakes_the_job_at_once_and_is_deduplicated(client, secret, running_call, django_capture_on_commit_callbacks):
+    body, headers = webhook_delivery("resp_abc123", "response.completed", secret=secret)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post(client, body, headers)
+    assert response.status_code == 200 and response.json() == {"status": "woken"}
+    assert len(callbacks) == 1  # an advance task for the job
+    job = running_call.job
+    job.refresh_from_db()
+    assert job.next_check_at <= timezone.now() and job.status == "running"  # the worker decides, not the webhook
+    event = JobEvent.objects.get(job=job)
+    assert (event.action, event.actor_kind, event.details["type"]) == ("provider_notified", "webhook", "response.completed")
+
+    again = post(client, body, headers)  # the provider delivers the same event twice
+    assert again.json() == {"status": "duplicate"}
+    assert JobEvent.objects.filter(job=job).count() == 1 and WebhookDelivery.objects.count() == 1
+
+
+def test_an_event_for_an_unknown_or_finished_response_is_acknowledged_and_ignored(client, secret):
+    body, headers = webhook_delivery("resp_nobody", "response.completed", secret=secret)
+    response = post(client, body, headers)
+    assert response.status_code == 200 and response.json() == {"status": "ignored"}
+
+
+@pytest.mark.parametrize("tamper", ["body", "secret", "stale", "missing"])
+def test_untrusted_deliveries_are_refused(client, secret, running_call, tamper):
+    if tamper == "secret":
+        body, headers = webhook_delivery("resp_abc123", "response.completed", secret=make_webhook_secret())
+    elif tamper == "stale":
+        body, headers = webhook_delivery("resp_abc123", "response.completed", secret=secret, timestamp=int(time.time()) - 3600)
+    else:
+        body, headers = webhook_delivery("resp_abc123", "response.completed", secret=secret)
+        if tamper == "body":
+            body = body.replace(b"resp_abc123", b"resp_evil99")
+        else:
+            headers = {k: v for k, v in headers.items() if k != "webhook-signature"}
+    response = post(client, body, headers)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_signature"
+    assert not WebhookDelivery.objects.exists() and not JobEvent.objects.exists()
+
+
+def test_webhooks_without_a_secret_are_not_accepted(client, settings, running_call):
+    settings.OPENAI_WEBHOOK_SECRET = ""
+    body, headers = webhook_delivery("resp_abc123", "response.completed", secret=make_webhook_secret())
+    assert post(client, body, headers).status_code == 503
+
+
+def test_only_post(client, secret):
+    assert client.get(URL).status_code == 405
