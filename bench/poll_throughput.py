@@ -1,0 +1,202 @@
+"""Benchmark: jobs in flight against the fake Responses API, polled by the real dispatcher.
+
+    .venv/bin/python bench/poll_throughput.py [--jobs 500] [--baseline-jobs 50] [--seconds 40]
+                                              [--latency 0.1] [--workers 8]
+
+Runs the same in-process setup twice — a baseline with few jobs, then the full load — and
+prints for each: polls per second, the share of polls that ran on schedule (started within
+1 s of the job's next_check_at), the lateness distribution, database
+queries per dispatcher cycle and per job poll; then the ratios of the full run to the
+baseline. Queries per cycle and per poll must not grow with the number of jobs.
+
+What runs is the product's own code: jobs.worker.dispatch_due claims due jobs exactly as the
+`tick` task does, and a pool of threads stands in for django-q2 worker processes, each
+running jobs.execution.job_advance — through the real `openai` SDK, over HTTP, against the
+loopback fake with a fixed latency. The database is a fresh SQLite file (or DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def setup_django(db_dir: str) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reportdesk.settings")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{db_dir}/bench.sqlite3")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def run(*, jobs: int, seconds: float, latency: float, workers: int) -> dict:
+    from django.conf import settings
+    from django.db import connection, connections
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from jobs import execution, services, worker
+    from jobs.models import ReportJob, ReportTemplate
+    from jobs.providers.openai_provider import OpenAIProvider
+    from reportdesk.models import Role, Workspace
+    from reportdesk.services import membership_set
+    from sources.services import SourceSpec
+    from tests.fakes.responses_api import ResponsesAPIFake, Script
+
+    from django.contrib.auth import get_user_model
+
+    ReportJob.objects.all().delete()
+    workspace, _ = Workspace.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    membership_set(workspace=workspace, user=user, role=Role.REQUESTER)
+    template = ReportTemplate.objects.get(slug="market-scan")
+
+    stats = {"polls": 0, "lateness": [], "on_schedule": 0, "poll_queries": []}
+    lock = threading.Lock()
+    work: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    measuring = threading.Event()
+
+    with ResponsesAPIFake(latency=latency) as fake:
+        # Every response stays in progress for longer than the run: all jobs remain in flight.
+        fake.default_script = Script(statuses=("queued", "in_progress", "completed"), advance="time", step_seconds=3600)
+        provider = OpenAIProvider(api_key="sk-bench", base_url=fake.base_url, timeout=30)
+
+        def worker_thread():
+            while not stop.is_set():
+                try:
+                    job_id, token = work.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                due = ReportJob.objects.filter(pk=job_id).values_list("status", "next_check_at").first()
+                started = timezone.now()
+                with CaptureQueriesContext(connection) as captured:
+                    execution.job_advance(job_id=job_id, lease_token=token, provider=provider)
+                if measuring.is_set() and due and due[0] == "running":
+                    late = (started - due[1]).total_seconds()
+                    with lock:
+                        stats["polls"] += 1
+                        stats["lateness"].append(late)
+                        stats["poll_queries"].append(len(captured))
+                work.task_done()
+            connections.close_all()
+
+        threads = [threading.Thread(target=worker_thread, daemon=True) for _ in range(workers)]
+        for t in threads:
+            t.start()
+
+        for i in range(jobs):
+            services.job_submit(
+                workspace=workspace, requested_by=user, template=template, topic=f"Battery recycling, case {i}",
+                sources=[SourceSpec(title="Note", text="European battery recycling capacity grew 40% in 2025.")],
+            )
+        # Ramp up: the dispatcher prepares and starts every job (one create each).
+        cycle_queries: list[int] = []
+
+        def dispatch():
+            """One dispatcher cycle, as jobs.worker.tick_loop runs it."""
+            with CaptureQueriesContext(connection) as captured:
+                n = worker.dispatch_due(enqueue=lambda job_id, token: work.put((job_id, token)))
+            if n < settings.TICK_BATCH:
+                time.sleep(settings.TICK_INTERVAL)
+            return n, len(captured)
+
+        ramp_start = time.monotonic()
+        while ReportJob.objects.exclude(status="running").exists() and time.monotonic() - ramp_start < 300:
+            dispatch()
+        ramp = time.monotonic() - ramp_start
+        creates = fake.count("create")
+
+        measuring.set()
+        window_start = time.monotonic()
+        while time.monotonic() - window_start < seconds:
+            n, q = dispatch()
+            if n:
+                cycle_queries.append(q)
+        measuring.clear()
+        elapsed = time.monotonic() - window_start
+        stop.set()
+        for t in threads:
+            t.join()
+        retrieves = fake.count("retrieve")
+
+    lateness = sorted(stats["lateness"])
+    on_schedule = sum(1 for late in lateness if late <= 1.0)
+    pct = lambda p: lateness[min(len(lateness) - 1, int(p * len(lateness)))] if lateness else float("nan")
+    return {
+        "jobs": jobs,
+        "ramp_seconds": ramp,
+        "creates": creates,
+        "polls": stats["polls"],
+        "retrieves": retrieves,
+        "polls_per_second": stats["polls"] / elapsed,
+        "on_schedule_share": on_schedule / len(lateness) if lateness else float("nan"),
+        "lateness_p50": pct(0.50),
+        "lateness_p95": pct(0.95),
+        "lateness_max": lateness[-1] if lateness else float("nan"),
+        "queries_per_cycle": statistics.mean(cycle_queries) if cycle_queries else float("nan"),
+        "queries_per_cycle_max": max(cycle_queries) if cycle_queries else 0,
+        "queries_per_poll": statistics.mean(stats["poll_queries"]) if stats["poll_queries"] else float("nan"),
+        "queries_per_poll_max": max(stats["poll_queries"]) if stats["poll_queries"] else 0,
+    }
+
+
+def report(result: dict, label: str) -> None:
+    print(f"\n== {label}: {result['jobs']} jobs in flight ==")
+    print(f"  ramp-up (prepare + create each job)   {result['ramp_seconds']:.1f} s, {result['creates']} creates")
+    print(f"  polls                                 {result['polls']} ({result['polls_per_second']:.1f} per second)")
+    print(f"  polls on schedule (late <= 1 s)       {result['on_schedule_share']:.1%}")
+    print(f"  lateness p50 / p95 / max              {result['lateness_p50']:.2f} / {result['lateness_p95']:.2f} / {result['lateness_max']:.2f} s")
+    print(f"  queries per dispatcher cycle          {result['queries_per_cycle']:.2f} (max {result['queries_per_cycle_max']})")
+    print(f"  queries per job poll                  {result['queries_per_poll']:.2f} (max {result['queries_per_poll_max']})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--baseline-jobs", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=40.0, help="measurement window per run")
+    parser.add_argument("--latency", type=float, default=0.1, help="fake provider latency per request, seconds")
+    parser.add_argument("--workers", type=int, default=8, help="worker threads standing in for qcluster workers")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        setup_django(tmp)
+        from django.conf import settings
+
+        print(
+            f"database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, latency {args.latency * 1000:.0f} ms, "
+            f"{args.workers} workers, poll cadence {settings.POLL_FIRST_SECONDS:g} s × {settings.POLL_BACKOFF:g} up to "
+            f"{settings.POLL_MAX_SECONDS:g} s, window {args.seconds:g} s"
+        )
+        baseline = run(jobs=args.baseline_jobs, seconds=args.seconds, latency=args.latency, workers=args.workers)
+        report(baseline, "baseline")
+        full = run(jobs=args.jobs, seconds=args.seconds, latency=args.latency, workers=args.workers)
+        report(full, "full load")
+
+    print(f"\n== ratios, full load / baseline ({args.jobs} / {args.baseline_jobs} jobs) ==")
+    for key, label in (
+        ("queries_per_cycle", "queries per dispatcher cycle"),
+        ("queries_per_poll", "queries per job poll"),
+        ("polls_per_second", "polls per second"),
+        ("on_schedule_share", "share on schedule"),
+    ):
+        print(f"  {label:<30} {full[key] / baseline[key]:.2f}×")
+
+
+if __name__ == "__main__":
+    main()
