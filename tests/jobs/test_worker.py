@@ -203,3 +203,22 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_job_finishes_once(worker, o
     assert actions == ["submitted", "preparing", "started", "draft_ready"]
     assert not LocalResponse.objects.exists()
 
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_on_the_redis_broker_runs_a_job(worker):
+    import os
+
+    redis_url = os.environ.get("REDIS_TEST_URL")
+    if not redis_url:
+        pytest.skip("REDIS_TEST_URL is not set (make test starts Redis and sets it)")
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    job = _submit()
+    process = worker(REDIS_URL=redis_url)
+    # the job was enqueued on the ORM broker by this test process; the Redis cluster's
+    # dispatcher finds it by its next_check_at all the same
+    wait_for(lambda: _status(job) == "needs_review", timeout=60, message=lambda: f"needs_review ({job.status}); log:\n{process.log()}")
+    assert [e.action for e in job.events.order_by("id")] == ["submitted", "preparing", "started", "draft_ready"]
