@@ -34,6 +34,7 @@ from .models import (
     JobStatus,
     ProviderCall,
     ReportJob,
+    TemplateMode,
 )
 from .pricing import usage_cost
 from .providers import get_provider
@@ -51,7 +52,8 @@ from .providers.base import (
     failure_class_for_code,
 )
 from .rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown
-from .requests import build_request
+from .report_schema import MAX_RESEARCH_QUESTIONS
+from .requests import Step, build_request, previous_draft_response_id, search_sources
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,12 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider) -> 
     a worker that dies in between leaves a call without an id for the next worker to see.
     The create is never retried inside: transient errors come back here through the backoff.
     """
-    request, summary = build_request(job=job, attempt=attempt, provider_name=provider.name)
+    try:
+        step = next_step(job=job, attempt=attempt)
+    except ResearchLoop as exc:
+        services.job_fail(job=job, failure_class=FailureClass.PROVIDER_ERROR, message=str(exc))
+        return
+    request, summary = build_request(job=job, attempt=attempt, provider_name=provider.name, step=step)
     now = timezone.now()
     with transaction.atomic():
         locked = ReportJob.objects.select_for_update().get(pk=job.pk)
@@ -199,6 +206,10 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider) -> 
     ProviderCall.objects.filter(pk=call.pk).update(
         provider_response_id=state.id, status=state.status or QUEUED, model=state.model or request.model
     )
+    if state.is_terminal:
+        # Some answers are ready at once: keep what they said, as a poll would.
+        call.provider_response_id = state.id
+        _record_call_state(call=call, state=state)
     if job.status == JobStatus.PREPARING:
         moved = services.job_mark_running(job=job, call=call, response_id=state.id, provider_status=state.status)
         if moved:
@@ -262,6 +273,10 @@ def job_check(*, job: ReportJob, provider: Provider) -> None:
         # The last response failed transiently and its retry is due: start the next one.
         _call_create(job=job, attempt=attempt, provider=provider)
         return
+    if call.status == COMPLETED and not _is_final(job, call):
+        # A research step ended but its successor was never created (the worker stopped).
+        _call_create(job=job, attempt=attempt, provider=provider)
+        return
     if not call.provider_response_id:
         ProviderCall.objects.filter(pk=call.pk, status="").update(status=LOST)
         _call_create(job=job, attempt=attempt, provider=provider)
@@ -289,7 +304,9 @@ def job_check(*, job: ReportJob, provider: Provider) -> None:
         _schedule(job.pk, seconds=poll_delay(call.polls), checked=True)
         return
     ReportJob.objects.filter(pk=job.pk).update(last_checked_at=timezone.now())
-    if state.status == COMPLETED:
+    if state.status == COMPLETED and not _is_final(job, call):
+        _call_create(job=job, attempt=attempt, provider=provider)
+    elif state.status == COMPLETED:
         result_store(job=job, attempt=attempt, state=state)
     elif state.status == FAILED:
         code = state.error_code or "unknown"
@@ -313,6 +330,70 @@ def job_check(*, job: ReportJob, provider: Provider) -> None:
         services.job_fail(job=job, failure_class=FailureClass.UNKNOWN, message=f"Unknown provider status '{state.status}'.")
 
 
+# --- Multi-step research --------------------------------------------------------------
+
+MAX_TOOL_ROUNDS = 3  # function-call answers per research question before the model must write
+
+
+class ResearchLoop(Exception):
+    """The model kept calling tools instead of writing its notes."""
+
+
+def _is_final(job: ReportJob, call: ProviderCall) -> bool:
+    return job.template.mode != TemplateMode.MULTI_STEP or call.step == "synthesize"
+
+
+def _plan_questions(plan: ProviderCall) -> list[str]:
+    try:
+        questions = json.loads(plan.output.get("text") or "{}").get("questions", [])
+    except (ValueError, AttributeError):
+        return []
+    return [q.strip() for q in questions if isinstance(q, str) and q.strip()][:MAX_RESEARCH_QUESTIONS]
+
+
+def _answer(attempt: JobAttempt, function_call: dict, *, exhausted: bool) -> dict:
+    if exhausted:
+        result = {"error": "Search limit reached for this question: write your notes now."}
+    elif function_call.get("name") != "search_sources":
+        result = {"error": f"Unknown function {function_call.get('name')!r}; only search_sources exists."}
+    else:
+        try:
+            query = json.loads(function_call.get("arguments") or "{}").get("query", "")
+        except (ValueError, AttributeError):
+            query = ""
+        result = {"passages": search_sources(attempt=attempt, query=str(query))} if query else {"error": "Give a query."}
+    return {"type": "function_call_output", "call_id": function_call.get("call_id", ""), "output": json.dumps(result)}
+
+
+def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
+    """The step to run next, from what the attempt's calls have answered so far."""
+    first = Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
+    if job.template.mode != TemplateMode.MULTI_STEP:
+        return first
+    done = list(ProviderCall.objects.filter(attempt=attempt, status=COMPLETED).order_by("id"))
+    if not done:
+        return Step(name="plan", previous_response_id=first.previous_response_id)
+    last = done[-1]
+    questions = _plan_questions(done[0])
+    number = int(last.step.split("-")[1]) if last.step.startswith("research-") else 0
+    pending = last.output.get("function_calls") or []
+    if pending:
+        rounds = sum(1 for c in done if c.step == last.step)
+        if rounds > MAX_TOOL_ROUNDS + 1:
+            raise ResearchLoop(f"The model kept calling tools in {last.step} instead of writing its notes.")
+        return Step(
+            name=last.step, previous_response_id=last.provider_response_id,
+            question=questions[number - 1] if 0 < number <= len(questions) else "", number=number, of=len(questions),
+            input_items=tuple(_answer(attempt, fc, exhausted=rounds > MAX_TOOL_ROUNDS) for fc in pending),
+        )
+    if number < len(questions):
+        return Step(
+            name=f"research-{number + 1}", previous_response_id=last.provider_response_id,
+            question=questions[number], number=number + 1, of=len(questions),
+        )
+    return Step(name="synthesize", previous_response_id=last.provider_response_id)
+
+
 def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:
     updates = {
         "status": state.status or call.status,
@@ -328,6 +409,12 @@ def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:
             reasoning_tokens=usage.reasoning_tokens, tool_calls=usage.tool_calls,
             cost_usd=usage_cost(model=state.model or call.model, usage=usage, web_search_calls=usage.tool_calls),
             completed_at=call.completed_at or timezone.now(), model=state.model or call.model,
+            output={
+                "text": state.output_text,
+                "function_calls": [
+                    {"call_id": fc.call_id, "name": fc.name, "arguments": fc.arguments} for fc in state.function_calls
+                ],
+            },
         )
     ProviderCall.objects.filter(pk=call.pk).update(**updates)
     if state.is_terminal:

@@ -211,6 +211,15 @@ class ReportJob(models.Model):
             models.Index(fields=["status", "review_state"], name="job_status_review_idx"),
             models.Index(fields=["created_at"], name="job_created_idx"),
             models.Index(fields=["provider_response_id"], name="job_response_id_idx"),
+            # The operator console's list: newest first, archived jobs hidden by default, and
+            # narrowed by status or failure class, without scanning the whole table.
+            models.Index(
+                fields=["-created_at", "-id"], condition=Q(archived_at__isnull=True), name="job_unarchived_recent_idx"
+            ),
+            models.Index(fields=["status", "-created_at", "-id"], name="job_status_recent_idx"),
+            models.Index(
+                fields=["failure_class", "-created_at", "-id"], condition=~Q(failure_class=""), name="job_failure_recent_idx"
+            ),
         ]
 
     def __str__(self):
@@ -295,6 +304,9 @@ class ProviderCall(models.Model):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     # What went into the request: which sources, how much of each, and why.
     request_summary = models.JSONField(default=dict, blank=True)
+    # The answer, once terminal: {"text": ..., "function_calls": [{call_id, name, arguments}]}.
+    # Multi-step research reads the plan and the function calls from here.
+    output = models.JSONField(default=dict, blank=True)
     input_tokens = models.PositiveBigIntegerField(default=0)
     cached_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)

@@ -73,3 +73,29 @@ CITATION_RULES = (
     "URLs or quotes. Keep facts and recommendations apart: recommendations go in their own "
     "list. Put anything the sources cannot answer under open questions."
 )
+
+
+# Multi-step research: the plan step answers with the questions to research.
+QUESTIONS_SCHEMA_NAME = "research_plan"
+MAX_RESEARCH_QUESTIONS = 3
+QUESTIONS_SCHEMA: dict = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["questions"],
+    "properties": {"questions": {"type": "array", "items": _STRING}},
+}
+
+# The function tool the research steps may call to search the job's own sources.
+SEARCH_SOURCES_TOOL: dict = {
+    "type": "function",
+    "name": "search_sources",
+    "description": "Search the job's sources (S1…Sn) for passages relevant to a query. "
+    "Returns up to five passages, each with its source id.",
+    "parameters": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["query"],
+        "properties": {"query": {"type": "string", "description": "What to look for."}},
+    },
+    "strict": True,
+}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -18,7 +19,15 @@ from sources.models import ManifestEntry, SourceStatus
 
 from .models import ArtifactKind, AttemptReason, JobAttempt, ProviderCall, ReportJob
 from .providers.base import ReportRequest, SourceDoc
-from .report_schema import CITATION_RULES, REPORT_SCHEMA
+from .report_schema import (
+    CITATION_RULES,
+    MAX_RESEARCH_QUESTIONS,
+    QUESTIONS_SCHEMA,
+    QUESTIONS_SCHEMA_NAME,
+    REPORT_SCHEMA,
+    REPORT_SCHEMA_NAME,
+    SEARCH_SOURCES_TOOL,
+)
 
 _ELISION = "\n\n[…]\n\n"
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -114,27 +123,44 @@ def previous_draft_response_id(*, job: ReportJob, attempt: JobAttempt) -> str | 
     )
 
 
-def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str) -> tuple[ReportRequest, dict]:
+@dataclass(frozen=True)
+class Step:
+    """One provider response of an attempt. Single mode has one step, "report"; multi-step
+    research has "plan", "research-1"…"research-N" (each may continue with function call
+    answers) and "synthesize", chained with previous_response_id."""
+
+    name: str = "report"
+    previous_response_id: str | None = None
+    question: str = ""
+    number: int = 0
+    of: int = 0
+    input_items: tuple[dict, ...] = ()
+
+
+def _instructions(job: ReportJob, *, final: bool) -> str:
     template = job.template
-    docs, summary = _fit_sources(source_docs(attempt=attempt), topic=job.topic, budget=settings.CONTEXT_BUDGET_CHARS)
     sections = tuple(template.required_sections or ())
-    instructions = "\n\n".join(
-        part
-        for part in [
-            template.instructions.strip(),
-            f"Write for this audience: {job.audience}." if job.audience else "",
-            ("Include these sections, with these exact headings: " + "; ".join(sections) + ".") if sections else "",
-            CITATION_RULES,
-            "Answer with the JSON document described by the response format, nothing else.",
-        ]
-        if part
-    )
-    lines = [f"Topic: {job.topic}", f"Report type: {template.get_report_type_display()}"]
+    parts = [
+        template.instructions.strip(),
+        f"Write for this audience: {job.audience}." if job.audience else "",
+        ("Include these sections, with these exact headings: " + "; ".join(sections) + ".") if sections and final else "",
+        CITATION_RULES,
+        "Answer with the JSON document described by the response format, nothing else." if final else "",
+    ]
+    return "\n\n".join(part for part in parts if part)
+
+
+def _request_header(job: ReportJob, attempt: JobAttempt) -> list[str]:
+    lines = [f"Topic: {job.topic}", f"Report type: {job.template.get_report_type_display()}"]
     if job.audience:
         lines.append(f"Audience: {job.audience}")
     if attempt.instructions:
         lines += ["", "Revision requested. The reviewer's notes on the previous draft:", attempt.instructions]
-    lines += ["", f"Sources ({len(docs)}):"]
+    return lines
+
+
+def _sources_block(docs: list[SourceDoc]) -> list[str]:
+    lines = ["", f"Sources ({len(docs)}):"]
     for d in docs:
         header = f"=== {d.sid}: {d.title}"
         if d.url:
@@ -142,29 +168,93 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str) ->
         if d.published:
             header += f" (published {d.published.isoformat()})"
         lines += ["", header + " ===", d.text]
-    tools: tuple[dict, ...] = ()
-    if template.web_search:
-        tool = {"type": "web_search"}
-        if template.web_search_domains:
-            tool["filters"] = {"allowed_domains": list(template.web_search_domains)}
-        tools = (tool,)
+    return lines
+
+
+def _web_search_tool(template) -> tuple[dict, ...]:
+    if not template.web_search:
+        return ()
+    tool = {"type": "web_search"}
+    if template.web_search_domains:
+        tool["filters"] = {"allowed_domains": list(template.web_search_domains)}
+    return (tool,)
+
+
+def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, step: Step | None = None) -> tuple[ReportRequest, dict]:
+    """The request for one step of an attempt, and a summary of what went into it."""
+    step = step or Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
+    template = job.template
+    sections = tuple(template.required_sections or ())
+    summary: dict = {"step": step.name}
+    tools: tuple[dict, ...] = _web_search_tool(template)
+    output_schema, schema_name = template.output_schema or REPORT_SCHEMA, REPORT_SCHEMA_NAME
+    instructions = _instructions(job, final=True)
+    lines = _request_header(job, attempt)
+    if step.name in ("report", "plan"):
+        docs, fitted = _fit_sources(source_docs(attempt=attempt), topic=job.topic, budget=settings.CONTEXT_BUDGET_CHARS)
+        summary.update(sources=fitted, budget_chars=settings.CONTEXT_BUDGET_CHARS)
+        lines += _sources_block(docs)
+    else:
+        docs = source_docs(attempt=attempt)
+    if step.name == "plan":
+        instructions = _instructions(job, final=False)
+        lines += [
+            "",
+            f"Plan the research before writing: list at most {MAX_RESEARCH_QUESTIONS} research questions "
+            "the report must answer, most important first. Do not write the report yet.",
+        ]
+        output_schema, schema_name, tools = QUESTIONS_SCHEMA, QUESTIONS_SCHEMA_NAME, ()
+    elif step.name.startswith("research-"):
+        instructions = _instructions(job, final=False)
+        lines = [
+            f"Research question {step.number} of {step.of}: {step.question}",
+            "Use the search_sources tool to find evidence in the sources, then write research notes "
+            "that cite source ids like [S1] and quote the sources verbatim.",
+        ]
+        output_schema, schema_name = {}, ""
+        tools = (SEARCH_SOURCES_TOOL,) + tools
+        summary["question"] = step.question
+    elif step.name == "synthesize":
+        lines = [
+            "Write the final report now, from your research notes above and the sources.",
+            *(["Include these sections: " + "; ".join(sections) + "."] if sections else []),
+        ]
+        if attempt.instructions:
+            lines += ["Address the reviewer's notes:", attempt.instructions]
     model = "local-extractive" if provider_name == "local" else template.model
     request = ReportRequest(
         job_id=job.public_id,
         attempt=attempt.number,
-        step="report",
+        step=step.name,
         model=model,
         instructions=instructions,
         input_text="\n".join(lines),
         topic=job.topic,
         audience=job.audience,
         sources=tuple(docs),
-        output_schema=template.output_schema or REPORT_SCHEMA,
+        output_schema=output_schema,
+        output_schema_name=schema_name or REPORT_SCHEMA_NAME,
         required_sections=sections,
         reasoning_effort=template.reasoning_effort,
-        previous_response_id=previous_draft_response_id(job=job, attempt=attempt),
+        previous_response_id=step.previous_response_id,
         revision_notes=attempt.instructions,
         tools=tools,
+        input_items=step.input_items,
         metadata={"workspace": job.workspace.slug},
     )
-    return request, {"sources": summary, "budget_chars": settings.CONTEXT_BUDGET_CHARS}
+    return request, summary
+
+
+def search_sources(*, attempt: JobAttempt, query: str, limit: int = 5) -> list[dict]:
+    """The search_sources function tool: the passages of the attempt's sources that best
+    match `query`, each with its source id."""
+    terms = Counter(_terms(query))
+    scored = []
+    for doc in source_docs(attempt=attempt):
+        for index, paragraph in enumerate(p for p in re.split(r"\n\s*\n", doc.text) if p.strip()):
+            counts = Counter(_terms(paragraph))
+            score = sum(min(counts[t], 3) for t in terms if t in counts)
+            if score:
+                scored.append((-score, doc.sid, index, paragraph.strip()[:1500]))
+    scored.sort()
+    return [{"source_id": sid, "text": text} for _, sid, _, text in scored[:limit]]

@@ -55,6 +55,7 @@ TEMPLATES = [
         "conclusions the sources do not support.",
         "required_sections": ["Company overview", "Financial signals", "Legal and regulatory", "Risks", "Open items"],
         "review_required": True,
+        "mode": "multi_step",
         "max_runtime_minutes": 45,
         "useful_window_hours": 120,
         "freshness_days": 180,

@@ -59,7 +59,8 @@ class ReportRequest:
     topic: str
     audience: str
     sources: tuple[SourceDoc, ...]
-    output_schema: dict  # JSON schema of the structured report (strict)
+    # JSON schema the answer must follow (strict structured output); {} for free text.
+    output_schema: dict
     required_sections: tuple[str, ...] = ()
     reasoning_effort: str = ""  # "", "low", "medium", "high"
     previous_response_id: str | None = None
@@ -67,6 +68,9 @@ class ReportRequest:
     tools: tuple[dict, ...] = ()
     max_output_tokens: int | None = None
     metadata: dict = field(default_factory=dict)
+    output_schema_name: str = "research_report"  # jobs.report_schema.REPORT_SCHEMA_NAME
+    # Input items sent instead of input_text (function_call_output answers in multi-step mode).
+    input_items: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,15 @@ class Usage:
     output_tokens: int = 0
     reasoning_tokens: int = 0
     tool_calls: int = 0
+
+
+@dataclass(frozen=True)
+class FunctionCall:
+    """A function tool call the model made; the worker answers it in a follow-up response."""
+
+    call_id: str
+    name: str
+    arguments: str  # JSON text
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,7 @@ class ResponseState:
     error_message: str = ""
     incomplete_reason: str = ""
     usage: Usage = field(default_factory=Usage)
+    function_calls: tuple[FunctionCall, ...] = ()
     raw: dict = field(default_factory=dict)
 
     @property

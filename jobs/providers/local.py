@@ -3,7 +3,8 @@
 It keeps the provider's background contract — a create returns at once with `queued`, the
 response moves to `in_progress` and then to a terminal status over a few seconds, and it can
 be cancelled — and writes a real extractive report from the job's own sources
-(local_engine). Its responses live in the database (LocalResponse) so the web app and
+(local_engine). In multi-step research it plans questions from the required sections, calls
+the search_sources function tool in each research step and writes notes from its answer. Its responses live in the database (LocalResponse) so the web app and
 every worker process see the same one.
 
 Faults can be injected for demos and tests: settings.LOCAL_PROVIDER_FAULT for every
@@ -25,6 +26,7 @@ from django.utils import timezone
 from .base import (
     CANCELLED,
     COMPLETED,
+    FunctionCall,
     FAILED,
     IN_PROGRESS,
     INCOMPLETE,
@@ -54,7 +56,12 @@ def _request_from_json(data: dict) -> ReportRequest:
     )
     fields = {f.name for f in dataclasses.fields(ReportRequest)}
     values = {k: v for k, v in data.items() if k in fields}
-    values.update(sources=sources, required_sections=tuple(values.get("required_sections", ())), tools=tuple(values.get("tools", ())))
+    values.update(
+        sources=sources,
+        required_sections=tuple(values.get("required_sections", ())),
+        tools=tuple(values.get("tools", ())),
+        input_items=tuple(values.get("input_items", ())),
+    )
     return ReportRequest(**values)
 
 
@@ -142,14 +149,52 @@ class LocalProvider:
                 id=response.id, status=status, model=response.model, error_code=error_code,
                 error_message=error_message, incomplete_reason=incomplete, usage=usage,
             )
-        if not response.output_text:
-            text = json.dumps(build_extractive_report(request), ensure_ascii=False)
-            LocalResponse.objects.filter(pk=response.pk, output_text="").update(output_text=text)
+        function_calls = _function_calls(response.id, request)
+        if not response.output_text and not function_calls:
+            LocalResponse.objects.filter(pk=response.pk, output_text="").update(output_text=_answer(request))
             response.refresh_from_db(fields=["output_text"])
         return ResponseState(
             id=response.id,
             status=COMPLETED,
             model=response.model,
             output_text=response.output_text,
-            usage=Usage(input_tokens=input_tokens, output_tokens=estimate_tokens(response.output_text)),
+            function_calls=function_calls,
+            usage=Usage(
+                input_tokens=input_tokens,
+                output_tokens=estimate_tokens(response.output_text),
+                tool_calls=len(function_calls),
+            ),
         )
+
+
+def _question(request: ReportRequest) -> str:
+    first_line = request.input_text.split("\n", 1)[0]
+    return first_line.split(": ", 1)[1] if ": " in first_line else request.topic
+
+
+def _function_calls(response_id: str, request: ReportRequest) -> tuple[FunctionCall, ...]:
+    """A research step first searches the sources, as a model would, through the function tool."""
+    if not request.step.startswith("research-") or request.input_items:
+        return ()
+    arguments = json.dumps({"query": _question(request)})
+    return (FunctionCall(call_id=f"call_{response_id[-16:]}", name="search_sources", arguments=arguments),)
+
+
+def _answer(request: ReportRequest) -> str:
+    """The text a step answers with: the plan's questions, a research step's notes, or the report."""
+    if request.step == "plan":
+        sections = request.required_sections or (request.topic,)
+        questions = [f"What do the sources say about {s.lower()} for {request.topic}?" for s in sections[:3]]
+        return json.dumps({"questions": questions}, ensure_ascii=False)
+    if request.step.startswith("research-"):
+        lines = [f"Notes on: {_question(request)}"]
+        for item in request.input_items:
+            try:
+                passages = json.loads(item.get("output", "{}")).get("passages", [])
+            except (ValueError, AttributeError):
+                passages = []
+            lines += [f"- {p['text']} [{p['source_id']}]" for p in passages if isinstance(p, dict) and "text" in p]
+        if len(lines) == 1:
+            lines.append("- The sources say nothing on this question.")
+        return "\n".join(lines)
+    return json.dumps(build_extractive_report(request), ensure_ascii=False)

@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 import openai
 from openai.types.responses import Response
 
-from jobs.report_schema import REPORT_SCHEMA_NAME
 
 from .base import (
+    FunctionCall,
     COMPLETED,
     FAILED,
     INCOMPLETE,
@@ -65,19 +65,20 @@ class OpenAIProvider:
     def create(self, request: ReportRequest) -> ResponseState:
         params: dict[str, Any] = {
             "model": request.model,
-            "input": request.input_text,
+            "input": [dict(item) for item in request.input_items] if request.input_items else request.input_text,
             "background": True,
             "store": True,  # without it a background response may be deleted ~10 minutes after it ends
             "metadata": request_metadata(request),
-            "text": {
+        }
+        if request.output_schema:
+            params["text"] = {
                 "format": {
                     "type": "json_schema",
-                    "name": REPORT_SCHEMA_NAME,
+                    "name": request.output_schema_name,
                     "schema": request.output_schema,
                     "strict": True,
                 }
-            },
-        }
+            }
         if request.instructions:
             params["instructions"] = request.instructions
         if request.previous_response_id:
@@ -143,6 +144,11 @@ def response_state(response: Response) -> ResponseState:
         error_message=(error.message or "") if error else "",
         incomplete_reason=(incomplete.reason or "") if incomplete else "",
         usage=_usage(response),
+        function_calls=tuple(
+            FunctionCall(call_id=item.call_id, name=item.name, arguments=item.arguments or "{}")
+            for item in response.output or ()
+            if getattr(item, "type", "") == "function_call"
+        ),
         raw=response.model_dump(mode="json", warnings=False),
     )
 
