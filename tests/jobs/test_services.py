@@ -170,7 +170,7 @@ def test_submit_creates_job_manifest_attempt_event_and_enqueues_on_commit(django
         ({"topic": "x" * 501}, "topic"),
         ({"sources": []}, "sources"),
         ({"deadline": timezone.now() - dt.timedelta(hours=1)}, "deadline"),
-        ({"sources": [SourceSpec(url="ftp://example.com/x")]}, "url"),
+        ({"sources": [SourceSpec(url="ftp://example.com/x")]}, "sources"),
         ({"sources": [SourceSpec(item_id=999999)]}, "sources"),
     ],
 )
