@@ -3,22 +3,31 @@
     .venv/bin/python bench/poll_throughput.py [--jobs 500] [--baseline-jobs 50] [--seconds 40]
                                               [--latency 0.1] [--workers 8]
 
-Runs the same in-process setup twice — a baseline with few jobs, then the full load — and
-prints for each: polls per second, the share of polls that ran on schedule (started within
-1 s of the job's next_check_at), the lateness distribution, database
-queries per dispatcher cycle and per job poll; then the ratios of the full run to the
-baseline. Queries per cycle and per poll must not grow with the number of jobs.
+Three runs in one process:
+- baseline, steady state: a few jobs in flight whose ages are spread over their first
+  minutes (each starts at a random point of the poll backoff), as in a running system;
+- full load, steady state: the same with 500 jobs;
+- full load, burst: 500 jobs that all started at the same moment (the worst case: every
+  one wants a poll every 2-3 s at once).
+For each: polls per second, the share of polls that ran on schedule (started within 1 s of
+the job's next_check_at), lateness percentiles, database queries per dispatcher cycle and
+per job poll; then the ratios of the full steady run to the baseline. Queries per cycle and
+per poll must not grow with the number of jobs.
 
 What runs is the product's own code: jobs.worker.dispatch_due claims due jobs exactly as the
-`tick` task does, and a pool of threads stands in for django-q2 worker processes, each
+dispatcher task does, and a pool of threads stands in for django-q2 worker processes, each
 running jobs.execution.job_advance — through the real `openai` SDK, over HTTP, against the
-loopback fake with a fixed latency. The database is a fresh SQLite file (or DATABASE_URL).
+loopback fake (in its own process) with a fixed latency. The database is a fresh SQLite
+file, or DATABASE_URL.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import multiprocessing
 import os
+import random
 import queue
 import statistics
 import sys
@@ -43,7 +52,38 @@ def setup_django(db_dir: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def run(*, jobs: int, seconds: float, latency: float, workers: int) -> dict:
+def serve_fake(latency: float, conn) -> None:
+    """The fake Responses API in its own process, so it does not share our GIL."""
+    sys.path.insert(0, str(ROOT))
+    from tests.fakes.responses_api import ResponsesAPIFake, Script
+
+    with ResponsesAPIFake(latency=latency) as fake:
+        # Every response stays in progress for longer than the run: all jobs remain in flight.
+        fake.default_script = Script(statuses=("queued", "in_progress", "completed"), advance="time", step_seconds=3600)
+        conn.send(fake.base_url)
+        conn.recv()  # "stop"
+        conn.send(dict(fake.counts))
+
+
+class FakeProcess:
+    def __init__(self, latency: float):
+        self.conn, child = multiprocessing.get_context("spawn").Pipe()
+        self.process = multiprocessing.get_context("spawn").Process(target=serve_fake, args=(latency, child), daemon=True)
+
+    def __enter__(self):
+        self.process.start()
+        self.base_url = self.conn.recv()
+        return self
+
+    def counts(self) -> dict:
+        self.conn.send("stop")
+        return self.conn.recv()
+
+    def __exit__(self, *exc):
+        self.process.join(timeout=10)
+
+
+def run(*, jobs: int, seconds: float, latency: float, workers: int, steady: bool) -> dict:
     from django.conf import settings
     from django.db import connection, connections
     from django.test.utils import CaptureQueriesContext
@@ -55,8 +95,6 @@ def run(*, jobs: int, seconds: float, latency: float, workers: int) -> dict:
     from reportdesk.models import Role, Workspace
     from reportdesk.services import membership_set
     from sources.services import SourceSpec
-    from tests.fakes.responses_api import ResponsesAPIFake, Script
-
     from django.contrib.auth import get_user_model
 
     ReportJob.objects.all().delete()
@@ -71,9 +109,7 @@ def run(*, jobs: int, seconds: float, latency: float, workers: int) -> dict:
     stop = threading.Event()
     measuring = threading.Event()
 
-    with ResponsesAPIFake(latency=latency) as fake:
-        # Every response stays in progress for longer than the run: all jobs remain in flight.
-        fake.default_script = Script(statuses=("queued", "in_progress", "completed"), advance="time", step_seconds=3600)
+    with FakeProcess(latency) as fake:
         provider = OpenAIProvider(api_key="sk-bench", base_url=fake.base_url, timeout=30)
 
         def worker_thread():
@@ -119,7 +155,19 @@ def run(*, jobs: int, seconds: float, latency: float, workers: int) -> dict:
         while ReportJob.objects.exclude(status="running").exists() and time.monotonic() - ramp_start < 300:
             dispatch()
         ramp = time.monotonic() - ramp_start
-        creates = fake.count("create")
+        work.join()
+        if steady:
+            # Spread the jobs' ages: each has been polled 0-10 times and is part-way through
+            # its current wait, as jobs that started at different times would be.
+            rng = random.Random(7)
+            from jobs.models import ProviderCall
+
+            now = timezone.now()
+            for call in ProviderCall.objects.all():
+                polls = rng.randint(0, 10)
+                ProviderCall.objects.filter(pk=call.pk).update(polls=polls)
+                wait = execution.poll_delay(polls) * rng.random()
+                ReportJob.objects.filter(pk=call.job_id).update(next_check_at=now + dt.timedelta(seconds=wait))
 
         measuring.set()
         window_start = time.monotonic()
@@ -132,7 +180,8 @@ def run(*, jobs: int, seconds: float, latency: float, workers: int) -> dict:
         stop.set()
         for t in threads:
             t.join()
-        retrieves = fake.count("retrieve")
+        counts = fake.counts()
+        creates, retrieves = counts.get("create", 0), counts.get("retrieve", 0)
 
     lateness = sorted(stats["lateness"])
     on_schedule = sum(1 for late in lateness if late <= 1.0)
@@ -183,12 +232,15 @@ def main() -> None:
             f"{args.workers} workers, poll cadence {settings.POLL_FIRST_SECONDS:g} s × {settings.POLL_BACKOFF:g} up to "
             f"{settings.POLL_MAX_SECONDS:g} s, window {args.seconds:g} s"
         )
-        baseline = run(jobs=args.baseline_jobs, seconds=args.seconds, latency=args.latency, workers=args.workers)
-        report(baseline, "baseline")
-        full = run(jobs=args.jobs, seconds=args.seconds, latency=args.latency, workers=args.workers)
-        report(full, "full load")
+        common = dict(seconds=args.seconds, latency=args.latency, workers=args.workers)
+        baseline = run(jobs=args.baseline_jobs, steady=True, **common)
+        report(baseline, "baseline, steady state")
+        full = run(jobs=args.jobs, steady=True, **common)
+        report(full, "full load, steady state")
+        burst = run(jobs=args.jobs, steady=False, **common)
+        report(burst, "full load, burst (all started at once)")
 
-    print(f"\n== ratios, full load / baseline ({args.jobs} / {args.baseline_jobs} jobs) ==")
+    print(f"\n== ratios, full load / baseline, steady state ({args.jobs} / {args.baseline_jobs} jobs) ==")
     for key, label in (
         ("queries_per_cycle", "queries per dispatcher cycle"),
         ("queries_per_poll", "queries per job poll"),
