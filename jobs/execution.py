@@ -122,31 +122,38 @@ def job_advance(*, job_id: int, lease_token: str | None = None, provider: Provid
 
 
 def job_prepare(*, job: ReportJob) -> ReportJob | None:
-    """queued → preparing; ingest the sources. A job whose sources all fail fails as source_error."""
+    """queued → preparing; ingest the sources."""
     prepared = services.job_mark_preparing(job=job)
     if prepared is None:
         return None
-    job = prepared
+    return sources_ingest(job=prepared)
+
+
+def sources_ingest(*, job: ReportJob) -> ReportJob | None:
+    """Fetch and extract the attempt's pending sources. A job whose sources all fail fails
+    as source_error (retryable when every failure was transient). Returns None if it failed."""
     attempt = job.current_attempt
     entries = list(ManifestEntry.objects.filter(manifest_id=attempt.manifest_id).select_related("item").order_by("position"))
-    for entry in entries:
-        if entry.item.status == SourceStatus.PENDING:
-            entry.item = source_ingest(item=entry.item)
+    pending = [e for e in entries if e.item.status == SourceStatus.PENDING]
+    for entry in pending:
+        entry.item = source_ingest(item=entry.item)
     ready = [e for e in entries if e.item.status == SourceStatus.READY]
     failed = [e for e in entries if e.item.status == SourceStatus.FAILED]
     if entries and not ready:
         reasons = "; ".join(f"{e.sid} ({e.item.url or e.item.title}): {e.item.error}" for e in failed)
-        return services.job_fail(
+        services.job_fail(
             job=job,
             failure_class=FailureClass.SOURCE_ERROR,
             message=f"None of the sources could be read. {reasons}",
-            details={"transient": any(e.item.error_transient for e in failed)},
+            details={"transient": all(e.item.error_transient for e in failed)},
         )
-    if failed:
+        return None
+    newly_failed = [e for e in failed if e in pending]
+    if newly_failed:
         services.event_record(
             job=job, actor=services.WORKER, action="sources_partially_failed", from_status=job.status,
             from_review_state=job.review_state,
-            details={"failed": [{"sid": e.sid, "error": e.item.error} for e in failed]},
+            details={"failed": [{"sid": e.sid, "error": e.item.error} for e in newly_failed]},
         )
     return job
 
@@ -168,6 +175,9 @@ def attempt_start(*, job: ReportJob, provider: Provider) -> None:
             job=job, actor=services.WORKER, action="provider_call_lost", from_status=job.status,
             from_review_state=job.review_state, details={"call": call.pk},
         )
+    # Sources added by an edit while preparing have not been fetched yet.
+    if sources_ingest(job=job) is None:
+        return
     _call_create(job=job, attempt=attempt, provider=provider)
 
 

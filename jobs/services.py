@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from reportdesk.errors import InvalidTransition, NotRetryable, PermissionDenied, ValidationFailed
 from reportdesk.models import Workspace
-from sources.models import SourceManifest
+from sources.models import SourceItem, SourceKind, SourceManifest, SourceStatus
 from sources.services import SourceSpec, manifest_create, manifest_refreshed, sources_from_specs
 
 from . import policy
@@ -530,6 +530,11 @@ def job_revise(*, job: ReportJob, actor, instructions: str) -> ReportJob:
 
 def _requeue(job: ReportJob, *, actor: Actor, action: str, reason: str, attempt_reason: str, instructions: str = "") -> ReportJob:
     """Start a new attempt on a locked job: back to queued, the worker takes it from there."""
+    if job.failure_class == FailureClass.SOURCE_ERROR:
+        # Fetch the URLs that failed again; the rest of the manifest is kept as it was.
+        SourceItem.objects.filter(
+            entries__manifest=job.source_manifest, kind=SourceKind.URL, status=SourceStatus.FAILED
+        ).update(status=SourceStatus.PENDING, error="", error_transient=False)
     attempt = _new_attempt(job, reason=attempt_reason, actor=actor, manifest=job.source_manifest, instructions=instructions)
     review_state = job.review_state
     if attempt_reason == AttemptReason.REVISION and job.template.review_required:

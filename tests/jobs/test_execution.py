@@ -302,3 +302,27 @@ def test_a_late_result_for_an_expired_job_is_ignored(workspace, requester, opena
     job = advance(job, openai_provider)
     assert job.status == "expired" and job.version == 0
     assert not Artifact.objects.filter(job=job).exists()
+
+
+class TestSourcesAfterChanges:
+    def test_sources_added_by_an_edit_while_preparing_are_fetched_before_the_start(self, workspace, requester, openai_fake, openai_provider, settings):
+        settings.SOURCE_ALLOWED_INTERNAL_HOSTS = ["localhost"]
+        settings.SOURCE_FETCH_TIMEOUT = 2
+        job = submit(workspace, requester)
+        job = services.job_mark_preparing(job=job)
+        services.job_edit(job=job, actor=requester, sources=[SourceSpec(title="Note", text=SOURCE_TEXT), SourceSpec(url="http://localhost:9/gone")])
+        job = advance(job, openai_provider)
+        assert job.status == "running"
+        event = JobEvent.objects.get(job=job, action="sources_partially_failed")
+        assert event.details["failed"][0]["sid"] == "S2"
+
+    def test_a_retried_source_error_fetches_the_failed_urls_again(self, workspace, requester, openai_fake, openai_provider, settings):
+        settings.SOURCE_ALLOWED_INTERNAL_HOSTS = ["localhost"]
+        settings.SOURCE_FETCH_TIMEOUT = 2
+        job = advance(submit(workspace, requester, sources=[SourceSpec(url="http://localhost:9/down")]), openai_provider)
+        assert job.failure_class == "source_error"
+        item = job.source_manifest.entries.get().item
+        assert item.status == "failed" and item.error
+        services.job_retry(job=job, actor=requester)
+        item.refresh_from_db()
+        assert item.status == "pending" and item.error == ""
