@@ -184,3 +184,43 @@ class ReviewCommentFactory(factory.django.DjangoModelFactory):
     review = factory.SubFactory(ReviewFactory)
     author = factory.LazyAttribute(lambda c: c.review.reviewer)
     body = "Please cite the capacity figure."
+
+
+class IdempotencyKeyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "jobs.IdempotencyKey"
+
+    job = factory.SubFactory(ReportJobFactory)
+    user = factory.LazyAttribute(lambda k: k.job.requested_by)
+    key = factory.Sequence(lambda n: f"key-{n}")
+    request_hash = "0" * 64
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "jobs.WebhookDelivery"
+
+    webhook_id = factory.Sequence(lambda n: f"wh_{n}")
+    event_type = "response.completed"
+    response_id = factory.Sequence(lambda n: f"resp_{n}")
+
+
+class LocalResponseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "jobs.LocalResponse"
+
+    id = factory.Sequence(lambda n: f"resp_local_{n}")
+    model = "local-extractive"
+    request = factory.LazyFunction(dict)
+    created_at = factory.LazyFunction(timezone.now)
+    starts_at = factory.LazyFunction(timezone.now)
+    completes_at = factory.LazyFunction(timezone.now)
+
+
+class WorkerHeartbeatFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "jobs.WorkerHeartbeat"
+        django_get_or_create = ("name",)
+
+    name = "dispatcher"
+    seen_at = factory.LazyFunction(timezone.now)
