@@ -4,8 +4,8 @@
                                               [--latency 0.1] [--workers 8]
 
 Three runs in one process:
-- baseline, steady state: a few jobs in flight whose ages are spread over their first
-  minutes (each starts at a random point of the poll backoff), as in a running system;
+- baseline, steady state: a few jobs in flight whose ages are spread evenly over a 15-minute
+  run (each part-way through its current poll wait), as in a running system;
 - full load, steady state: the same with 500 jobs;
 - full load, burst: 500 jobs that all started at the same moment (the worst case: every
   one wants a poll every 2-3 s at once).
@@ -52,6 +52,27 @@ def setup_django(db_dir: str) -> None:
     call_command("migrate", verbosity=0)
 
 
+class QueryCounter:
+    """Counts the queries run on this thread's connection inside the block."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def __enter__(self):
+        from django.db import connection
+
+        self._wrapper = connection.execute_wrapper(self)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._wrapper.__exit__(*exc)
+
+
 def serve_fake(latency: float, conn) -> None:
     """The fake Responses API in its own process, so it does not share our GIL."""
     sys.path.insert(0, str(ROOT))
@@ -85,8 +106,7 @@ class FakeProcess:
 
 def run(*, jobs: int, seconds: float, latency: float, workers: int, steady: bool) -> dict:
     from django.conf import settings
-    from django.db import connection, connections
-    from django.test.utils import CaptureQueriesContext
+    from django.db import connections
     from django.utils import timezone
 
     from jobs import execution, services, worker
@@ -120,14 +140,14 @@ def run(*, jobs: int, seconds: float, latency: float, workers: int, steady: bool
                     continue
                 due = ReportJob.objects.filter(pk=job_id).values_list("status", "next_check_at").first()
                 started = timezone.now()
-                with CaptureQueriesContext(connection) as captured:
+                with QueryCounter() as captured:
                     execution.job_advance(job_id=job_id, lease_token=token, provider=provider)
                 if measuring.is_set() and due and due[0] == "running":
                     late = (started - due[1]).total_seconds()
                     with lock:
                         stats["polls"] += 1
                         stats["lateness"].append(late)
-                        stats["poll_queries"].append(len(captured))
+                        stats["poll_queries"].append(captured.count)
                 work.task_done()
             connections.close_all()
 
@@ -145,11 +165,11 @@ def run(*, jobs: int, seconds: float, latency: float, workers: int, steady: bool
 
         def dispatch():
             """One dispatcher cycle, as jobs.worker.tick_loop runs it."""
-            with CaptureQueriesContext(connection) as captured:
+            with QueryCounter() as captured:
                 n = worker.dispatch_due(enqueue=lambda job_id, token: work.put((job_id, token)))
             if n < settings.TICK_BATCH:
                 time.sleep(settings.TICK_INTERVAL)
-            return n, len(captured)
+            return n, captured.count
 
         ramp_start = time.monotonic()
         while ReportJob.objects.exclude(status="running").exists() and time.monotonic() - ramp_start < 300:
@@ -157,16 +177,21 @@ def run(*, jobs: int, seconds: float, latency: float, workers: int, steady: bool
         ramp = time.monotonic() - ramp_start
         work.join()
         if steady:
-            # Spread the jobs' ages: each has been polled 0-10 times and is part-way through
-            # its current wait, as jobs that started at different times would be.
+            # Spread the jobs' ages evenly over a 15-minute run: each has been polled as often
+            # as the backoff allows at its age and is part-way through its current wait.
             rng = random.Random(7)
             from jobs.models import ProviderCall
 
             now = timezone.now()
             for call in ProviderCall.objects.all():
-                polls = rng.randint(0, 10)
+                age, polls, elapsed = rng.uniform(0, 900), 0, 0.0
+                delay = execution.poll_delay(polls)  # jittered: draw each wait once
+                while elapsed + delay < age:
+                    elapsed += delay
+                    polls += 1
+                    delay = execution.poll_delay(polls)
                 ProviderCall.objects.filter(pk=call.pk).update(polls=polls)
-                wait = execution.poll_delay(polls) * rng.random()
+                wait = delay - (age - elapsed)
                 ReportJob.objects.filter(pk=call.job_id).update(next_check_at=now + dt.timedelta(seconds=wait))
 
         measuring.set()
