@@ -563,15 +563,16 @@ def _requeue(job: ReportJob, *, actor: Actor, action: str, reason: str, attempt_
     )
 
 
-def job_request_revision(*, job: ReportJob, actor, comment: str) -> ReportJob:
-    """needs_review → queued: the reviewer's comments go into a new attempt (called by reviews)."""
+def job_request_revision(*, job: ReportJob, actor, comment: str, instructions: str = "") -> ReportJob:
+    """needs_review → queued: a new attempt carries `instructions` to the model (the reviewer's
+    comment when not given separately); the event's reason is the comment (called by reviews)."""
     actor = Actor.of(actor)
     with transaction.atomic():
         job = _lock(job)
         _authorize(job, actor, policy.REQUEST_REVISION)
         return _requeue(
             job, actor=actor, action="revision_requested", reason=comment,
-            attempt_reason=AttemptReason.REVISION, instructions=comment,
+            attempt_reason=AttemptReason.REVISION, instructions=instructions or comment,
         )
 
 

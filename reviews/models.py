@@ -4,11 +4,25 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from jobs.models import ReportJob
+
 
 class Decision(models.TextChoices):
     APPROVE = "approve", "Approve"
     REJECT = "reject", "Reject"
     REQUEST_REVISION = "request_revision", "Request revision"
+
+
+# The reviewer's checklist (the case study's "Source quality and review"): what a person
+# confirms, beyond the automatic checks, before a draft is trusted. Key → what they confirm.
+CHECKLIST = {
+    "sources_support_claims": "Cited sources exist and support the claims.",
+    "source_dates_suit_topic": "Source dates suit the topic.",
+    "facts_and_recommendations_distinct": "Facts and recommendations are kept distinct.",
+    "only_authorised_material": "Only authorised material was used.",
+    "no_unsupported_sensitive_claims": "No unsupported legal, medical, financial or security claims.",
+    "safe_for_audience": "Safe for the intended audience.",
+}
 
 
 class Review(models.Model):
@@ -60,3 +74,14 @@ class ReviewComment(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+
+
+class ReviewQueue(ReportJob):
+    """The review queue's entry in the admin index: drafts that need review. No table of its
+    own; the queue page itself is a custom view of reviews.admin.ReviewAdmin."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "review queue"
+        verbose_name_plural = "review queue"
+        default_permissions = ()

@@ -1,0 +1,141 @@
+"""Reads for review: the queue, one job as a reviewer may see it, and a draft's checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from jobs import policy
+from jobs.models import Artifact, ArtifactKind, JobAttempt, JobStatus, ReportJob
+from jobs.rendering import ReportFormatError, parse_report_json
+from reportdesk.errors import NotFound, PermissionDenied
+from reportdesk.models import Role
+from sources.models import ManifestEntry, SourceStatus
+
+from .checks import ReviewChecks, SourceRef, missing_report, run_checks
+from .models import Review
+
+# Roles that review drafts (requesters never do).
+REVIEW_ROLES = (Role.REVIEWER, Role.OPERATOR)
+
+
+def reviewable_workspace_ids(user) -> list[int] | None:
+    """Workspaces where `user` reviews drafts (None: every workspace, for a superuser)."""
+    if getattr(user, "is_superuser", False):
+        return None
+    return [ws for ws, role in policy.user_roles(user).items() if role in REVIEW_ROLES]
+
+
+def reviews_anywhere(user) -> bool:
+    ids = reviewable_workspace_ids(user)
+    return ids is None or bool(ids)
+
+
+def open_claims(*, now: dt.datetime | None = None) -> QuerySet[Review]:
+    """Claims that hold a draft now: neither decided nor released, and not expired."""
+    return Review.objects.filter(
+        decided_at__isnull=True, released_at__isnull=True, claim_expires_at__gt=now or timezone.now()
+    )
+
+
+def review_queue(*, user, template: str = "", workspace: str = "", now: dt.datetime | None = None) -> QuerySet[ReportJob]:
+    """Drafts waiting for review in the user's review workspaces, oldest first, each with who
+    holds its claim (`claimed_by`, `claim_expires_at`) and when it became ready (`ready_at`)."""
+    now = now or timezone.now()
+    qs = ReportJob.objects.filter(status=JobStatus.NEEDS_REVIEW, archived_at__isnull=True)
+    ids = reviewable_workspace_ids(user)
+    if ids is not None:
+        qs = qs.filter(workspace_id__in=ids)
+    if template:
+        qs = qs.filter(template__slug=template)
+    if workspace:
+        qs = qs.filter(workspace__slug=workspace)
+    holder = open_claims(now=now).filter(job=OuterRef("pk")).order_by("-claimed_at")
+    return (
+        qs.select_related("template", "workspace", "requested_by")
+        .annotate(
+            claimed_by=Subquery(holder.values("reviewer__username")[:1]),
+            claimed_by_id=Subquery(holder.values("reviewer_id")[:1]),
+            claim_expires_at=Subquery(holder.values("claim_expires_at")[:1]),
+            ready_at=Coalesce("finished_at", "created_at"),
+        )
+        .order_by("ready_at", "id")
+    )
+
+
+def job_for_review(*, user, public_id: str) -> ReportJob:
+    """The job as a reviewer opens it: another workspace's job does not exist for them (404),
+    and a member whose role does not review is refused (403)."""
+    job = (
+        ReportJob.objects.select_related("template", "workspace", "requested_by", "current_attempt")
+        .filter(public_id=public_id)
+        .first()
+    )
+    role = policy.role_in(user, job.workspace_id) if job else None
+    if job is None or role is None:
+        raise NotFound(f"No report {public_id}.")
+    if role not in REVIEW_ROLES:
+        raise PermissionDenied(f"Your role ({role}) in {job.workspace.slug} does not review reports.")
+    return job
+
+
+def holder_of(*, job: ReportJob, now: dt.datetime | None = None) -> Review | None:
+    return open_claims(now=now).filter(job=job).select_related("reviewer").first()
+
+
+def attempt_report(*, attempt: JobAttempt) -> dict | None:
+    """The attempt's structured report, or None when none is stored (or it is unreadable)."""
+    content = (
+        Artifact.objects.filter(attempt=attempt, kind=ArtifactKind.STRUCTURED_JSON).values_list("content", flat=True).first()
+    )
+    if content is None:
+        return None
+    try:
+        return parse_report_json(content)
+    except ReportFormatError:
+        return None
+
+
+def attempt_sources(*, attempt: JobAttempt) -> list[SourceRef]:
+    entries = ManifestEntry.objects.filter(manifest_id=attempt.manifest_id).select_related("item").order_by("position")
+    return [
+        SourceRef(
+            sid=entry.sid,
+            title=entry.item.title or entry.item.url or entry.sid,
+            text=entry.item.text,
+            url=entry.item.url,
+            published_at=entry.item.published_at,
+            readable=entry.item.status == SourceStatus.READY,
+            error=entry.item.error,
+        )
+        for entry in entries
+    ]
+
+
+def checks_for_attempt(
+    *, attempt: JobAttempt, report: dict | None = None, sources: list[SourceRef] | None = None
+) -> ReviewChecks:
+    """Every automatic check on the draft `attempt` produced, against the manifest it was
+    written from. Freshness is judged as of the job's creation. Pass `report` and `sources`
+    when already loaded."""
+    job = attempt.job
+    template = job.template
+    report = attempt_report(attempt=attempt) if report is None else report
+    if report is None:
+        results = missing_report("No structured report is stored for this draft, so nothing could be checked.")
+    else:
+        results = run_checks(
+            report=report,
+            sources=attempt_sources(attempt=attempt) if sources is None else sources,
+            required_sections=template.required_sections or (),
+            freshness_days=template.freshness_days,
+            as_of=job.created_at,
+            web_search=template.web_search,
+            web_search_domains=template.web_search_domains or (),
+        )
+    return ReviewChecks(
+        results=results, freshness_days=template.freshness_days, evaluated_at=timezone.now(), version=attempt.version
+    )
