@@ -1,21 +1,648 @@
-"""Admin for jobs and what hangs off them. Status fields are read-only here: state changes
-only through jobs.services (the operator console's actions and buttons)."""
+"""The operator console: the Django admin for jobs and what hangs off them.
 
-from django.contrib import admin
+The job list is scoped in `get_queryset` (WorkspaceScopedAdmin) with its related rows
+joined, so it costs a fixed number of queries whatever the row count, and it never counts a
+huge table in full. The job page is read-only: state changes only through the actions and buttons here,
+which call jobs.services; what a person may do is asked of jobs.policy, and the services'
+refusals (ApplicationError) are turned into messages in one place, `_apply`.
+"""
 
-from reportdesk.admin import WorkspaceScopedAdmin
+from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
+from django_q.models import OrmQ
+
+from reportdesk.admin import ScopedWorkspaceFilter, WorkspaceScopedAdmin, member_workspace_ids
+from reportdesk.errors import ApplicationError, NotFound
+from reportdesk.models import Workspace
+
+from . import charts, policy, selectors, services
+from .metrics import metrics_compute
 from .models import (
+    ACTIVE_STATUSES,
     Artifact,
+    ArtifactKind,
+    FailureClass,
     IdempotencyKey,
     JobAttempt,
     JobEvent,
+    JobStatus,
     LocalResponse,
     ProviderCall,
     ReportJob,
     ReportTemplate,
+    ReviewState,
     WebhookDelivery,
 )
+from .rendering import render_html
+
+# The job page shows model output (sanitised by jobs.rendering); this header is the second
+# line of defence: no inline script, handler or javascript: URL would run even if some
+# slipped through. The admin's own scripts are static files, so 'self' is all it needs.
+CONSOLE_CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most CAP rows (`SELECT COUNT(*) FROM (… LIMIT CAP + 1)`), so a page of a
+    100,000-row table does not pay for a full count; past the cap the list says "10000+"
+    and asks for a filter rather than offering page 5,000."""
+
+    CAP = 10_000
+    capped = False
+
+    @cached_property
+    def count(self) -> int:
+        counted = self.object_list[: self.CAP + 1].count()
+        self.capped = counted > self.CAP
+        return min(counted, self.CAP)
+
+
+class ArchivedFilter(admin.SimpleListFilter):
+    """Archived jobs are out of the way unless asked for."""
+
+    title = "archived"
+    parameter_name = "archived"
+    DEFAULT = "no"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Not archived"), ("yes", "Archived"), ("all", "All")]
+
+    def choices(self, changelist):
+        value = self.value() or self.DEFAULT
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or self.DEFAULT
+        if value == "no":
+            return queryset.filter(archived_at__isnull=True)
+        if value == "yes":
+            return queryset.filter(archived_at__isnull=False)
+        return queryset
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def _elapsed(moment: dt.datetime, now: dt.datetime) -> str:
+    seconds = (now - moment).total_seconds()
+    if seconds < 90:
+        return f"{max(int(seconds), 0)} s"
+    return timesince(moment, now, depth=1)
+
+
+def status_badge(job: ReportJob) -> str:
+    archived = mark_safe(' <span class="rd-badge rd-archived">archived</span>') if job.archived_at else ""
+    return format_html(
+        '<span class="rd-badge rd-status-{}">{}</span>{}', job.status, job.get_status_display(), archived
+    )
+
+
+# --- Actions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsoleAction:
+    """An action the console offers, one job or many; `service` does the work."""
+
+    name: str
+    verb: str
+    done: str
+    service: Callable
+    reason_required: bool = False
+
+    @property
+    def permission(self) -> str:
+        return f"jobs.{policy.ACTION_PERMISSIONS[self.name]}"
+
+
+CONSOLE_ACTIONS = {
+    action.name: action
+    for action in (
+        ConsoleAction(policy.CANCEL, "Cancel", "canceled", services.job_cancel, reason_required=True),
+        ConsoleAction(policy.RETRY, "Retry", "retried", services.job_retry),
+        ConsoleAction(policy.EXPIRE, "Expire", "expired", services.job_expire, reason_required=True),
+        ConsoleAction(policy.ARCHIVE, "Archive", "archived", services.job_archive),
+        ConsoleAction(policy.UNARCHIVE, "Unarchive", "unarchived", services.job_unarchive),
+    )
+}
+# More than this many jobs in one go is a job for a narrower filter (each is its own transaction).
+BULK_LIMIT = 1000
+# How many jobs the confirmation page and the messages name in each group.
+NAMED = 25
+
+
+class ActionReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}), required=False, max_length=2000,
+        help_text="Kept in each job's history.",
+    )
+
+    def __init__(self, *args, required: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].required = required
+        if required:
+            self.fields["reason"].error_messages["required"] = "Say why: the reason is kept in each job's history."
+
+
+def _names(jobs: list) -> str:
+    shown = ", ".join(job.public_id for job in jobs[:NAMED])
+    return shown + (f" and {len(jobs) - NAMED} more" if len(jobs) > NAMED else "")
+
+
+def _plural(count: int) -> str:
+    return f"{count} job{'' if count == 1 else 's'}"
+
+
+# --- The job admin -----------------------------------------------------------------------
+
+
+@admin.register(ReportJob)
+class ReportJobAdmin(WorkspaceScopedAdmin):
+    list_display = [
+        "public_id", "topic_short", "workspace", "requested_by", "template", "status_column", "review_column",
+        "last_checked", "age", "runtime", "cost", "failure_class",
+    ]
+    list_display_links = ["public_id", "topic_short"]
+    list_filter = [
+        "status", "review_state", "failure_class", "template", ScopedWorkspaceFilter, ArchivedFilter,
+        ("created_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["=public_id", "=provider_response_id", "topic", "requested_by__username"]
+    search_help_text = "Public id or provider response id (exact), or words of the topic or the requester's username."
+    list_select_related = ["workspace", "requested_by", "template"]
+    list_per_page = 50
+    show_full_result_count = False
+    # Facet counts would cost a COUNT per filter option on every page view.
+    show_facets = admin.ShowFacets.NEVER
+    paginator = CappedCountPaginator
+    actions = ["cancel_jobs", "retry_jobs", "expire_jobs", "archive_jobs", "unarchive_jobs"]
+
+    class Media:
+        css = {"all": ["reportdesk/console.css"]}
+
+    # -- Columns
+
+    @admin.display(description="topic", ordering="topic")
+    def topic_short(self, job):
+        return job.topic if len(job.topic) <= 70 else job.topic[:69] + "…"
+
+    @admin.display(description="status", ordering="status")
+    def status_column(self, job):
+        return status_badge(job)
+
+    @admin.display(description="review", ordering="review_state")
+    def review_column(self, job):
+        if job.review_state == ReviewState.NOT_REQUIRED:
+            return "—"
+        return format_html('<span class="rd-review rd-review-{}">{}</span>', job.review_state, job.get_review_state_display())
+
+    @admin.display(description="last checked", ordering="last_checked_at")
+    def last_checked(self, job):
+        if job.last_checked_at is None:
+            return "—"
+        return format_html('<span title="{}">{}</span>', job.last_checked_at.isoformat(), _elapsed(job.last_checked_at, timezone.now()) + " ago")
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, job):
+        return format_html('<span title="{}">{}</span>', job.created_at.isoformat(), _elapsed(job.created_at, timezone.now()))
+
+    @admin.display(description="runtime", ordering="runtime_seconds")
+    def runtime(self, job):
+        if job.runtime_seconds:
+            return _duration(job.runtime_seconds)
+        if job.status in ACTIVE_STATUSES and job.started_at:
+            return f"{_duration((timezone.now() - job.started_at).total_seconds())} so far"
+        return "—"
+
+    @admin.display(description="cost", ordering="cost_usd")
+    def cost(self, job):
+        return f"${job.cost_usd:.4f}"
+
+    # -- Permissions: the role's Django permission (jobs.policy.ROLE_PERMISSIONS) decides
+    # whether the action is offered; the service decides for each job.
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _may(self, request, action: str) -> bool:
+        return request.user.has_perm(CONSOLE_ACTIONS[action].permission)
+
+    def has_cancel_permission(self, request):
+        return self._may(request, policy.CANCEL)
+
+    def has_retry_permission(self, request):
+        return self._may(request, policy.RETRY)
+
+    def has_expire_permission(self, request):
+        return self._may(request, policy.EXPIRE)
+
+    def has_archive_permission(self, request):
+        return self._may(request, policy.ARCHIVE)
+
+    def has_unarchive_permission(self, request):
+        return self._may(request, policy.UNARCHIVE)
+
+    # -- Bulk actions (each asks for confirmation first)
+
+    @admin.action(permissions=["cancel"], description="Cancel selected jobs…")
+    def cancel_jobs(self, request, queryset):
+        return self._bulk(request, queryset, policy.CANCEL)
+
+    @admin.action(permissions=["retry"], description="Retry selected jobs…")
+    def retry_jobs(self, request, queryset):
+        return self._bulk(request, queryset, policy.RETRY)
+
+    @admin.action(permissions=["expire"], description="Expire selected jobs…")
+    def expire_jobs(self, request, queryset):
+        return self._bulk(request, queryset, policy.EXPIRE)
+
+    @admin.action(permissions=["archive"], description="Archive selected jobs…")
+    def archive_jobs(self, request, queryset):
+        return self._bulk(request, queryset, policy.ARCHIVE)
+
+    @admin.action(permissions=["unarchive"], description="Unarchive selected jobs…")
+    def unarchive_jobs(self, request, queryset):
+        return self._bulk(request, queryset, policy.UNARCHIVE)
+
+    def _bulk(self, request, queryset, action: str):
+        spec = CONSOLE_ACTIONS[action]
+        if queryset[: BULK_LIMIT + 1].count() > BULK_LIMIT:
+            self.message_user(
+                request, f"More than {BULK_LIMIT} jobs selected: narrow the list with filters, then try again.",
+                messages.WARNING,
+            )
+            return None
+        jobs = list(queryset.order_by("-created_at", "-id"))
+        form = ActionReasonForm(request.POST if "post" in request.POST else None, required=spec.reason_required)
+        if form.is_bound and form.is_valid():
+            self._apply(request, jobs, spec, form.cleaned_data["reason"])
+            return None
+        hidden = [(helpers.ACTION_CHECKBOX_NAME, pk) for pk in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)]
+        hidden += [("action", request.POST.get("action", f"{action}_jobs")), ("select_across", request.POST.get("select_across", "0"))]
+        return self._confirmation(request, jobs, spec, form, hidden=hidden, back=request.get_full_path())
+
+    def act_view(self, request, object_id, action):
+        """One job's action button: confirm, then act and go back to the job page."""
+        spec = CONSOLE_ACTIONS.get(action)
+        if spec is None:
+            raise Http404(f"No action “{action}”.")
+        if not self._may(request, action):
+            raise PermissionDenied
+        job = self._job(request, object_id)
+        if job is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        page = reverse("admin:jobs_reportjob_change", args=[job.pk])
+        form = ActionReasonForm(request.POST if request.method == "POST" else None, required=spec.reason_required)
+        if form.is_bound and form.is_valid():
+            self._apply(request, [job], spec, form.cleaned_data["reason"])
+            return redirect(page)
+        return self._confirmation(request, [job], spec, form, hidden=[], back=page)
+
+    def _confirmation(self, request, jobs, spec: ConsoleAction, form, *, hidden, back):
+        """What will change and what will be skipped, and why (jobs.policy's words)."""
+        changing, skipped = [], defaultdict(list)
+        for job in jobs:
+            if spec.name in policy.allowed_actions(job, request.user):
+                changing.append(job)
+            else:
+                skipped[policy.why_not(job, request.user, spec.name)].append(job)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{spec.verb} jobs",
+            "spec": spec,
+            "form": form,
+            "hidden": hidden,
+            "back": back,
+            "changing": changing[:NAMED],
+            "changing_count": len(changing),
+            "changing_more": max(len(changing) - NAMED, 0),
+            "skipped": [
+                {"reason": reason, "jobs": group[:NAMED], "count": len(group), "more": max(len(group) - NAMED, 0)}
+                for reason, group in skipped.items()
+            ],
+            "skipped_count": sum(len(group) for group in skipped.values()),
+            "single": jobs[0] if len(jobs) == 1 and not hidden else None,
+        }
+        return TemplateResponse(request, "admin/jobs/reportjob/action_confirmation.html", context)
+
+    def _apply(self, request, jobs: list[ReportJob], spec: ConsoleAction, reason: str) -> None:
+        """Run the service for each job and say what happened to each. The one place where
+        the services' refusals become messages."""
+        changed, unchanged, refused = [], [], defaultdict(list)
+        for job in jobs:
+            before = (job.status, job.archived_at)
+            try:
+                after = spec.service(job=job, actor=request.user, reason=reason)
+            except ApplicationError as error:
+                refused[error.message].append(job)
+                continue
+            (changed if (after.status, after.archived_at) != before else unchanged).append(job)
+        if changed:
+            self.message_user(request, f"{spec.done.capitalize()} {_plural(len(changed))}: {_names(changed)}.", messages.SUCCESS)
+        if unchanged:
+            self.message_user(request, f"Already {spec.done}, nothing changed: {_names(unchanged)}.", messages.INFO)
+        for message, group in refused.items():
+            self.message_user(request, f"Skipped {_plural(len(group))} ({_names(group)}): {message}", messages.WARNING)
+
+    # -- Pages
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("metrics/", self.admin_site.admin_view(self.metrics_view), name="jobs_metrics"),
+            path("<path:object_id>/act/<str:action>/", self.admin_site.admin_view(self.act_view), name="%s_%s_act" % info),
+            *super().get_urls(),
+        ]
+
+    def _job(self, request, object_id) -> ReportJob | None:
+        """A job the person may see, by primary key or by public id (what support reads out)."""
+        object_id = unquote(str(object_id))
+        match = Q(public_id=object_id)
+        if object_id.isdigit():
+            match |= Q(pk=int(object_id))
+        return (
+            self.get_queryset(request)
+            .select_related("workspace", "requested_by", "template", "current_attempt")
+            .filter(match)
+            .first()
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The job page: state, why it is (not) moving, history, attempts, sources, report."""
+        job = self._job(request, object_id)
+        if job is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        now = timezone.now()
+        state = policy.job_state(job, request.user, now=now)
+        buttons = [
+            {"action": name, "label": CONSOLE_ACTIONS[name].verb, "url": reverse("admin:jobs_reportjob_act", args=[job.pk, name])}
+            for name in state.actions
+            if name in CONSOLE_ACTIONS and self._may(request, name)
+        ]
+        # What this page already shows (sources, the report) is not worth a mention.
+        elsewhere = [name.replace("_", " ") for name in state.actions if name not in {*CONSOLE_ACTIONS, policy.VIEW_SOURCES, policy.OPEN}]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Job {job.public_id}",
+            "subtitle": job.topic,
+            "job": job,
+            "state": state,
+            "status_badge": status_badge(job),
+            "buttons": buttons,
+            "elsewhere": elsewhere,
+            "facts": selectors.job_diagnosis(job=job, now=now),
+            "timeline": selectors.job_timeline(job=job),
+            "attempts": selectors.job_attempts(job=job),
+            "entries": selectors.job_source_entries(job=job),
+            "report": self._report(request, job),
+            "tasks": self._task_links(request, job),
+            "runtime": _duration(job.runtime_seconds) if job.runtime_seconds else "—",
+            "has_view_permission": True,
+            "original": job,
+        }
+        response = TemplateResponse(request, "admin/jobs/reportjob/console.html", context)
+        response["Content-Security-Policy"] = CONSOLE_CSP
+        return response
+
+    def _report(self, request, job) -> dict:
+        """The chosen version of the report as sanitised HTML, and the versions to switch to."""
+        versions = selectors.report_versions(job=job)
+        if not versions:
+            return {"versions": [], "html": "", "version": None}
+        wanted = request.GET.get("version", "")
+        version = int(wanted) if wanted.isdigit() and int(wanted) in versions else versions[-1]
+        try:
+            artifact, version = selectors.report_artifact(job=job, kind=ArtifactKind.RENDERED_HTML, version=version)
+            html = artifact.content
+        except NotFound:
+            # Older drafts may lack the stored HTML; render_html is the only way to make it.
+            html = render_html(selectors.report_markdown(job=job, version=version))
+        # jobs.rendering.render_html's output: no scripts, handlers, styles or non-web links.
+        return {"versions": versions, "version": version, "html": mark_safe(html)}
+
+    def _task_links(self, request, job) -> dict:
+        records = selectors.job_task_records(job=job)
+        query = urlencode({"name": records["name"]})
+        links = []
+        if request.user.has_perm("django_q.view_success"):
+            links.append(("Successful runs", f"{reverse('admin:django_q_success_changelist')}?{query}"))
+        if request.user.has_perm("django_q.view_failure"):
+            links.append(("Failed runs", f"{reverse('admin:django_q_failure_changelist')}?{query}"))
+        if self.admin_site.is_registered(OrmQ) and request.user.has_perm("django_q.view_ormq"):
+            links.append(("Queued tasks", reverse("admin:django_q_ormq_changelist")))
+        return {**records, "links": links}
+
+    def metrics_view(self, request):
+        """The metrics dashboard: DESIGN.md's metrics over a chosen window, as figures and charts."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        visible = member_workspace_ids(request)
+        workspaces = Workspace.objects.all() if visible is None else Workspace.objects.filter(pk__in=visible)
+        form = MetricsWindowForm(request.GET or None, workspaces=workspaces)
+        since, until, workspace_ids = form.window(visible)
+        figures = metrics_compute(workspace_ids=workspace_ids, since=since, until=until)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Metrics",
+            "form": form,
+            "m": figures,
+            "since": since,
+            "until_inclusive": until - dt.timedelta(days=1),
+            "cards": _metric_cards(figures),
+            "over_time": charts.stacked_columns(
+                figures["states_over_time"], keys=[(s.value, s.label) for s in JobStatus]
+            ),
+            "by_status": charts.horizontal_bars(
+                [(s.value, s.label, figures["jobs"]["by_status"][s.value], str(figures["jobs"]["by_status"][s.value])) for s in JobStatus]
+            ),
+            "retry_rates": charts.horizontal_bars(
+                [
+                    (fc, FailureClass(fc).label if fc in FailureClass.values else fc, rate, f"{rate:.0%}")
+                    for fc, rate in figures["retry_rate_by_failure_class"].items()
+                ],
+                max_value=1, tone="rate",
+            ),
+            "timings": _timing_rows(figures),
+        }
+        return TemplateResponse(request, "admin/jobs/metrics_dashboard.html", context)
+
+
+class MetricsWindowForm(forms.Form):
+    """The dashboard's window: the last N days, or explicit dates; and a workspace."""
+
+    PRESETS = [("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days")]
+    MAX_DAYS = 366
+
+    days = forms.ChoiceField(choices=PRESETS, required=False, initial="30")
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="inclusive")
+    workspace = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, workspaces, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["workspace"].choices = [("", "All my workspaces")] + [(str(w.pk), w.name) for w in workspaces]
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until:
+            if since > until:
+                raise forms.ValidationError("The window must start before it ends.")
+            if (until - since).days >= self.MAX_DAYS:
+                raise forms.ValidationError(f"Choose at most {self.MAX_DAYS} days.")
+        return data
+
+    def window(self, visible: list[int] | None) -> tuple[dt.datetime, dt.datetime, list[int] | None]:
+        """(since, until, workspace ids): whole days in the current time zone, `until` exclusive."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        today = timezone.localdate()
+        if data.get("since") or data.get("until"):
+            last = data.get("until") or today
+            first = data.get("since") or last - dt.timedelta(days=29)
+        else:
+            last = today
+            first = today - dt.timedelta(days=int(data.get("days") or 30) - 1)
+        since = timezone.make_aware(dt.datetime.combine(first, dt.time.min))
+        until = timezone.make_aware(dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min))
+        workspace_ids = visible
+        if data.get("workspace"):
+            workspace_ids = [int(data["workspace"])]
+        return since, until, workspace_ids
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else _duration(value)
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def _metric_cards(m: dict) -> list[dict]:
+    cost = m["cost_per_completed_report_usd"]
+    review = m["review"]
+    return [
+        {"label": "Reports submitted", "value": str(m["jobs"]["submitted"]),
+         "note": f"{m['jobs']['by_status']['completed']} completed"},
+        {"label": "Cost per completed report", "value": "—" if cost is None else f"${cost:.4f}",
+         "note": "all spend in the window ÷ completed reports"},
+        {"label": "Runtime p50 / p95", "value": f"{_seconds(m['runtime_seconds']['p50'])} / {_seconds(m['runtime_seconds']['p95'])}",
+         "note": "completed and drafts"},
+        {"label": "Queued before execution p50 / p95",
+         "value": f"{_seconds(m['queued_seconds']['p50'])} / {_seconds(m['queued_seconds']['p95'])}", "note": "submit → worker"},
+        {"label": "Model calls per report", "value": _number(m["model_calls_per_report"]), "note": "reports with a draft"},
+        {"label": "Sources", "value": f"{m['sources']['total']} ({m['sources']['failed']} failed)",
+         "note": f"{_number(m['sources']['per_job'])} per job"},
+        {"label": "Review: first claim p50 / p95",
+         "value": f"{_seconds(review['time_to_first_claim_seconds']['p50'])} / {_seconds(review['time_to_first_claim_seconds']['p95'])}",
+         "note": "draft ready → claimed"},
+        {"label": "Review: decision p50 / p95",
+         "value": f"{_seconds(review['time_to_decision_seconds']['p50'])} / {_seconds(review['time_to_decision_seconds']['p95'])}",
+         "note": "draft ready → decided"},
+        {"label": "Rejection rate", "value": _share(review["rejection_rate"]),
+         "note": f"{_number(review['revision_rounds_per_report'])} revision rounds per report"},
+        {"label": "Abandoned reports", "value": str(m["abandoned_jobs"]), "note": "ready > 7 days, never opened or exported",
+         "warn": bool(m["abandoned_jobs"])},
+        {"label": "Export rate", "value": _share(m["export_rate"]), "note": "completed reports exported"},
+    ]
+
+
+def _timing_rows(m: dict) -> dict:
+    """p50 and p95 of each waiting time, each pair on its own scale (they differ by orders)."""
+    rows = []
+    for key, label, spread in (
+        ("queued", "Queued before execution", m["queued_seconds"]),
+        ("runtime", "Runtime", m["runtime_seconds"]),
+        ("claim", "Draft ready → first claim", m["review"]["time_to_first_claim_seconds"]),
+        ("decision", "Draft ready → decision", m["review"]["time_to_decision_seconds"]),
+    ):
+        items = [] if spread["p95"] is None else [
+            ("p50", "p50", spread["p50"], _seconds(spread["p50"])), ("p95", "p95", spread["p95"], _seconds(spread["p95"]))
+        ]
+        rows.append({"key": key, "label": label, "chart": charts.horizontal_bars(items, max_value=spread["p95"] or 1, width=420, row=22, label_w=40)})
+    return {"rows": rows}
+
+
+# --- Templates ---------------------------------------------------------------------------
+
+
+@admin.register(ReportTemplate)
+class ReportTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "report_type", "model", "mode", "review_required", "max_runtime_minutes", "is_active"]
+    list_filter = ["report_type", "mode", "review_required", "is_active"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "report_type", "description", "is_active"]}),
+        ("What to write", {"fields": ["instructions", "required_sections", "output_schema"]}),
+        ("How to run it", {"fields": ["model", "reasoning_effort", "mode", "web_search", "web_search_domains", "max_runtime_minutes"]}),
+        ("Review and delivery", {"fields": ["review_required", "useful_window_hours", "freshness_days"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Jobs refer to a template by slug in their history and the API: keep it stable.
+        return ["slug"] if obj is not None else []
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj is not None else self.prepopulated_fields
+
+    def has_delete_permission(self, request, obj=None):
+        # Retire a template (is_active) instead: jobs keep pointing at it.
+        return False
+
+
+# --- The records around a job (read-only) -------------------------------------------------
 
 
 class ReadOnlyAdminMixin:
@@ -34,86 +661,61 @@ class ReadOnlyAdminMixin:
         return False
 
 
-@admin.register(ReportTemplate)
-class ReportTemplateAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "report_type", "model", "mode", "review_required", "max_runtime_minutes", "is_active"]
-    list_filter = ["report_type", "mode", "review_required", "is_active"]
-    search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ["name"]}
+class LargeTableMixin:
+    """Tables that grow with every job: no full counts."""
 
-
-class JobAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = JobAttempt
-    extra = 0
-    fields = ["number", "reason", "status", "version", "provider_retries", "created_at", "started_at", "finished_at"]
-
-
-class JobEventInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = JobEvent
-    extra = 0
-    fields = ["at", "actor_kind", "actor_name", "action", "from_status", "to_status", "reason"]
-
-
-@admin.register(ReportJob)
-class ReportJobAdmin(WorkspaceScopedAdmin):
-    list_display = ["public_id", "topic", "workspace", "requested_by", "template", "status", "review_state", "failure_class", "created_at"]
-    list_filter = ["status", "review_state", "failure_class", "template", "workspace"]
-    search_fields = ["public_id", "provider_response_id", "topic", "requested_by__username"]
-    list_select_related = ["workspace", "requested_by", "template"]
-    inlines = [JobAttemptInline, JobEventInline]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = CappedCountPaginator
 
 
 @admin.register(JobEvent)
-class JobEventAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
+class JobEventAdmin(ReadOnlyAdminMixin, LargeTableMixin, WorkspaceScopedAdmin):
     workspace_path = "job__workspace_id"
     list_display = ["at", "job", "actor_kind", "actor_name", "action", "from_status", "to_status", "reason"]
-    list_filter = ["action", "actor_kind"]
-    search_fields = ["job__public_id", "actor_name", "reason"]
+    list_filter = ["actor_kind"]
+    search_fields = ["=job__public_id", "=action", "actor_name"]
     list_select_related = ["job"]
 
 
 @admin.register(JobAttempt)
-class JobAttemptAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
+class JobAttemptAdmin(ReadOnlyAdminMixin, LargeTableMixin, WorkspaceScopedAdmin):
     workspace_path = "job__workspace_id"
-    list_display = ["job", "number", "reason", "status", "version", "created_at"]
+    list_display = ["job", "number", "reason", "status", "version", "provider_retries", "created_at"]
+    list_filter = ["reason", "status"]
+    search_fields = ["=job__public_id"]
     list_select_related = ["job"]
 
 
 @admin.register(ProviderCall)
-class ProviderCallAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
+class ProviderCallAdmin(ReadOnlyAdminMixin, LargeTableMixin, WorkspaceScopedAdmin):
     workspace_path = "job__workspace_id"
     list_display = ["provider_response_id", "job", "step", "provider", "model", "status", "polls", "cost_usd", "created_at"]
     list_filter = ["provider", "status"]
-    search_fields = ["provider_response_id", "job__public_id"]
+    search_fields = ["=provider_response_id", "=job__public_id"]
     list_select_related = ["job"]
 
 
 @admin.register(Artifact)
-class ArtifactAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
+class ArtifactAdmin(ReadOnlyAdminMixin, LargeTableMixin, WorkspaceScopedAdmin):
     workspace_path = "job__workspace_id"
     list_display = ["job", "attempt", "kind", "created_at"]
     list_filter = ["kind"]
-    list_select_related = ["job", "attempt"]
+    search_fields = ["=job__public_id"]
+    list_select_related = ["job", "attempt__job"]
 
 
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     workspace_path = "job__workspace_id"
     list_display = ["key", "user", "job", "created_at"]
+    list_select_related = ["user", "job"]
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, LargeTableMixin, admin.ModelAdmin):
     list_display = ["webhook_id", "event_type", "response_id", "received_at"]
+    search_fields = ["=webhook_id", "=response_id"]
 
 
 @admin.register(LocalResponse)

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.timesince import timesince, timeuntil
+from django_q.models import Task
 
 from reportdesk.errors import NotFound
+from reviews.models import Review, ReviewComment
+from sources.models import ManifestEntry
 
-from .models import Artifact, ArtifactKind, JobAttempt, JobEvent, ReportJob
+from .heartbeat import dispatcher_is_alive, heartbeat_last_seen
+from .models import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    Artifact,
+    ArtifactKind,
+    JobAttempt,
+    JobEvent,
+    JobStatus,
+    ProviderCall,
+    ReportJob,
+)
 from .policy import user_roles
 
 
@@ -47,3 +68,158 @@ def report_markdown(*, job: ReportJob, version: int | None = None) -> str:
 
 def report_versions(*, job: ReportJob) -> list[int]:
     return list(job.attempts.filter(version__isnull=False).order_by("version").values_list("version", flat=True))
+
+
+# --- The operator console's job page -----------------------------------------------------
+
+
+def job_attempts(*, job: ReportJob) -> list[JobAttempt]:
+    """Every attempt of the job, oldest first, each with its provider calls (two queries)."""
+    calls = Prefetch("provider_calls", queryset=ProviderCall.objects.order_by("created_at", "id"))
+    return list(job.attempts.select_related("created_by").prefetch_related(calls).order_by("number"))
+
+
+def job_source_entries(*, job: ReportJob) -> list[ManifestEntry]:
+    """The job's current sources (S1…Sn) with their status and errors."""
+    return list(ManifestEntry.objects.filter(manifest_id=job.source_manifest_id).select_related("item").order_by("position"))
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    who: str
+    action: str
+    from_status: str = ""
+    to_status: str = ""
+    from_review_state: str = ""
+    to_review_state: str = ""
+    reason: str = ""
+    details: dict = field(default_factory=dict)
+    kind: str = "event"
+
+
+def job_timeline(*, job: ReportJob) -> list[TimelineEntry]:
+    """Operations and review in one chronological list: the job's audit events, and the
+    review comments that no event of the same person already carries (a decision's comment
+    is part of its event's reason)."""
+    events = list(job_events(job=job))
+    reasons = defaultdict(list)
+    for e in events:
+        if e.reason:
+            reasons[e.actor_name].append(e.reason)
+    entries = [
+        TimelineEntry(
+            at=e.at, who=e.actor_label, action=e.action, from_status=e.from_status, to_status=e.to_status,
+            from_review_state=e.from_review_state, to_review_state=e.to_review_state, reason=e.reason,
+            details=e.details or {},
+        )
+        for e in events
+    ]
+    for comment in ReviewComment.objects.filter(review__job=job).select_related("author", "review__attempt"):
+        name = comment.author.get_username()
+        if any(comment.body in reason for reason in reasons[name]):
+            continue
+        details = {}
+        if comment.review.attempt.version:
+            details["version"] = comment.review.attempt.version
+        if comment.section:
+            details["section"] = comment.section
+        entries.append(TimelineEntry(at=comment.created_at, who=name, action="commented", reason=comment.body, details=details, kind="comment"))
+    return sorted(entries, key=lambda e: e.at)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One line of "why isn't this moving?": tone is ok, info or warn."""
+
+    tone: str
+    text: str
+
+
+def _span(moment: dt.datetime, now: dt.datetime) -> str:
+    """How far `moment` is from `now`, in seconds when that is what matters."""
+    seconds = abs((now - moment).total_seconds())
+    if seconds < 90:
+        return f"{int(seconds)} s"
+    return timesince(moment, now, depth=1) if moment <= now else timeuntil(moment, now, depth=1)
+
+
+def _when(moment: dt.datetime, now: dt.datetime) -> str:
+    stamp = timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return f"{stamp} ({_span(moment, now)} ago)" if moment <= now else f"{stamp} (in {_span(moment, now)})"
+
+
+def job_diagnosis(*, job: ReportJob, now: dt.datetime | None = None) -> list[Fact]:
+    """Why the job is (or is not) moving: the worker's bookkeeping read back as sentences.
+
+    Reads the job (with `current_attempt` and `template` loaded), and either the dispatcher
+    heartbeat (two queries) or, for drafts, the open review claim (one).
+    """
+    now = now or timezone.now()
+    facts: list[Fact] = []
+    if job.status in TERMINAL_STATUSES:
+        if job.status == JobStatus.FAILED:
+            way = "retry starts a new attempt" if job.retryable else "it is not retryable: revise the input or rerun"
+            facts.append(Fact("info", f"Stopped: failed with {job.failure_class or 'unknown'}; {way}."))
+        else:
+            facts.append(Fact("info", f"Not moving by design: the job is {job.get_status_display().lower()}; nothing more will happen to it."))
+        if job.archived_at:
+            facts.append(Fact("info", f"Archived at {_when(job.archived_at, now)}."))
+        return facts
+
+    if job.status == JobStatus.NEEDS_REVIEW:
+        claim = (
+            Review.objects.filter(job=job, decided_at__isnull=True, released_at__isnull=True, claim_expires_at__gte=now)
+            .select_related("reviewer")
+            .first()
+        )
+        if claim:
+            facts.append(Fact("ok", f"Claimed by {claim.reviewer.get_username()} since {_when(claim.claimed_at, now)}; the claim expires {_when(claim.claim_expires_at, now)}."))
+        else:
+            since = f" since {_when(job.finished_at, now)}" if job.finished_at else ""
+            facts.append(Fact("warn", f"Waiting for a reviewer{since}: nobody has claimed the draft."))
+    elif job.status in ACTIVE_STATUSES:
+        attempt = job.current_attempt
+        lease_live = job.lease_expires_at is not None and job.lease_expires_at > now
+        if lease_live:
+            held_since = job.lease_expires_at - dt.timedelta(seconds=settings.LEASE_SECONDS)
+            facts.append(Fact("ok", f"A worker holds the job: lease held since {_when(held_since, now)}."))
+        elif job.lease_token:
+            facts.append(Fact("warn", f"A worker's lease expired {_when(job.lease_expires_at, now)}: that worker stopped; the recovery sweep makes the job due again."))
+        if job.next_check_at is None:
+            facts.append(Fact("warn", "No check is scheduled; the recovery sweep will schedule one."))
+        elif job.next_check_at > now:
+            if attempt is not None and attempt.provider_retries and job.status != JobStatus.QUEUED:
+                facts.append(Fact("info", f"Retry backoff until {_when(job.next_check_at, now)}: automatic provider retry {attempt.provider_retries} of {settings.PROVIDER_MAX_AUTO_RETRIES} after “{attempt.last_error or 'a transient error'}”."))
+            else:
+                facts.append(Fact("info", f"Next check at {_when(job.next_check_at, now)}."))
+        elif not lease_live:
+            facts.append(Fact("warn", f"Waiting for a worker: due since {_when(job.next_check_at, now)}."))
+        if job.status == JobStatus.RUNNING:
+            checked = _when(job.last_checked_at, now) if job.last_checked_at else "never"
+            facts.append(Fact("info", f"Provider response {job.provider_response_id or '(none yet)'}; last checked {checked}."))
+            started = (attempt.started_at if attempt else None) or job.created_at
+            limit = started + dt.timedelta(minutes=job.template.max_runtime_minutes)
+            facts.append(Fact("warn" if limit <= now else "info", f"Times out at {_when(limit, now)} (the template's {job.template.max_runtime_minutes}-minute limit)."))
+        seen, alive = heartbeat_last_seen(), dispatcher_is_alive(now=now)
+        if seen is None:
+            facts.append(Fact("warn", "No worker heartbeat has ever been recorded: is `manage.py qcluster` running?"))
+        elif alive:
+            facts.append(Fact("ok", f"The dispatcher is alive (last heartbeat {_span(seen, now)} ago)."))
+        else:
+            facts.append(Fact("warn", f"No worker heartbeat: the dispatcher was last seen {_when(seen, now)}. Is `manage.py qcluster` running?"))
+    if job.deadline:
+        if job.deadline <= now:
+            facts.append(Fact("warn", f"The deadline passed {_when(job.deadline, now)}; the expiry sweep will expire the job."))
+        else:
+            facts.append(Fact("info", f"Deadline {_when(job.deadline, now)}."))
+    return facts
+
+
+def job_task_records(*, job: ReportJob) -> dict:
+    """django-q2's records of this job's `advance job <pk>` tasks (one query)."""
+    name = f"advance job {job.pk}"
+    totals = Task.objects.filter(name=name).aggregate(
+        succeeded=Count("id", filter=Q(success=True)), failed=Count("id", filter=Q(success=False)), last=Max("stopped")
+    )
+    return {"name": name, **totals}

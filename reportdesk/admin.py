@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from .models import Membership, Workspace
+from .services import membership_remove, membership_set
 
 
 def member_workspace_ids(request) -> list[int] | None:
@@ -12,6 +13,30 @@ def member_workspace_ids(request) -> list[int] | None:
     if request.user.is_superuser:
         return None
     return list(user_roles(request.user))
+
+
+def visible_workspaces(request):
+    ids = member_workspace_ids(request)
+    return Workspace.objects.all() if ids is None else Workspace.objects.filter(pk__in=ids)
+
+
+class ScopedWorkspaceFilter(admin.SimpleListFilter):
+    """Filter a model with a `workspace` by it, offering only the person's own workspaces
+    (one query; the built-in related filter would list everyone's)."""
+
+    title = "workspace"
+    parameter_name = "workspace"
+
+    def lookups(self, request, model_admin):
+        return [(str(w.pk), w.name) for w in visible_workspaces(request)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(workspace_id=int(value))
 
 
 class WorkspaceScopedAdmin(admin.ModelAdmin):
@@ -27,11 +52,25 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
         ids = member_workspace_ids(request)
         return qs if ids is None else qs.filter(**{f"{self.workspace_path}__in": ids})
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Workspace:
+            kwargs["queryset"] = visible_workspaces(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 class MembershipInline(admin.TabularInline):
+    """Who belongs to the workspace. Read-only here: memberships are changed on their own
+    page, through reportdesk.services, which keeps the member's groups in step."""
+
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Workspace)
@@ -46,7 +85,23 @@ class WorkspaceAdmin(WorkspaceScopedAdmin):
 @admin.register(Membership)
 class MembershipAdmin(WorkspaceScopedAdmin):
     list_display = ["user", "workspace", "role", "created_at"]
-    list_filter = ["role", "workspace"]
+    list_filter = ["role", ScopedWorkspaceFilter]
     search_fields = ["user__username", "workspace__slug"]
     list_select_related = ["user", "workspace"]
     autocomplete_fields = ["user"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A membership is one person in one workspace; to move someone, remove and add.
+        return ["workspace", "user"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        membership, _, _ = membership_set(workspace=obj.workspace, user=obj.user, role=obj.role)
+        obj.pk = membership.pk
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        membership_remove(membership=obj)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("user"):
+            membership_remove(membership=membership)

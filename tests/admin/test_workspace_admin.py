@@ -1,0 +1,95 @@
+"""Admin for workspaces, memberships and report templates: scoped to the person's
+workspaces, and memberships written through reportdesk.services so groups stay in step."""
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from jobs.models import ReportTemplate
+from reportdesk.models import Membership, Role
+from tests.admin.builders import job_in
+from tests.factories import ReportTemplateFactory, UserFactory, member
+
+pytestmark = pytest.mark.django_db
+
+
+def grant(user, *codenames):
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return UserFactory._meta.model.objects.get(pk=user.pk)  # fresh permission cache
+
+
+def test_a_membership_added_in_the_admin_gives_the_role_s_group_and_removing_it_takes_it_away(as_user, superuser, workspace):
+    newcomer = UserFactory(username="nina", is_staff=False)
+    client = as_user(superuser)
+
+    client.post("/admin/reportdesk/membership/add/", {"workspace": workspace.pk, "user": newcomer.pk, "role": "operator"})
+    membership = Membership.objects.get(user=newcomer)
+
+    assert list(newcomer.groups.values_list("name", flat=True)) == ["operator"]
+    newcomer.refresh_from_db()
+    assert newcomer.is_staff
+
+    client.post(f"/admin/reportdesk/membership/{membership.pk}/change/", {"role": "reviewer"})
+    assert list(newcomer.groups.values_list("name", flat=True)) == ["reviewer"]
+
+    client.post(f"/admin/reportdesk/membership/{membership.pk}/delete/", {"post": "yes"})
+    assert not Membership.objects.filter(user=newcomer).exists()
+    assert not newcomer.groups.exists()
+
+
+def test_removing_one_membership_keeps_the_groups_of_the_others(as_user, superuser, workspace, other_workspace):
+    person = member(workspace, Role.OPERATOR, username="dual")
+    member(other_workspace, Role.REVIEWER, username="dual")
+    client = as_user(superuser)
+    membership = Membership.objects.get(user=person, workspace=workspace)
+
+    client.post("/admin/reportdesk/membership/", {"action": "delete_selected", "_selected_action": [membership.pk], "post": "yes"})
+
+    assert list(person.groups.values_list("name", flat=True)) == ["reviewer"]
+
+
+def test_staff_see_only_their_workspaces_and_memberships(as_user, workspace, other_workspace):
+    staff = member(workspace, Role.OPERATOR, username="scoped")
+    member(other_workspace, Role.OPERATOR, username="stranger")
+    staff = grant(staff, "view_workspace", "view_membership")
+    client = as_user(staff)
+
+    workspaces = client.get("/admin/reportdesk/workspace/").content.decode()
+    memberships = client.get("/admin/reportdesk/membership/").content.decode()
+
+    assert "Research Ops" in workspaces and "Secret Lab" not in workspaces
+    assert "scoped" in memberships and "stranger" not in memberships and "Secret Lab" not in memberships
+    assert client.get(f"/admin/reportdesk/workspace/{other_workspace.pk}/change/").status_code == 302
+
+
+def test_a_scoped_staff_member_may_only_add_members_to_their_own_workspaces(as_user, workspace, other_workspace):
+    staff = grant(member(workspace, Role.OPERATOR, username="scoped"), "add_membership", "view_membership")
+    client = as_user(staff)
+
+    form = client.get("/admin/reportdesk/membership/add/").content.decode()
+    response = client.post("/admin/reportdesk/membership/add/", {"workspace": other_workspace.pk, "user": staff.pk, "role": "operator"})
+
+    assert "Research Ops" in form and "Secret Lab" not in form
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert not Membership.objects.filter(workspace=other_workspace).exists()
+
+
+def test_templates_keep_their_slug_and_are_retired_rather_than_deleted(as_user, superuser, workspace):
+    template = ReportTemplateFactory(slug="market-scan-eu", name="Market scan EU")
+    job_in("completed", workspace=workspace, template=template)
+    client = as_user(superuser)
+
+    page = client.get(f"/admin/jobs/reporttemplate/{template.pk}/change/").content.decode()
+
+    assert 'name="slug"' not in page and "market-scan-eu" in page
+    assert client.get(f"/admin/jobs/reporttemplate/{template.pk}/delete/").status_code == 403
+    assert client.get("/admin/jobs/reporttemplate/add/").status_code == 200
+    assert ReportTemplate.objects.filter(slug="market-scan-eu").exists()
+
+
+def test_operators_can_read_templates_but_not_change_them(as_user, operator):
+    template = ReportTemplateFactory(slug="memo")
+    client = as_user(operator)
+
+    assert client.get("/admin/jobs/reporttemplate/").status_code == 200
+    client.post(f"/admin/jobs/reporttemplate/{template.pk}/change/", {"name": "Hijacked"})
+    assert ReportTemplate.objects.get(pk=template.pk).name != "Hijacked"
