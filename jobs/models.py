@@ -351,7 +351,11 @@ class JobEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["job", "at"], name="event_job_at_idx")]
+        indexes = [
+            models.Index(fields=["job", "at"], name="event_job_at_idx"),
+            # Metrics read every failure of a window's jobs (retry rate by failure class).
+            models.Index(fields=["job", "at"], condition=Q(action="failed"), name="event_failed_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(actor_kind__in=ActorKind.values), name="event_actor_kind_valid"
