@@ -141,11 +141,13 @@ def sources_ingest(*, job: ReportJob) -> ReportJob | None:
     failed = [e for e in entries if e.item.status == SourceStatus.FAILED]
     if entries and not ready:
         reasons = "; ".join(f"{e.sid} ({e.item.url or e.item.title}): {e.item.error}" for e in failed)
+        transient = all(e.item.error_transient for e in failed)
         services.job_fail(
             job=job,
             failure_class=FailureClass.SOURCE_ERROR,
             message=f"None of the sources could be read. {reasons}",
-            details={"transient": all(e.item.error_transient for e in failed)},
+            details={"transient": transient},
+            retryable=transient,
         )
         return None
     newly_failed = [e for e in failed if e in pending]

@@ -140,6 +140,9 @@ class ReportJob(models.Model):
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     failure_class = models.CharField(max_length=20, choices=FailureClass.choices, blank=True)
     failure_message = models.TextField(blank=True)
+    # Whether a retry of the same input may succeed: the failure class decides, except that a
+    # source error is retryable only when every source failed for a passing reason.
+    failure_retryable = models.BooleanField(default=False)
     review_state = models.CharField(
         max_length=20, choices=ReviewState.choices, default=ReviewState.NOT_REQUIRED
     )
@@ -231,7 +234,7 @@ class ReportJob(models.Model):
 
     @property
     def retryable(self) -> bool:
-        return self.status == JobStatus.FAILED and self.failure_class in RETRYABLE_FAILURES
+        return self.status == JobStatus.FAILED and self.failure_retryable
 
 
 class AttemptReason(models.TextChoices):

@@ -34,6 +34,7 @@ from .models import (
     ActorKind,
     AttemptReason,
     AttemptStatus,
+    RETRYABLE_FAILURES,
     FailureClass,
     IdempotencyKey,
     JobAttempt,
@@ -431,10 +432,17 @@ def job_finish(*, job: ReportJob, attempt: JobAttempt, version: int, actor=WORKE
         )
 
 
-def job_fail(*, job: ReportJob, failure_class: str, message: str, actor=WORKER, details: dict | None = None) -> ReportJob | None:
-    """queued | preparing | running → failed. Returns None if the job had already left those states."""
+def job_fail(
+    *, job: ReportJob, failure_class: str, message: str, actor=WORKER, details: dict | None = None,
+    retryable: bool | None = None,
+) -> ReportJob | None:
+    """queued | preparing | running → failed. Returns None if the job had already left those states.
+
+    `retryable` defaults to the failure class's rule (timeout, provider_error, source_error)."""
     if failure_class not in FailureClass.values:
         failure_class = FailureClass.UNKNOWN
+    if retryable is None:
+        retryable = failure_class in RETRYABLE_FAILURES
     with transaction.atomic():
         job = _lock(job)
         if job.status not in ACTIVE_STATUSES:
@@ -447,10 +455,11 @@ def job_fail(*, job: ReportJob, failure_class: str, message: str, actor=WORKER, 
             status=JobStatus.FAILED,
             failure_class=failure_class,
             failure_message=message[:2000],
+            failure_retryable=retryable,
             finished_at=timezone.now(),
             next_check_at=None,
             reason=message[:2000],
-            details={"failure_class": failure_class, **(details or {})},
+            details={"failure_class": failure_class, "retryable": retryable, **(details or {})},
         )
 
 
@@ -552,6 +561,7 @@ def _requeue(job: ReportJob, *, actor: Actor, action: str, reason: str, attempt_
         current_attempt=attempt,
         failure_class="",
         failure_message="",
+        failure_retryable=False,
         finished_at=None,
         request_locked_at=None,
         provider_response_id="",

@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from jobs import execution
-from jobs.models import JobAttempt, JobStatus, ProviderCall, ReportJob
+from jobs.models import RETRYABLE_FAILURES, JobAttempt, JobStatus, ProviderCall, ReportJob
 from jobs.providers.base import COMPLETED, ResponseState, Usage
 from tests.factories import ProviderCallFactory, ReportJobFactory
 
@@ -21,7 +21,11 @@ def job_in(status: str, *, failure_class: str = "provider_error", archived: bool
     now = timezone.now()
     fields = {"status": status}
     if status == JobStatus.FAILED:
-        fields.update(failure_class=failure_class, failure_message=f"The provider said no ({failure_class}).")
+        fields.update(
+            failure_class=failure_class,
+            failure_message=f"The provider said no ({failure_class}).",
+            failure_retryable=failure_class in RETRYABLE_FAILURES,
+        )
     if status in TERMINAL:
         fields["finished_at"] = now
     if status == JobStatus.RUNNING:

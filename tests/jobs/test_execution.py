@@ -326,3 +326,18 @@ class TestSourcesAfterChanges:
         services.job_retry(job=job, actor=requester)
         item.refresh_from_db()
         assert item.status == "pending" and item.error == ""
+
+
+def test_only_a_transient_source_error_is_retryable(workspace, requester, openai_fake, openai_provider, settings):
+    settings.SOURCE_ALLOWED_INTERNAL_HOSTS = ["localhost"]
+    settings.SOURCE_FETCH_TIMEOUT = 2
+    # connection refused: transient, worth retrying later
+    down = advance(submit(workspace, requester, sources=[SourceSpec(url="http://localhost:9/down")]), openai_provider)
+    assert down.failure_class == "source_error" and down.retryable
+    # a name that does not exist: the same input would fail the same way
+    settings.SOURCE_ALLOWED_INTERNAL_HOSTS = []
+    job = submit(workspace, requester, sources=[SourceSpec(url="http://example.invalid/report")])
+    job = advance(job, openai_provider)
+    assert job.failure_class == "source_error" and not job.retryable
+    with pytest.raises(services.NotRetryable):
+        services.job_retry(job=job, actor=requester)

@@ -58,6 +58,7 @@ def _job_in(status, *, failure_class="provider_error", **kwargs):
     fields = {"status": status}
     if status == "failed":
         fields["failure_class"] = failure_class
+        fields["failure_retryable"] = failure_class in ("timeout", "provider_error", "source_error")
     if status in ("completed", "failed", "canceled", "expired", "rejected"):
         fields["finished_at"] = timezone.now()
     ReportJob.objects.filter(pk=job.pk).update(**fields)
