@@ -137,6 +137,8 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # Shared by every web process, so API throttles count across them.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = env.float("Q_ORM_POLL", default=0.2)
@@ -196,3 +198,50 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Inject a fault into every local-provider response (demos, tests): "", "fail",
 # "incomplete", "policy", "create_transient", "create_error".
 LOCAL_PROVIDER_FAULT = env.str("LOCAL_PROVIDER_FAULT", default="")
+
+# --- REST API (reportdesk.api) --------------------------------------------------------------
+# Swagger UI's assets come from drf-spectacular-sidecar, served as static files (no CDN).
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: an unauthenticated call gets 401 with `WWW-Authenticate: Token`.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["reportdesk.api.parsers.StrictJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "reportdesk.api.pagination.ApiPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["reportdesk.api.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_USER", default="600/minute"),
+        "submit": env.str("API_THROTTLE_SUBMIT", default="60/minute"),
+    },
+    "EXCEPTION_HANDLER": "reportdesk.api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "reportdesk.api.schema.ApiAutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "reportdesk API",
+    "DESCRIPTION": "Submit, follow, act on and download AI research reports. Token auth "
+    "(`Authorization: Token <key>`; `manage.py drf_create_token <user>`) or a session. Errors are "
+    '`{"error": {"code", "message", "fields"}}`. See docs/api.md.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.models.JobStatus",
+        "ReviewStateEnum": "jobs.models.ReviewState",
+        "SourceStatusEnum": "sources.models.SourceStatus",
+        "SourceKindEnum": "sources.models.SourceKind",
+        "ActorKindEnum": "jobs.models.ActorKind",
+        "ReportTypeEnum": "jobs.models.ReportType",
+        "TemplateModeEnum": "jobs.models.TemplateMode",
+        "DecisionEnum": "reviews.models.Decision",
+    },
+}

@@ -5,6 +5,7 @@ build manifests, and ingest (fetch and extract) pending items.
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -124,6 +125,15 @@ def source_create_record(*, workspace, created_by, job) -> SourceItem:
     )
 
 
+@contextmanager
+def _source_at(index: int):
+    """Name the failing source by its place in the caller's list, as the other errors here do."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.message, fields={"sources": {str(index): exc.message}}) from exc
+
+
 def sources_from_specs(*, workspace, created_by, specs: list[SourceSpec]) -> list[SourceItem]:
     """Resolve a caller's source list into items of `workspace`, in order."""
     from jobs.models import ReportJob
@@ -139,9 +149,11 @@ def sources_from_specs(*, workspace, created_by, specs: list[SourceSpec]) -> lis
                 )
             items.append(item)
         elif spec.url:
-            items.append(source_create_url(workspace=workspace, created_by=created_by, url=spec.url, title=spec.title))
+            with _source_at(index):
+                items.append(source_create_url(workspace=workspace, created_by=created_by, url=spec.url, title=spec.title))
         elif spec.text:
-            items.append(source_create_text(workspace=workspace, created_by=created_by, title=spec.title, text=spec.text))
+            with _source_at(index):
+                items.append(source_create_text(workspace=workspace, created_by=created_by, title=spec.title, text=spec.text))
         elif spec.record_job_id:
             job = ReportJob.objects.filter(public_id=spec.record_job_id, workspace=workspace).first()
             if job is None:

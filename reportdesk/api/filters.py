@@ -1,0 +1,47 @@
+"""Query filters for the job list (django-filter). Invalid values are a 400 with fields."""
+
+import datetime as dt
+
+import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
+
+from jobs.models import FailureClass, JobStatus, ReportJob, ReviewState
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 moment, in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python
+    accepts, and a moment near year 1 may not exist in UTC at all."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return value
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:
+            raise forms.ValidationError("This moment is out of range.", code="invalid") from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
+class JobFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=JobStatus.choices, help_text="Repeat for several.")
+    review_state = django_filters.MultipleChoiceFilter(choices=ReviewState.choices)
+    failure_class = django_filters.MultipleChoiceFilter(choices=FailureClass.choices)
+    template = django_filters.CharFilter(field_name="template__slug", max_length=64, help_text="Template slug.")
+    workspace = django_filters.CharFilter(field_name="workspace__slug", max_length=64, help_text="Workspace slug.")
+    archived = django_filters.BooleanFilter(
+        method="filter_archived", help_text="true: only archived jobs; false: only jobs not archived."
+    )
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = ReportJob
+        fields = ["status", "review_state", "failure_class", "template", "workspace", "archived"]
+
+    def filter_archived(self, queryset, name, value):
+        return queryset.filter(archived_at__isnull=not value)

@@ -1,0 +1,503 @@
+"""The API's endpoints. Each one scopes by the caller's workspaces, parses its input with an
+`…In` serializer, calls one service or selector, and answers with an `…Out` serializer.
+
+Objects of workspaces the caller does not belong to are 404, never 403; a role that lacks an
+action is a 403 from the service (jobs.policy words the message); a state that does not
+allow it is a 409 listing what is allowed now.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import filters, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from jobs import policy, services
+from jobs.metrics import metrics_compute
+from jobs.models import ArtifactKind, ReportJob, ReportTemplate
+from jobs.selectors import job_events, jobs_visible_to, report_artifact, report_versions
+from reportdesk.errors import NotFound, PermissionDenied, ValidationFailed
+from reportdesk.models import Role, Workspace
+from reviews import services as review_services
+from reviews.selectors import review_queue
+from sources.models import ManifestEntry, SourceItem
+from sources.services import source_create_text, source_create_upload, source_create_url
+
+from . import serializers as s
+from .exceptions import PayloadTooLarge
+from .filters import JobFilter
+from .pagination import ApiPagination
+from .parsers import StrictJSONParser
+from .schema import responses
+from .throttling import SubmitThrottle
+
+# --- Shared plumbing ---------------------------------------------------------------------
+
+
+class JsonOnlyNegotiation(DefaultContentNegotiation):
+    """The API always answers JSON (the report endpoint picks its format from `?format=`),
+    so an Accept header never turns a request into a 406."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ApiViewMixin:
+    renderer_classes = [JSONRenderer]
+    parser_classes = [StrictJSONParser]
+    content_negotiation_class = JsonOnlyNegotiation
+
+    def initial(self, request, *args, **kwargs):
+        # Refuse an oversized body before anything reads it: Django checks form bodies only,
+        # and JSON bodies would otherwise be read whole.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if settings.DATA_UPLOAD_MAX_MEMORY_SIZE and length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise PayloadTooLarge(
+                f"The request body is {length} bytes; this server accepts at most "
+                f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} (sources up to {settings.SOURCE_MAX_BYTES})."
+            )
+        super().initial(request, *args, **kwargs)
+
+    def parsed(self, serializer_class, data):
+        serializer = serializer_class(data=data, context={"request": self.request, "view": self})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+def _visible_workspace_ids(user) -> list[int] | None:
+    """The caller's workspaces; None means every workspace (superusers)."""
+    return None if user.is_superuser else list(policy.user_roles(user))
+
+
+def _require_submitter(user, workspace, what: str) -> None:
+    if policy.role_in(user, workspace.pk) not in (Role.REQUESTER, Role.OPERATOR):
+        raise PermissionDenied(f"{what} in {workspace.slug} needs the requester or operator role.")
+
+
+ID_PARAM = OpenApiParameter("id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The job's public id.")
+
+
+# --- Templates ---------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Report templates", responses=responses(s.TemplateOut(many=True))),
+)
+class TemplateViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.TemplateOut
+    queryset = ReportTemplate.objects.filter(is_active=True).order_by("name")
+    pagination_class = None
+
+
+# --- Sources -----------------------------------------------------------------------------
+
+
+class SourceViewSet(ApiViewMixin, viewsets.GenericViewSet):
+    serializer_class = s.SourceOut
+    parser_classes = [StrictJSONParser, MultiPartParser]
+    lookup_value_regex = "[0-9]{1,18}"
+
+    def get_queryset(self):
+        items = SourceItem.objects.select_related("workspace")
+        ids = _visible_workspace_ids(self.request.user)
+        return items if ids is None else items.filter(workspace_id__in=ids)
+
+    def get_throttles(self):
+        return [*super().get_throttles(), SubmitThrottle()] if self.action == "create" else super().get_throttles()
+
+    @extend_schema(
+        summary="Add a source",
+        description="A multipart `file` upload (text, Markdown, HTML, PDF; extracted at once), or JSON "
+        '`{"url"}` (fetched when a job uses it) or `{"title","text"}`, with `workspace`. '
+        "Use the returned `id` in a job's `sources`.",
+        request={"application/json": s.SourceCreateJsonIn, "multipart/form-data": s.SourceCreateUploadIn},
+        responses=responses(s.SourceOut, ok_status=201),
+    )
+    def create(self, request):
+        data = self.parsed(s.SourceCreateUploadIn, request.data)
+        workspace, user = data["workspace"], request.user
+        _require_submitter(user, workspace, "Adding sources")
+        if data.get("file"):
+            upload = data["file"]
+            if upload.size > settings.SOURCE_MAX_BYTES:
+                raise PayloadTooLarge(
+                    f"The file is {upload.size} bytes; the limit is {settings.SOURCE_MAX_BYTES}."
+                )
+            item = source_create_upload(
+                workspace=workspace, created_by=user, name=upload.name or "upload",
+                data=upload.read(), declared_type=upload.content_type or "",
+            )
+        elif data.get("url"):
+            item = source_create_url(workspace=workspace, created_by=user, url=data["url"], title=data.get("title", ""))
+        else:
+            item = source_create_text(workspace=workspace, created_by=user, title=data.get("title", ""), text=data["text"])
+        return Response(s.SourceOut(item).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="A source", responses=responses(s.SourceOut, 404))
+    def retrieve(self, request, pk=None):
+        item = self.get_queryset().filter(pk=int(pk)).first()
+        if item is None:
+            raise NotFound(f"No source {pk} among yours.")
+        return Response(s.SourceOut(item).data)
+
+
+# --- Jobs --------------------------------------------------------------------------------
+
+REPORT_OK = "The report: format=json as application/json, md as text/markdown, html as text/html."
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
+    OpenApiParameter.HEADER,
+    description="Retry-safe submits: the same key and body return the same job (200, "
+    "`Idempotent-Replayed: true`); the same key with another body is refused (400). Keys are per user.",
+)
+
+
+class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
+    serializer_class = s.JobOut
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+    lookup_value_regex = "[0-9A-Za-z]{1,16}"
+    filter_backends = [DjangoFilterBackend, filters.OrderingFilter]
+    filterset_class = JobFilter
+    ordering_fields = ["created_at", "finished_at", "deadline", "status"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        entries = ManifestEntry.objects.select_related("item").order_by("position")
+        return (
+            jobs_visible_to(self.request.user)
+            .select_related("workspace", "template", "requested_by", "rerun_of", "source_manifest")
+            .prefetch_related(Prefetch("source_manifest__entries", queryset=entries))
+        )
+
+    def get_throttles(self):
+        extra = [SubmitThrottle()] if self.action in ("create", "rerun") else []
+        return [*super().get_throttles(), *extra]
+
+    def _job(self) -> ReportJob:
+        """The job named in the URL, if the caller can see it (for actions: a light read;
+        the service locks and re-reads it)."""
+        public_id = self.kwargs["id"].lower()
+        job = jobs_visible_to(self.request.user).select_related("workspace", "template").filter(public_id=public_id).first()
+        if job is None:
+            raise NotFound(f"No job {public_id} among yours.")
+        return job
+
+    def _job_response(self, job: ReportJob, status_code: int = 200, headers: dict | None = None) -> Response:
+        job = self.get_queryset().get(pk=job.pk)
+        return Response(s.JobOut(job, context=self.get_serializer_context()).data, status=status_code, headers=headers)
+
+    # --- Reads
+
+    @extend_schema(summary="List jobs", responses=responses(s.JobOut(many=True), 400, 404))
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(summary="A job", parameters=[ID_PARAM], responses=responses(s.JobOut, 404))
+    def retrieve(self, request, id=None):
+        job = self.get_queryset().filter(public_id=id.lower()).first()
+        if job is None:
+            raise NotFound(f"No job {id.lower()} among yours.")
+        return Response(self.get_serializer(job).data)
+
+    @extend_schema(
+        summary="A job's audit history",
+        description="Every change to the job, oldest first; append-only.",
+        parameters=[ID_PARAM],
+        responses=responses(s.JobEventOut(many=True), 404),
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def events(self, request, id=None):
+        job = self._job()
+        page = self.paginate_queryset(job_events(job=job))
+        return self.get_paginated_response(s.JobEventOut(page, many=True).data)
+
+    @extend_schema(
+        summary="Download the report",
+        description="`format=md` (text/markdown), `html` (text/html: the stored sanitised rendering) or `json` "
+        "(the structured report with `version`, `versions` and citations); `version` defaults to the latest. "
+        "A job with no draft yet (or no such version) is a 404. Every download is recorded as an export.",
+        parameters=[ID_PARAM, s.ReportQueryIn],
+        responses=responses(
+            {
+                (200, "application/json"): OpenApiResponse(s.ReportJsonOut, description=REPORT_OK),
+                (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR, description=REPORT_OK),
+                (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description=REPORT_OK),
+            },
+            400,
+            404,
+        ),
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def report(self, request, id=None):
+        job = self._job()
+        query = self.parsed(s.ReportQueryIn, request.query_params)
+        fmt, version = query["format"], query.get("version")
+        kind = {"md": ArtifactKind.REPORT_MARKDOWN, "html": ArtifactKind.RENDERED_HTML, "json": ArtifactKind.STRUCTURED_JSON}[fmt]
+        artifact, version = report_artifact(job=job, kind=kind, version=version)
+        if request.method == "GET":  # a HEAD is a check, not a download
+            services.job_record_export(job=job, actor=request.user, fmt=fmt, version=version)
+        if fmt == "json":
+            try:
+                citations = json.loads(report_artifact(job=job, kind=ArtifactKind.CITATIONS, version=version)[0].content)
+            except NotFound:
+                citations = []
+            body = {
+                "job": job.public_id,
+                "version": version,
+                "versions": report_versions(job=job),
+                "report": json.loads(artifact.content),
+                "citations": citations,
+            }
+            return Response(s.ReportJsonOut(body).data)
+        content_type = "text/markdown" if fmt == "md" else "text/html"
+        response = HttpResponse(artifact.content, content_type=f"{content_type}; charset=utf-8")
+        response["Content-Disposition"] = f'inline; filename="{job.public_id}-v{version}.{fmt}"'
+        if fmt == "html":
+            # Sanitised already; a sandbox keeps even a sanitiser miss from running as us.
+            response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+        return response
+
+    # --- Writes
+
+    @extend_schema(
+        summary="Submit a report job",
+        request=s.JobSubmitIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses=responses(
+            {
+                201: OpenApiResponse(s.JobOut, description="Submitted."),
+                200: OpenApiResponse(s.JobOut, description="An Idempotency-Key replay: the job the first request made."),
+            },
+        ),
+    )
+    def create(self, request):
+        data = self.parsed(s.JobSubmitIn, request.data)
+        submit = dict(
+            workspace=data["workspace"], requested_by=request.user, template=data["template"], topic=data["topic"],
+            audience=data["audience"], sources=data["sources"], deadline=data["deadline"],
+        )
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return self._job_response(services.job_submit(**submit), status.HTTP_201_CREATED)
+        if not 1 <= len(key) <= 200 or not all("!" <= c <= "~" for c in key):
+            raise ValidationFailed(
+                "Idempotency-Key must be 1–200 visible ASCII characters.",
+                fields={"Idempotency-Key": "1–200 visible ASCII characters."},
+            )
+        job, created = services.job_submit_idempotent(key=key, body=request.data, **submit)
+        if created:
+            return self._job_response(job, status.HTTP_201_CREATED)
+        return self._job_response(job, status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
+
+    @extend_schema(
+        summary="Edit the request",
+        description="Topic, audience, sources (replaces the list) and deadline, while the job is queued or "
+        "preparing and before the provider call starts; 409 once the request is locked.",
+        parameters=[ID_PARAM],
+        request=s.JobEditIn,
+        responses=responses(s.JobOut, 404, 409),
+    )
+    def partial_update(self, request, id=None):
+        job = self._job()
+        data = self.parsed(s.JobEditIn, request.data)
+        return self._job_response(services.job_edit(job=job, actor=request.user, **data))
+
+    def _simple_action(self, service):
+        job = self._job()
+        data = self.parsed(s.JobActionIn, self.request.data)
+        return self._job_response(service(job=job, actor=self.request.user, reason=data["reason"]))
+
+    @extend_schema(summary="Cancel", parameters=[ID_PARAM], request=s.JobActionIn, responses=responses(s.JobOut, 404, 409))
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, id=None):
+        return self._simple_action(services.job_cancel)
+
+    @extend_schema(
+        summary="Expire (operators)", parameters=[ID_PARAM], request=s.JobActionIn, responses=responses(s.JobOut, 404, 409)
+    )
+    @action(detail=True, methods=["post"])
+    def expire(self, request, id=None):
+        return self._simple_action(services.job_expire)
+
+    @extend_schema(
+        summary="Retry a failed job",
+        description="A new attempt; only for retryable failure classes (timeout, provider_error, source_error). "
+        "Others are a 409 with code `not_retryable`: revise or rerun instead.",
+        parameters=[ID_PARAM],
+        request=s.JobActionIn,
+        responses=responses(s.JobOut, 404, 409),
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request, id=None):
+        return self._simple_action(services.job_retry)
+
+    @extend_schema(summary="Archive", parameters=[ID_PARAM], request=s.JobActionIn, responses=responses(s.JobOut, 404, 409))
+    @action(detail=True, methods=["post"])
+    def archive(self, request, id=None):
+        return self._simple_action(services.job_archive)
+
+    @extend_schema(summary="Unarchive", parameters=[ID_PARAM], request=s.JobActionIn, responses=responses(s.JobOut, 404, 409))
+    @action(detail=True, methods=["post"])
+    def unarchive(self, request, id=None):
+        return self._simple_action(services.job_unarchive)
+
+    @extend_schema(
+        summary="Revise",
+        description="A failed or rejected job runs again as a new attempt carrying `instructions`.",
+        parameters=[ID_PARAM],
+        request=s.JobReviseIn,
+        responses=responses(s.JobOut, 404, 409),
+    )
+    @action(detail=True, methods=["post"])
+    def revise(self, request, id=None):
+        job = self._job()
+        data = self.parsed(s.JobReviseIn, request.data)
+        return self._job_response(services.job_revise(job=job, actor=request.user, instructions=data["instructions"]))
+
+    @extend_schema(
+        summary="Rerun as a new job",
+        description="Starts a NEW job from this one's request (URL sources fetched anew) and returns it (201). "
+        "Optionally change topic, audience or sources.",
+        parameters=[ID_PARAM],
+        request=s.JobRerunIn,
+        responses=responses(s.JobOut, 404, 409, ok_status=201, ok_description="The new job."),
+    )
+    @action(detail=True, methods=["post"])
+    def rerun(self, request, id=None):
+        job = self._job()
+        data = self.parsed(s.JobRerunIn, request.data)
+        new_job = services.job_rerun(job=job, actor=request.user, **data)
+        return self._job_response(new_job, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Review decision",
+        description="approve → completed, reject → rejected, request_revision → a new attempt (back to needs_review "
+        "as version N+1). Reject and request_revision need a `comment`; approving a draft whose automatic checks "
+        "failed needs an `override_reason`. You cannot review a report you requested. Takes the claim if nobody "
+        "holds it; 409 if another reviewer does.",
+        parameters=[ID_PARAM],
+        request=s.ReviewDecisionIn,
+        responses=responses(s.JobOut, 404, 409),
+    )
+    @action(detail=True, methods=["post"])
+    def review(self, request, id=None):
+        job = self._job()
+        data = self.parsed(s.ReviewDecisionIn, request.data)
+        job = review_services.review_decide(
+            job=job, reviewer=request.user, decision=data["decision"], comment=data["comment"],
+            override_reason=data["override_reason"], checklist=data["checklist"],
+        )
+        return self._job_response(job)
+
+    @extend_schema(
+        summary="Claim a draft for review",
+        description=f"Holds the draft for you for {settings.REVIEW_CLAIM_MINUTES} minutes (claiming again renews). "
+        "409 if another reviewer holds it.",
+        parameters=[ID_PARAM],
+        request=None,
+        responses=responses(s.ClaimOut, 404, 409),
+    )
+    @action(detail=True, methods=["post"])
+    def claim(self, request, id=None):
+        review = review_services.review_claim(job=self._job(), reviewer=request.user)
+        return Response(s.ClaimOut({"reviewer": request.user.get_username(), "expires_at": review.claim_expires_at}).data)
+
+    @extend_schema(
+        summary="Release a claim",
+        description="Gives the draft back to the queue. The holder releases their own claim; an operator may "
+        "release anyone's. Releasing when nobody holds the draft does nothing.",
+        parameters=[ID_PARAM],
+        request=s.JobActionIn,
+        responses=responses({204: OpenApiResponse(description="Released (or nobody held it).")}, 404),
+    )
+    @action(detail=True, methods=["post"])
+    def release(self, request, id=None):
+        job = self._job()
+        data = self.parsed(s.JobActionIn, request.data)
+        review_services.review_release(job=job, reviewer=request.user, reason=data["reason"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Review queue ------------------------------------------------------------------------
+
+
+class ReviewQueueView(ApiViewMixin, APIView):
+    pagination_class = ApiPagination
+
+    @extend_schema(
+        summary="The review queue",
+        description="Drafts that need review and that you may review (in workspaces where you review, not "
+        "your own requests), oldest first, with the reviewer holding each, if any.",
+        parameters=[s.ReviewQueueQueryIn],
+        responses=responses(s.ReviewQueueItemOut(many=True), 400, 404),
+    )
+    def get(self, request):
+        query = self.parsed(s.ReviewQueueQueryIn, request.query_params)
+        now = timezone.now()
+        entries = ManifestEntry.objects.select_related("item").order_by("position")
+        drafts = (
+            review_queue(user=request.user, now=now, **query)
+            .exclude(requested_by=request.user)
+            .select_related("rerun_of", "source_manifest")
+            .prefetch_related(Prefetch("source_manifest__entries", queryset=entries))
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(drafts, request, view=self)
+        items = [
+            {
+                "job": job,
+                "ready_at": job.ready_at,
+                "waiting_seconds": max(0, int((now - job.ready_at).total_seconds())),
+                "claim": {"reviewer": job.claimed_by, "expires_at": job.claim_expires_at} if job.claimed_by else None,
+            }
+            for job in page
+        ]
+        return paginator.get_paginated_response(s.ReviewQueueItemOut(items, many=True, context={"request": request}).data)
+
+
+# --- Metrics -----------------------------------------------------------------------------
+
+
+class MetricsView(ApiViewMixin, APIView):
+    @extend_schema(
+        summary="Metrics",
+        description="The product's metrics (jobs.metrics) for the jobs submitted in [since, until) in your "
+        "workspaces: cost per completed report, runtime and queue time percentiles, model calls per report, "
+        "sources and their failures, retry rate by failure class, review time and rejection rate, abandoned "
+        "jobs, export rate, and jobs by state per day. The window is at most 366 days.",
+        parameters=[s.MetricsQueryIn],
+        responses=responses(s.MetricsOut, 400),
+    )
+    def get(self, request):
+        query = self.parsed(s.MetricsQueryIn, request.query_params)
+        workspace_ids = _visible_workspace_ids(request.user)
+        if query.get("workspace"):
+            workspace = Workspace.objects.filter(slug=query["workspace"]).values_list("id", flat=True).first()
+            if workspace is None or (workspace_ids is not None and workspace not in workspace_ids):
+                raise ValidationFailed(
+                    f"You have no workspace '{query['workspace']}'.",
+                    fields={"workspace": f"You have no workspace '{query['workspace']}'."},
+                )
+            workspace_ids = [workspace]
+        return Response(metrics_compute(workspace_ids=workspace_ids, since=query["since"], until=query["until"]))

@@ -1,0 +1,72 @@
+"""Each endpoint costs a fixed number of queries, whatever the page size, the number of
+sources or the number of events. The counts include the token lookup."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from jobs.services import WORKER, event_record
+from tests.factories import SourceItemFactory, SourceManifestFactory
+
+from .conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+# token+user · memberships · count · jobs (with workspace, template, requester, manifest) · manifest entries
+LIST_QUERIES = 5
+# token+user · memberships · job · manifest entries
+DETAIL_QUERIES = 4
+# token+user · memberships · job · count · events
+EVENTS_QUERIES = 5
+# token+user · memberships · count · drafts (with claim holders) · manifest entries
+QUEUE_QUERIES = 5
+
+
+def _manifest(ws, sources: int):
+    return SourceManifestFactory(workspace=ws, items=[SourceItemFactory(workspace=ws) for _ in range(sources)])
+
+
+@pytest.mark.parametrize("jobs", [1, 50])
+def test_the_job_list(make_job, requester, ws, django_assert_num_queries, jobs):
+    for _ in range(jobs):
+        make_job("running", source_manifest=_manifest(ws, 3))
+    client = client_for(requester)
+    with django_assert_num_queries(LIST_QUERIES):
+        response = client.get("/api/v1/jobs/?page_size=50")
+    assert len(response.json()["results"]) == jobs
+    assert all(len(job["sources"]) == 3 and job["state"]["actions"] for job in response.json()["results"])
+
+
+@pytest.mark.parametrize("sources", [1, 50])
+def test_the_job_detail(make_job, requester, ws, django_assert_num_queries, sources):
+    job = make_job("queued", source_manifest=_manifest(ws, sources))
+    client = client_for(requester)
+    with django_assert_num_queries(DETAIL_QUERIES):
+        response = client.get(f"/api/v1/jobs/{job.public_id}/")
+    assert len(response.json()["sources"]) == sources
+
+
+@pytest.mark.parametrize("events", [1, 50])
+def test_the_events(make_job, requester, django_assert_num_queries, events):
+    job = make_job("running")
+    for _ in range(events):
+        event_record(job=job, actor=WORKER, action="checked", from_status="running")
+    client = client_for(requester)
+    with django_assert_num_queries(EVENTS_QUERIES):
+        response = client.get(f"/api/v1/jobs/{job.public_id}/events/?page_size=50")
+    assert len(response.json()["results"]) == events
+
+
+@pytest.mark.parametrize("drafts", [1, 50])
+def test_the_review_queue(make_job, reviewer, ws, django_assert_num_queries, drafts):
+    from tests.factories import ReviewFactory
+
+    for i in range(drafts):
+        job = make_job("needs_review", source_manifest=_manifest(ws, 2))
+        if i % 2:
+            ReviewFactory(job=job, reviewer=reviewer, claim_expires_at=timezone.now() + dt.timedelta(minutes=5))
+    client = client_for(reviewer)
+    with django_assert_num_queries(QUEUE_QUERIES):
+        response = client.get("/api/v1/reviews/queue/?page_size=50")
+    assert len(response.json()["results"]) == drafts

@@ -1,0 +1,99 @@
+"""POST /api/v1/sources/: uploads, URLs and pasted text; then use them in a job by id."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from sources.models import SourceItem
+
+from .conftest import client_for, error_of
+
+pytestmark = pytest.mark.django_db
+
+SOURCE_FIELDS = {"id", "workspace", "kind", "title", "url", "status", "error", "content_type", "size", "published_at", "created_at"}
+
+
+def test_upload_a_markdown_file(requester):
+    upload = SimpleUploadedFile("notes.md", b"# Recycling notes\n\nCapacity grew 40% in 2025.\n", content_type="text/markdown")
+    response = client_for(requester).post("/api/v1/sources/", {"workspace": "acme", "file": upload}, format="multipart")
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert set(body) == SOURCE_FIELDS
+    assert (body["kind"], body["status"], body["workspace"]) == ("upload", "ready", "acme")
+    assert body["title"] == "Recycling notes" and body["size"] == 46
+    assert "Capacity grew" in SourceItem.objects.get(pk=body["id"]).text
+
+
+def test_an_oversized_upload_is_413(requester, settings):
+    settings.SOURCE_MAX_BYTES = 1000
+    upload = SimpleUploadedFile("big.txt", b"x" * 2000, content_type="text/plain")
+    response = client_for(requester).post("/api/v1/sources/", {"workspace": "acme", "file": upload}, format="multipart")
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "too_large"
+    assert not SourceItem.objects.exists()
+
+
+def test_a_body_over_the_servers_limit_is_413_before_it_is_read(requester, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 5000
+    response = client_for(requester).post("/api/v1/sources/", {"workspace": "acme", "text": "y" * 6000}, format="json")
+    assert response.status_code == 413 and "at most 5000" in error_of(response)["message"]
+
+
+def test_oversized_pasted_text_is_413(requester, settings, template):
+    settings.SOURCE_MAX_BYTES = 100
+    client = client_for(requester)
+    response = client.post("/api/v1/sources/", {"workspace": "acme", "text": "y" * 200}, format="json")
+    assert response.status_code == 413
+    inline = client.post(
+        "/api/v1/jobs/", {"workspace": "acme", "template": "brief", "topic": "t", "sources": [{"text": "y" * 200}]}, format="json"
+    )
+    assert inline.status_code == 413
+
+
+def test_an_unreadable_upload_is_400(requester):
+    upload = SimpleUploadedFile("image.png", b"\x89PNG\r\n\x1a\n" + bytes(200), content_type="image/png")
+    response = client_for(requester).post("/api/v1/sources/", {"workspace": "acme", "file": upload}, format="multipart")
+    assert response.status_code == 400 and "file" in error_of(response)["fields"]
+
+
+def test_a_url_source_is_pending_until_a_job_fetches_it(requester):
+    response = client_for(requester).post("/api/v1/sources/", {"workspace": "acme", "url": "https://example.com/report"}, format="json")
+    assert response.status_code == 201
+    assert (response.json()["kind"], response.json()["status"]) == ("url", "pending")
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "http://127.0.0.1:8000/admin/", "http://localhost/", "https://user:pw@example.com/", "not a url"]
+)
+def test_unsafe_or_bad_urls_are_400(requester, url):
+    response = client_for(requester).post("/api/v1/sources/", {"workspace": "acme", "url": url}, format="json")
+    assert response.status_code == 400
+    assert "url" in error_of(response)["fields"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"workspace": "acme"},
+        {"workspace": "acme", "url": "https://example.com", "text": "and text"},
+        {"workspace": "acme", "text": ""},
+        {"workspace": "acme", "text": 5},
+        {"workspace": "acme", "file": "not-a-file"},
+    ],
+)
+def test_exactly_one_kind_of_source(requester, body):
+    response = client_for(requester).post("/api/v1/sources/", body, format="json")
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "invalid"
+
+
+def test_pasted_text_then_used_by_id(requester, template):
+    client = client_for(requester)
+    source = client.post("/api/v1/sources/", {"workspace": "acme", "title": "Memo", "text": "Capacity grew 40%."}, format="json").json()
+    assert client.get(f"/api/v1/sources/{source['id']}/").json()["title"] == "Memo"
+
+    job = client.post(
+        "/api/v1/jobs/", {"workspace": "acme", "template": "brief", "topic": "Recycling", "sources": [source["id"]]}, format="json"
+    )
+    assert job.status_code == 201
+    assert [(s["id"], s["sid"]) for s in job.json()["sources"]] == [(source["id"], "S1")]
