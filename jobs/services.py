@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from reportdesk.errors import InvalidTransition, NotRetryable, PermissionDenied, ValidationFailed
 from reportdesk.models import Workspace
-from sources.models import SourceItem, SourceKind, SourceManifest, SourceStatus
+from sources.models import SourceManifest
 from sources.services import SourceSpec, manifest_create, manifest_refreshed, sources_from_specs
 
 from . import policy
@@ -38,6 +38,7 @@ from .models import (
     FailureClass,
     IdempotencyKey,
     JobAttempt,
+    ProviderCall,
     JobEvent,
     JobStatus,
     ReportJob,
@@ -105,7 +106,9 @@ def event_record(
 
 
 def _lock(job: ReportJob) -> ReportJob:
-    return ReportJob.objects.select_for_update().select_related("template").get(pk=job.pk)
+    # of=("self",): lock the job row only; without it PostgreSQL also locks the template row,
+    # and every job of that template would wait on this one.
+    return ReportJob.objects.select_for_update(of=("self",)).select_related("template").get(pk=job.pk)
 
 
 def _authorize(job: ReportJob, actor: Actor, action: str) -> None:
@@ -169,12 +172,19 @@ def enqueue_advance(job: ReportJob) -> None:
     transaction.on_commit(lambda: enqueue_advance(job_id))
 
 
-def _enqueue_provider_cancel(response_id: str) -> None:
-    if not response_id:
-        return
+def _enqueue_provider_cancels(job: ReportJob) -> None:
+    """After commit, cancel every response of the job that may still be running at the
+    provider (in multi-step research, or a create that was in flight, there can be more than
+    the current one)."""
     from .tasks import enqueue_provider_cancel
 
-    transaction.on_commit(lambda: enqueue_provider_cancel(response_id))
+    live = list(
+        ProviderCall.objects.filter(job=job, status__in=["", "queued", "in_progress"])
+        .exclude(provider_response_id=None)
+        .values_list("provider_response_id", flat=True)
+    )
+    for response_id in live:
+        transaction.on_commit(lambda response_id=response_id: enqueue_provider_cancel(response_id))
 
 
 def _new_attempt(job: ReportJob, *, reason: str, actor: Actor, manifest: SourceManifest, instructions: str = "") -> JobAttempt:
@@ -434,9 +444,10 @@ def job_finish(*, job: ReportJob, attempt: JobAttempt, version: int, actor=WORKE
 
 def job_fail(
     *, job: ReportJob, failure_class: str, message: str, actor=WORKER, details: dict | None = None,
-    retryable: bool | None = None,
+    retryable: bool | None = None, attempt: JobAttempt | None = None,
 ) -> ReportJob | None:
-    """queued | preparing | running → failed. Returns None if the job had already left those states.
+    """queued | preparing | running → failed. Returns None if the job had already left those
+    states, or (when `attempt` is given) has moved on to another attempt.
 
     `retryable` defaults to the failure class's rule (timeout, provider_error, source_error)."""
     if failure_class not in FailureClass.values:
@@ -446,6 +457,8 @@ def job_fail(
     with transaction.atomic():
         job = _lock(job)
         if job.status not in ACTIVE_STATUSES:
+            return None
+        if attempt is not None and job.current_attempt_id != attempt.pk:
             return None
         _close_attempt(job, status=AttemptStatus.FAILED, error=message)
         return _change(
@@ -475,7 +488,7 @@ def job_cancel(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
             return job
         _authorize(job, actor, policy.CANCEL)
         _close_attempt(job, status=AttemptStatus.CANCELED)
-        _enqueue_provider_cancel(job.provider_response_id if job.status == JobStatus.RUNNING else "")
+        _enqueue_provider_cancels(job)
         return _change(
             job,
             actor=actor,
@@ -496,7 +509,7 @@ def job_expire(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
             return job
         _authorize(job, actor, policy.EXPIRE)
         _close_attempt(job, status=AttemptStatus.CANCELED)
-        _enqueue_provider_cancel(job.provider_response_id if job.status == JobStatus.RUNNING else "")
+        _enqueue_provider_cancels(job)
         _release_open_claims(job, reason="expired")
         return _change(
             job,
@@ -539,12 +552,12 @@ def job_revise(*, job: ReportJob, actor, instructions: str) -> ReportJob:
 
 def _requeue(job: ReportJob, *, actor: Actor, action: str, reason: str, attempt_reason: str, instructions: str = "") -> ReportJob:
     """Start a new attempt on a locked job: back to queued, the worker takes it from there."""
+    manifest = job.source_manifest
     if job.failure_class == FailureClass.SOURCE_ERROR:
-        # Fetch the URLs that failed again; the rest of the manifest is kept as it was.
-        SourceItem.objects.filter(
-            entries__manifest=job.source_manifest, kind=SourceKind.URL, status=SourceStatus.FAILED
-        ).update(status=SourceStatus.PENDING, error="", error_transient=False)
-    attempt = _new_attempt(job, reason=attempt_reason, actor=actor, manifest=job.source_manifest, instructions=instructions)
+        # Fetch the URLs that failed again, as new items: the failed ones may be shared with
+        # other jobs' frozen manifests.
+        manifest = manifest_refreshed(manifest=manifest, created_by=actor.user, failed_only=True)
+    attempt = _new_attempt(job, reason=attempt_reason, actor=actor, manifest=manifest, instructions=instructions)
     review_state = job.review_state
     if attempt_reason == AttemptReason.REVISION and job.template.review_required:
         review_state = ReviewState.REVISION_REQUESTED
@@ -559,6 +572,7 @@ def _requeue(job: ReportJob, *, actor: Actor, action: str, reason: str, attempt_
         status=JobStatus.QUEUED,
         review_state=review_state,
         current_attempt=attempt,
+        source_manifest=manifest,
         failure_class="",
         failure_message="",
         failure_retryable=False,

@@ -33,9 +33,14 @@ def tick() -> int:
     """Be the dispatcher for a while, then hand over to a successor (unless another
     dispatcher already held the lease, in which case this returns at once)."""
     token = execution.new_lease_token()
-    dispatched = worker.tick_loop(enqueue=enqueue_advance, token=token)
-    if dispatched >= 0 and heartbeat.dispatcher_handover(token=token):
-        enqueue_tick()
+    dispatched = -1
+    try:
+        dispatched = worker.tick_loop(enqueue=enqueue_advance, token=token)
+    finally:
+        # Even if this run died of an error, the successor starts now rather than when the
+        # watchdog schedule next fires.
+        if heartbeat.dispatcher_handover(token=token):
+            enqueue_tick()
     return dispatched
 
 

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import services
-from .models import ACTIVE_STATUSES, ProviderCall, ReportJob, WebhookDelivery
+from .models import JobStatus, ProviderCall, ReportJob, WebhookDelivery
 from .providers.openai_provider import WebhookError, parse_webhook
 
 __all__ = ["WebhookError", "webhook_receive"]
@@ -25,21 +25,30 @@ def webhook_receive(*, payload: bytes, headers: Mapping[str, str]) -> str:
     body and the logs: "woken", "duplicate", "ignored". Raises WebhookError if untrusted."""
     event = parse_webhook(payload=payload, headers=headers, secret=settings.OPENAI_WEBHOOK_SECRET)
     delivery_id = headers.get("webhook-id") or event.id
-    try:
-        with transaction.atomic():
-            WebhookDelivery.objects.create(webhook_id=delivery_id, event_type=event.type, response_id=event.response_id)
-    except IntegrityError:
-        return "duplicate"
-    call = (
-        ProviderCall.objects.select_related("job").filter(provider_response_id=event.response_id).first()
-        if event.response_id
-        else None
-    )
-    if call is None or call.job.status not in ACTIVE_STATUSES:
-        return "ignored"
-    job = call.job
     with transaction.atomic():
-        ReportJob.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(next_check_at=timezone.now())
+        # Deduplicate and wake in one transaction: if waking fails, the provider's
+        # redelivery is not mistaken for a duplicate.
+        try:
+            with transaction.atomic():
+                WebhookDelivery.objects.create(webhook_id=delivery_id, event_type=event.type, response_id=event.response_id)
+        except IntegrityError:
+            return "duplicate"
+        call = (
+            ProviderCall.objects.select_related("job").filter(provider_response_id=event.response_id).first()
+            if event.response_id
+            else None
+        )
+        # Only a response we are still following wakes its job: an event for an earlier
+        # step, or for a response that already failed and is waiting for its retry, does not
+        # cut a backoff short.
+        if call is None or call.status not in ("", "queued", "in_progress"):
+            return "ignored"
+        job = call.job
+        woken = ReportJob.objects.filter(
+            pk=job.pk, status=JobStatus.RUNNING, provider_response_id=event.response_id
+        ).update(next_check_at=timezone.now())
+        if not woken:
+            return "ignored"
         services.event_record(
             job=job, actor=services.WEBHOOK, action="provider_notified", from_status=job.status,
             from_review_state=job.review_state, details={"type": event.type, "response_id": event.response_id},

@@ -69,18 +69,23 @@ def tick_loop(*, enqueue, seconds: float | None = None, interval: float | None =
     next_beat = started + BEAT_SECONDS
     dispatched = 0
     while True:
-        if not connection.in_atomic_block:
-            # A long-lived task: drop connections the database has timed out or broken.
-            close_old_connections()
-        if time.monotonic() >= next_beat:
-            if not dispatcher_acquire(token=token):
-                log.warning("dispatcher lease lost; stopping")
-                return -1
-            next_beat = time.monotonic() + BEAT_SECONDS
-        if time.monotonic() >= next_sweep:
-            sweep()
-            next_sweep = time.monotonic() + 30
-        batch = dispatch_due(enqueue=enqueue)
+        try:
+            if time.monotonic() >= next_beat:
+                if not dispatcher_acquire(token=token):
+                    log.warning("dispatcher lease lost; stopping")
+                    return -1
+                next_beat = time.monotonic() + BEAT_SECONDS
+            if time.monotonic() >= next_sweep:
+                if not connection.in_atomic_block:
+                    # A long-lived task: drop connections the database has timed out or broken.
+                    close_old_connections()
+                next_sweep = time.monotonic() + 30
+                sweep()
+            batch = dispatch_due(enqueue=enqueue)
+        except Exception:
+            # One bad cycle (a locked database, a broken job) must not stop the dispatcher.
+            log.exception("dispatcher cycle failed")
+            batch = 0
         dispatched += batch
         if time.monotonic() - started >= seconds:
             return dispatched
@@ -89,8 +94,11 @@ def tick_loop(*, enqueue, seconds: float | None = None, interval: float | None =
 
 
 def sweep() -> None:
-    recovery_sweep()
-    expiry_sweep()
+    for step in (recovery_sweep, expiry_sweep, orphan_sweep):
+        try:
+            step()
+        except Exception:
+            log.exception("%s failed", step.__name__)
 
 
 def recovery_sweep(*, now=None) -> int:
@@ -126,6 +134,22 @@ def expiry_sweep(*, now=None) -> int:
         try:
             services.job_expire(job=job, actor=services.SCHEDULER, reason="The deadline passed before the report was delivered.")
             expired += 1
-        except services.InvalidTransition:
-            continue
+        except Exception:
+            log.exception("could not expire job %s", job.pk)
     return expired
+
+
+def orphan_sweep(*, enqueue_cancel=None, limit: int = 20) -> int:
+    """Cancel provider responses still running for jobs that no longer need them: the job
+    stopped (canceled, expired, failed) while a response was live, or a cancel failed for a
+    passing reason. Each is handed to a cancel task; the next sweep tries again if it fails."""
+    from .tasks import enqueue_provider_cancel
+
+    enqueue_cancel = enqueue_cancel or enqueue_provider_cancel
+    live = ProviderCall.objects.filter(
+        status__in=["queued", "in_progress"], provider_response_id__isnull=False
+    ).exclude(job__status__in=[*ACTIVE_STATUSES, JobStatus.NEEDS_REVIEW, JobStatus.COMPLETED])
+    ids = list(live.values_list("provider_response_id", flat=True)[:limit])
+    for response_id in ids:
+        enqueue_cancel(response_id)
+    return len(ids)

@@ -179,12 +179,13 @@ def manifest_create(*, workspace, items: list[SourceItem]) -> SourceManifest:
     return manifest
 
 
-def manifest_refreshed(*, manifest: SourceManifest, created_by) -> SourceManifest:
-    """A copy of `manifest` for a rerun: URLs are fetched anew, everything else is reused."""
+def manifest_refreshed(*, manifest: SourceManifest, created_by, failed_only: bool = False) -> SourceManifest:
+    """A copy of `manifest` whose URLs will be fetched anew (only those that failed, with
+    `failed_only`); everything else is reused. The items of the old manifest are not touched."""
     items = []
     for entry in manifest.entries.select_related("item"):
         item = entry.item
-        if item.kind == SourceKind.URL:
+        if item.kind == SourceKind.URL and (not failed_only or item.status == SourceStatus.FAILED):
             item = SourceItem.objects.create(
                 workspace=item.workspace, created_by=created_by, kind=SourceKind.URL, url=item.url, title=item.title
             )

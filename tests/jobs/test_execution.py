@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from jobs import execution, services
-from jobs.models import Artifact, JobAttempt, JobEvent, ProviderCall
+from jobs.models import Artifact, JobAttempt, JobEvent, ProviderCall, ReportJob
 from reportdesk.models import Role
 from sources.services import SourceSpec
 from tests.factories import ReportTemplateFactory, WorkspaceFactory, member
@@ -46,7 +46,10 @@ def submit(workspace, requester, *, review_required=True, sources=None, topic="B
 
 
 def advance(job, provider, *, times=1):
+    """Run the worker's step `times`, each time once the job is due (as the dispatcher would:
+    the waiting in between is skipped)."""
     for _ in range(times):
+        ReportJob.objects.filter(pk=job.pk, next_check_at__gt=timezone.now()).update(next_check_at=timezone.now())
         execution.job_advance(job_id=job.pk, provider=provider)
     job.refresh_from_db()
     return job
@@ -120,6 +123,9 @@ class TestCreateErrors:
         job = advance(submit(workspace, requester), openai_provider)
         assert job.status == "preparing"
         assert job.next_check_at >= timezone.now() + dt.timedelta(seconds=38)
+        # a wake-up before the backoff is over (a stray task, a webhook) changes nothing
+        execution.job_advance(job_id=job.pk, provider=openai_provider)
+        assert openai_fake.count(CREATE) == 1
 
     def test_a_transient_error_then_success_runs_the_job(self, workspace, requester, openai_fake, openai_provider):
         openai_fake.inject(CREATE, Fault.drop())
@@ -323,9 +329,12 @@ class TestSourcesAfterChanges:
         assert job.failure_class == "source_error"
         item = job.source_manifest.entries.get().item
         assert item.status == "failed" and item.error
-        services.job_retry(job=job, actor=requester)
+        job = services.job_retry(job=job, actor=requester)
+        fresh = job.source_manifest.entries.get().item
+        assert fresh.pk != item.pk and fresh.status == "pending" and fresh.url == item.url
+        assert job.current_attempt.manifest == job.source_manifest
         item.refresh_from_db()
-        assert item.status == "pending" and item.error == ""
+        assert item.status == "failed"  # other jobs' manifests may share it: left as it was
 
 
 def test_only_a_transient_source_error_is_retryable(workspace, requester, openai_fake, openai_provider, settings):
@@ -341,3 +350,77 @@ def test_only_a_transient_source_error_is_retryable(workspace, requester, openai
     assert job.failure_class == "source_error" and not job.retryable
     with pytest.raises(services.NotRetryable):
         services.job_retry(job=job, actor=requester)
+
+
+class TestReviewedFailureModes:
+    """Defects found in review: each test fails on the code before the fix."""
+
+    def test_an_unexpected_error_backs_off_and_the_third_fails_the_job(self, workspace, requester):
+        class Broken:
+            name = "broken"
+
+            def create(self, request):
+                raise RuntimeError("disk full")
+
+        job = submit(workspace, requester)
+        for round_ in range(1, 4):
+            ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+            with pytest.raises(RuntimeError):
+                execution.job_advance(job_id=job.pk, provider=Broken())
+            job.refresh_from_db()
+            assert job.lease_token == ""  # never left leased
+            if round_ < 3:
+                assert job.status == "preparing" and job.next_check_at > timezone.now() + dt.timedelta(seconds=20)
+        assert job.status == "failed" and job.failure_class == "unknown"
+        assert "disk full" in job.failure_message
+        assert actions(job).count("worker_error") == 3
+
+    def test_a_call_another_worker_may_still_be_making_is_not_repeated(self, workspace, requester, openai_fake, openai_provider):
+        job = submit(workspace, requester)
+        job = services.job_mark_preparing(job=job)
+        # worker A recorded its call a moment ago and is waiting on the provider
+        ProviderCall.objects.create(job=job, attempt=job.current_attempt, provider="openai", model="gpt-5.2")
+        job = advance(job, openai_provider)  # worker B gets the job
+        assert openai_fake.count(CREATE) == 0
+        assert job.status == "preparing" and job.next_check_at > timezone.now() + dt.timedelta(seconds=60)
+
+    def test_the_request_sent_is_the_request_the_job_holds(self, workspace, requester):
+        """Once the provider call begins the request is locked: an edit racing it is refused."""
+        from jobs.providers.local import LocalProvider
+
+        seen = {}
+
+        class EditingMidCall(LocalProvider):
+            def create(self, request):
+                job = ReportJob.objects.get(public_id=request.job_id)
+                with pytest.raises(services.InvalidTransition):
+                    services.job_edit(job=job, actor=requester, topic="Something else entirely")
+                seen["topic"] = request.topic
+                return super().create(request)
+
+        job = submit(workspace, requester)
+        job = advance(job, EditingMidCall(seconds=0))
+        assert job.status == "running" and seen["topic"] == job.topic == "Battery recycling capacity"
+
+    def test_a_response_that_completed_is_stored_even_past_the_runtime_limit(self, workspace, requester, openai_fake, openai_provider):
+        openai_fake.script_next(Script(statuses=("queued", "completed")))
+        job = advance(submit(workspace, requester, max_runtime_minutes=5), openai_provider)
+        JobAttempt.objects.filter(pk=job.current_attempt_id).update(started_at=timezone.now() - dt.timedelta(minutes=6))
+        job = advance(job, openai_provider)
+        assert job.status == "needs_review" and openai_fake.count(CANCEL) == 0
+
+    def test_a_failure_for_an_attempt_the_job_has_left_is_ignored(self, workspace, requester):
+        job = submit(workspace, requester)
+        old_attempt = job.current_attempt
+        job = services.job_fail(job=job, failure_class="provider_error", message="first")
+        job = services.job_retry(job=job, actor=requester)
+        assert services.job_fail(job=job, failure_class="timeout", message="stale", attempt=old_attempt) is None
+        job.refresh_from_db()
+        assert job.status == "queued"
+
+    def test_a_retry_wait_is_not_cut_short_by_a_webhook_style_wake(self, workspace, requester, openai_fake, openai_provider):
+        openai_fake.script_next(Script.failed(code="server_error"), Script(statuses=("completed",)))
+        job = advance(submit(workspace, requester), openai_provider, times=3)
+        assert "provider_retry_scheduled" in actions(job) and job.next_check_at > timezone.now()
+        execution.job_advance(job_id=job.pk, provider=openai_provider)  # woken early
+        assert openai_fake.count(CREATE) == 1

@@ -24,7 +24,7 @@ def secret(settings):
 def running_call():
     job = ReportJobFactory()
     later = timezone.now() + dt.timedelta(minutes=1)
-    ReportJob.objects.filter(pk=job.pk).update(status="running", next_check_at=later)
+    ReportJob.objects.filter(pk=job.pk).update(status="running", next_check_at=later, provider_response_id="resp_abc123")
     return ProviderCallFactory(attempt=job.current_attempt, job=job, provider_response_id="resp_abc123")
 
 
@@ -81,3 +81,13 @@ def test_webhooks_without_a_secret_are_not_accepted(client, settings, running_ca
 
 def test_only_post(client, secret):
     assert client.get(URL).status_code == 405
+
+
+def test_an_event_for_a_response_that_already_failed_does_not_cut_its_retry_wait_short(client, secret, running_call):
+    from jobs.models import ProviderCall
+
+    ProviderCall.objects.filter(pk=running_call.pk).update(status="failed")  # its retry is scheduled
+    body, headers = webhook_delivery("resp_abc123", "response.failed", secret=secret)
+    assert post(client, body, headers).json() == {"status": "ignored"}
+    running_call.job.refresh_from_db()
+    assert running_call.job.next_check_at > timezone.now()

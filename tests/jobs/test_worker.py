@@ -222,3 +222,37 @@ def test_a_worker_on_the_redis_broker_runs_a_job(worker):
     # dispatcher finds it by its next_check_at all the same
     wait_for(lambda: _status(job) == "needs_review", timeout=60, message=lambda: f"needs_review ({job.status}); log:\n{process.log()}")
     assert [e.action for e in job.events.order_by("id")] == ["submitted", "preparing", "started", "draft_ready"]
+
+
+@pytest.mark.django_db
+class TestRobustness:
+    def test_a_failing_cycle_does_not_stop_the_dispatcher(self):
+        _due_job()
+        attempts = []
+
+        def broker_down(job_id, token):
+            attempts.append(job_id)
+            raise ConnectionError("broker unreachable")
+
+        # two cycles: both fail at the broker, neither ends the dispatcher's run
+        result = worker.tick_loop(enqueue=broker_down, seconds=0.05, interval=0.01)
+        assert result == 0 and len(attempts) >= 1
+        assert dispatcher_is_alive()
+
+    def test_the_orphan_sweep_cancels_responses_of_stopped_jobs(self):
+        canceled = _due_job(status="canceled")
+        running = _due_job()
+        orphan = ProviderCallFactory(attempt=canceled.current_attempt, job=canceled, status="in_progress")
+        ProviderCallFactory(attempt=running.current_attempt, job=running, status="in_progress")
+        sent = []
+        assert worker.orphan_sweep(enqueue_cancel=sent.append) == 1
+        assert sent == [orphan.provider_response_id]
+
+    def test_cancel_reaches_every_live_response_of_the_job(self, django_capture_on_commit_callbacks):
+        job = _due_job(status="preparing")  # a create was in flight: the response exists, unattached
+        ProviderCallFactory(attempt=job.current_attempt, job=job, status="queued", provider_response_id="resp_live")
+        ProviderCallFactory(attempt=job.current_attempt, job=job, status="completed", provider_response_id="resp_done")
+        operator = member(job.workspace, Role.OPERATOR)
+        with django_capture_on_commit_callbacks() as callbacks:
+            services.job_cancel(job=job, actor=operator, reason="Not needed")
+        assert len(callbacks) == 1
