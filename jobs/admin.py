@@ -33,7 +33,7 @@ from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 from django_q.models import OrmQ
 
-from reportdesk.admin import ScopedWorkspaceFilter, WorkspaceScopedAdmin, member_workspace_ids
+from reportdesk.admin import ReadOnlyAdminMixin, ScopedWorkspaceFilter, WorkspaceScopedAdmin, member_workspace_ids
 from reportdesk.errors import ApplicationError, NotFound
 from reportdesk.models import Workspace
 
@@ -643,22 +643,6 @@ class ReportTemplateAdmin(admin.ModelAdmin):
 
 
 # --- The records around a job (read-only) -------------------------------------------------
-
-
-class ReadOnlyAdminMixin:
-    """Nothing is added, changed or deleted through these pages."""
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class LargeTableMixin:

@@ -39,6 +39,22 @@ class ScopedWorkspaceFilter(admin.SimpleListFilter):
         return queryset.filter(workspace_id=int(value))
 
 
+class ReadOnlyAdminMixin:
+    """Nothing is added, changed or deleted through these pages."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class WorkspaceScopedAdmin(admin.ModelAdmin):
     """Staff see only the rows of the workspaces they belong to, unless superuser.
 

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from jobs import policy
 from jobs.models import JobStatus, ReportTemplate
 from jobs.selectors import job_events, report_attempt, report_versions
-from reportdesk.admin import WorkspaceScopedAdmin
+from reportdesk.admin import ReadOnlyAdminMixin, WorkspaceScopedAdmin
 from reportdesk.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
 from reportdesk.models import Role, Workspace
 
@@ -76,7 +76,7 @@ def _sla_tone(delta: dt.timedelta) -> str:
 
 
 @admin.register(Review)
-class ReviewAdmin(WorkspaceScopedAdmin):
+class ReviewAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     workspace_path = "job__workspace_id"
     list_display = ["job", "version", "reviewer", "decision", "claimed_at", "decided_at"]
     list_filter = ["decision"]
@@ -88,17 +88,6 @@ class ReviewAdmin(WorkspaceScopedAdmin):
     def version(self, obj):
         return obj.attempt.version
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     # --- The reviewers' pages ------------------------------------------------------------
 

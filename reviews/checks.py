@@ -242,17 +242,17 @@ class Place:
 _SOURCE_ID = re.compile(r"\bS\d+\b")
 
 
-def _text(value) -> str:
+def as_text(value) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):
-        return " ".join(_text(v) for v in value)
+        return " ".join(as_text(v) for v in value)
     return str(value)
 
 
-def _items(value) -> list:
+def as_items(value) -> list:
     if value is None or value == "":
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
@@ -260,24 +260,24 @@ def _items(value) -> list:
 
 def section_heading(section, number: int) -> str:
     if isinstance(section, dict):
-        heading = " ".join(_text(section.get("heading")).split())
+        heading = " ".join(as_text(section.get("heading")).split())
         if heading:
             return heading
     return f"Section {number}"
 
 
 def section_body(section) -> str:
-    return _text(section.get("body")) if isinstance(section, dict) else _text(section)
+    return as_text(section.get("body")) if isinstance(section, dict) else as_text(section)
 
 
 def report_places(report: dict) -> list[tuple[Place, str]]:
     """Each prose place of the report with its text, in reading order."""
-    places = [(Place(PART_SUMMARY, None, "Executive summary"), _text(report.get("executive_summary")))]
-    for i, section in enumerate(_items(report.get("sections"))):
+    places = [(Place(PART_SUMMARY, None, "Executive summary"), as_text(report.get("executive_summary")))]
+    for i, section in enumerate(as_items(report.get("sections"))):
         places.append((Place(PART_SECTION, i, f"Section “{section_heading(section, i + 1)}”"), section_body(section)))
     for part, label in ((PART_RECOMMENDATIONS, "Recommendations"), (PART_OPEN_QUESTIONS, "Open questions")):
-        for i, item in enumerate(_items(report.get(part))):
-            places.append((Place(part, i, f"{label}, item {i + 1}"), _text(item)))
+        for i, item in enumerate(as_items(report.get(part))):
+            places.append((Place(part, i, f"{label}, item {i + 1}"), as_text(item)))
     return places
 
 
@@ -294,18 +294,18 @@ def cited_ids_by_place(report: dict) -> list[tuple[Place, str]]:
     for place, text in report_places(report):
         found.update(dict.fromkeys((place, sid) for sid in _marker_ids(text)))
         if place.part == PART_SECTION:
-            section = _items(report.get("sections"))[place.index]
+            section = as_items(report.get("sections"))[place.index]
             if isinstance(section, dict):
-                for sid in _SOURCE_ID.findall(_text(section.get("citations"))):
+                for sid in _SOURCE_ID.findall(as_text(section.get("citations"))):
                     found[(place, sid)] = None
-    for i, row in enumerate(_items(report.get("evidence"))):
+    for i, row in enumerate(as_items(report.get("evidence"))):
         if isinstance(row, dict):
             place = Place(PART_EVIDENCE, i, f"Evidence row {i + 1}")
-            found.update(dict.fromkeys((place, sid) for sid in _SOURCE_ID.findall(_text(row.get("source_id")))))
-    for i, note in enumerate(_items(report.get("source_notes"))):
+            found.update(dict.fromkeys((place, sid) for sid in _SOURCE_ID.findall(as_text(row.get("source_id")))))
+    for i, note in enumerate(as_items(report.get("source_notes"))):
         if isinstance(note, dict):
             place = Place(PART_SOURCE_NOTES, i, f"Source note {i + 1}")
-            found.update(dict.fromkeys((place, sid) for sid in _SOURCE_ID.findall(_text(note.get("source_id")))))
+            found.update(dict.fromkeys((place, sid) for sid in _SOURCE_ID.findall(as_text(note.get("source_id")))))
     return list(found)
 
 
@@ -496,16 +496,16 @@ _INLINE_QUOTE = re.compile(r"[“\"]([^“”\"\n]{12,}?)[”\"][^\[\n]{0,40}?(\
 def check_quotes(report: dict, by_sid: dict[str, SourceRef]) -> list[CheckResult]:
     """Evidence rows' quotes, and quotations in the prose that carry a citation."""
     results = []
-    for i, row in enumerate(_items(report.get("evidence"))):
+    for i, row in enumerate(as_items(report.get("evidence"))):
         if not isinstance(row, dict):
             continue
         place = Place(PART_EVIDENCE, i, f"Evidence row {i + 1}")
-        quote = _text(row.get("quote")).strip()
-        ids = _SOURCE_ID.findall(_text(row.get("source_id")))
+        quote = as_text(row.get("quote")).strip()
+        ids = _SOURCE_ID.findall(as_text(row.get("source_id")))
         if not quote:
             results.append(CheckResult(
                 QUOTE_FOUND, Outcome.FAILED, "The evidence row has no quote: every row must quote its source.",
-                place.part, place.index, place.section, claim=_text(row.get("claim")).strip(),
+                place.part, place.index, place.section, claim=as_text(row.get("claim")).strip(),
             ))
             continue
         if not ids:
@@ -650,13 +650,13 @@ def _host(url: str) -> str:
 
 
 def _report_strings(report: dict) -> list[tuple[Place, str]]:
-    places = [(Place(PART_REPORT, None, "Title"), _text(report.get("title")))]
+    places = [(Place(PART_REPORT, None, "Title"), as_text(report.get("title")))]
     places += report_places(report)
-    for i, row in enumerate(_items(report.get("evidence"))):
+    for i, row in enumerate(as_items(report.get("evidence"))):
         if isinstance(row, dict):
-            places.append((Place(PART_EVIDENCE, i, f"Evidence row {i + 1}"), f"{_text(row.get('claim'))} {_text(row.get('quote'))}"))
-    for i, note in enumerate(_items(report.get("source_notes"))):
-        places.append((Place(PART_SOURCE_NOTES, i, f"Source note {i + 1}"), _text(note.get("note") if isinstance(note, dict) else note)))
+            places.append((Place(PART_EVIDENCE, i, f"Evidence row {i + 1}"), f"{as_text(row.get('claim'))} {as_text(row.get('quote'))}"))
+    for i, note in enumerate(as_items(report.get("source_notes"))):
+        places.append((Place(PART_SOURCE_NOTES, i, f"Source note {i + 1}"), as_text(note.get("note") if isinstance(note, dict) else note)))
     return places
 
 
@@ -747,7 +747,7 @@ def heading_key(heading: str) -> str:
 
 
 def check_required_sections(report: dict, required: Sequence[str]) -> list[CheckResult]:
-    sections = _items(report.get("sections"))
+    sections = as_items(report.get("sections"))
     by_key: dict[str, tuple[int, object]] = {}
     for i, section in enumerate(sections):
         by_key.setdefault(heading_key(section_heading(section, i + 1)), (i, section))

@@ -13,7 +13,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from .checks import heading_key, section_body, section_heading, split_sentences
+from .checks import as_items, as_text, heading_key, section_body, section_heading, split_sentences
 
 EQUAL = "equal"
 INSERT = "insert"
@@ -67,50 +67,34 @@ class ReportDiff:
         return any(s.status != UNCHANGED for s in self.sections)
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple)):
-        return " ".join(_text(v) for v in value)
-    return str(value)
-
-
-def _items(value) -> list:
-    if value is None or value == "":
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
 def report_parts(report: dict) -> list[tuple[str, list[str]]]:
     """(heading, units) for every part of a report, in reading order. A unit is a sentence of
     prose, or one row of a list (evidence, recommendations, open questions, source notes)."""
     if not isinstance(report, dict):
         report = {}
-    parts = [("Title", units(_text(report.get("title"))))]
-    parts.append(("Executive summary", units(_text(report.get("executive_summary")))))
-    for number, section in enumerate(_items(report.get("sections")), start=1):
+    parts = [("Title", units(as_text(report.get("title"))))]
+    parts.append(("Executive summary", units(as_text(report.get("executive_summary")))))
+    for number, section in enumerate(as_items(report.get("sections")), start=1):
         heading = section_heading(section, number)
         body = units(section_body(section))
-        if isinstance(section, dict) and _items(section.get("citations")):
-            body.append("Sources: " + ", ".join(_text(c) for c in _items(section.get("citations"))))
+        if isinstance(section, dict) and as_items(section.get("citations")):
+            body.append("Sources: " + ", ".join(as_text(c) for c in as_items(section.get("citations"))))
         parts.append((heading, body))
     evidence = []
-    for row in _items(report.get("evidence")):
+    for row in as_items(report.get("evidence")):
         if isinstance(row, dict):
-            evidence.append(f"{_text(row.get('source_id'))}: {_text(row.get('claim'))} — “{_text(row.get('quote'))}”")
+            evidence.append(f"{as_text(row.get('source_id'))}: {as_text(row.get('claim'))} — “{as_text(row.get('quote'))}”")
         else:
-            evidence.append(_text(row))
+            evidence.append(as_text(row))
     parts.append(("Evidence", evidence))
-    parts.append(("Recommendations", [" ".join(_text(i).split()) for i in _items(report.get("recommendations"))]))
-    parts.append(("Open questions", [" ".join(_text(i).split()) for i in _items(report.get("open_questions"))]))
+    parts.append(("Recommendations", [" ".join(as_text(i).split()) for i in as_items(report.get("recommendations"))]))
+    parts.append(("Open questions", [" ".join(as_text(i).split()) for i in as_items(report.get("open_questions"))]))
     notes = []
-    for note in _items(report.get("source_notes")):
+    for note in as_items(report.get("source_notes")):
         if isinstance(note, dict):
-            notes.append(f"{_text(note.get('source_id'))}: {_text(note.get('note'))}")
+            notes.append(f"{as_text(note.get('source_id'))}: {as_text(note.get('note'))}")
         else:
-            notes.append(_text(note))
+            notes.append(as_text(note))
     parts.append(("Source notes", notes))
     return [(heading, [u for u in body if u.strip()]) for heading, body in parts]
 
