@@ -18,7 +18,8 @@ What runs is the product's own code: jobs.worker.dispatch_due claims due jobs ex
 dispatcher task does, and a pool of threads stands in for django-q2 worker processes, each
 running jobs.execution.job_advance — through the real `openai` SDK, over HTTP, against the
 loopback fake (in its own process) with a fixed latency. The database is a fresh SQLite
-file, or DATABASE_URL.
+file, or the scratch database in BENCH_DATABASE_URL (its jobs are deleted; DATABASE_URL is
+never used).
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def setup_django(db_dir: str) -> None:
+    # The bench deletes every job it finds: it never touches DATABASE_URL, only a throwaway
+    # SQLite file or a database named for it in BENCH_DATABASE_URL.
+    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{db_dir}/bench.sqlite3"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reportdesk.settings")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{db_dir}/bench.sqlite3")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
