@@ -30,7 +30,9 @@ for _ in $(seq 1 30); do
     sleep 1
 done
 pg_isready -h 127.0.0.1 -p 5432
-psql_admin() { $SUDO -u postgres psql -qtA "$@" 2>/dev/null || su postgres -c "psql -qtA $(printf '%q ' "$@")"; }
+psql_admin() {
+    if [ -n "$SUDO" ]; then sudo -u postgres psql -qtA "$@"; else su postgres -c "psql -qtA $(printf '%q ' "$@")"; fi
+}
 if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname='reportdesk'")" != "1" ]; then
     psql_admin -c "CREATE ROLE reportdesk LOGIN PASSWORD 'reportdesk' CREATEDB"
 fi
