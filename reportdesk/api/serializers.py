@@ -279,6 +279,14 @@ class ReviewDecisionIn(serializers.Serializer):
         required=False, allow_null=True, default=None,
         help_text="The reviewer's checklist: item → confirmed. Approving needs every item confirmed.",
     )
+    section_comments = serializers.DictField(
+        child=StrictCharField(max_length=5000, allow_blank=True), required=False, default=dict,
+        help_text="Comments on single sections, heading → comment; they go to the revision with `comment`.",
+    )
+    version = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, allow_null=True, default=None,
+        help_text="The draft version you read. If a newer one has arrived since, the decision is refused (409).",
+    )
 
 
 class ReportQueryIn(serializers.Serializer):

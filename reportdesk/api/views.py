@@ -407,6 +407,7 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
         job = review_services.review_decide(
             job=job, reviewer=request.user, decision=data["decision"], comment=data["comment"],
             override_reason=data["override_reason"], checklist=data["checklist"],
+            section_comments=data["section_comments"], version=data["version"],
         )
         return self._job_response(job)
 

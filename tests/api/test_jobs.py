@@ -416,6 +416,27 @@ def test_a_reviewer_approves_a_draft(make_job, reviewer):
     assert review.reviewer == reviewer and review.decision == "approve" and all(review.checklist.values())
 
 
+def test_a_decision_on_a_version_the_reviewer_did_not_read_is_refused(make_job, reviewer):
+    job = make_job("needs_review", draft=True)
+    ReportJob.objects.filter(pk=job.pk).update(version=2)  # a revision arrived meanwhile
+    response = client_for(reviewer).post(f"/api/v1/jobs/{job.public_id}/review/", approval(version=1), format="json")
+    assert response.status_code == 409
+    assert "now version 2; you read version 1" in response.json()["error"]["message"]
+    assert not Review.objects.filter(job=job, decision="approve").exists()
+
+
+def test_section_comments_go_to_the_revision(make_job, reviewer):
+    job = make_job("needs_review", draft=True)
+    response = client_for(reviewer).post(
+        f"/api/v1/jobs/{job.public_id}/review/",
+        {"decision": "request_revision", "comment": "Tighten it.", "section_comments": {"Findings": "Cite the 2025 figure."}},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    job.refresh_from_db()
+    assert "Cite the 2025 figure." in job.current_attempt.instructions
+
+
 def test_approving_without_the_checklist_says_what_is_missing(make_job, reviewer):
     job = make_job("needs_review", draft=True)
     response = client_for(reviewer).post(f"/api/v1/jobs/{job.public_id}/review/", {"decision": "approve"}, format="json")
