@@ -148,7 +148,7 @@ def job_advance(*, job_id: int, lease_token: str | None = None, provider: Provid
             return
         provider = provider or get_provider()
         if job.status == JobStatus.QUEUED:
-            job = job_prepare(job=job, token=token)
+            job = job_prepare(job=job)
         if job is not None and job.status == JobStatus.PREPARING:
             attempt_start(job=job, provider=provider, token=token)
         elif job is not None and job.status == JobStatus.RUNNING:
@@ -190,8 +190,9 @@ def _worker_error(*, job_id: int, token: str, error: Exception) -> None:
         log.exception("job %s: could not record the worker error", job_id)
 
 
-def job_prepare(*, job: ReportJob, token: str) -> ReportJob | None:
-    """queued → preparing: check the request still stands, ingest the sources."""
+def job_prepare(*, job: ReportJob) -> ReportJob | None:
+    """queued → preparing: check the request still stands. The sources are fetched next, by
+    attempt_start, which also fetches any added by an edit while preparing."""
     prepared = services.job_mark_preparing(job=job)
     if prepared is None:
         return None
@@ -209,7 +210,7 @@ def job_prepare(*, job: ReportJob, token: str) -> ReportJob | None:
             retryable=False,
         )
         return None
-    return sources_ingest(job=job, token=token)
+    return job
 
 
 def sources_ingest(*, job: ReportJob, token: str) -> ReportJob | None:
@@ -264,7 +265,6 @@ def attempt_start(*, job: ReportJob, provider: Provider, token: str) -> None:
         return
     if call is not None and call.status == "" and not _call_lost(job=job, attempt=attempt, call=call):
         return
-    # Sources added by an edit while preparing have not been fetched yet.
     if sources_ingest(job=job, token=token) is None:
         return
     _call_create(job=job, attempt=attempt, provider=provider, token=token)

@@ -36,6 +36,10 @@ _STOP = frozenset(
 )
 
 
+def _paragraphs(text: str) -> list[str]:
+    return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
 def _terms(text: str) -> list[str]:
     return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP and len(w) > 1]
 
@@ -53,7 +57,7 @@ def _fit_sources(docs: list[SourceDoc], *, topic: str, budget: int) -> tuple[lis
     doc_freq: Counter = Counter()
     split_docs = []
     for d in docs:
-        parts = [p for p in re.split(r"\n\s*\n", d.text) if p.strip()]
+        parts = _paragraphs(d.text)
         split_docs.append(parts)
         for p in parts:
             doc_freq.update(set(_terms(p)))
@@ -251,7 +255,7 @@ def search_sources(*, attempt: JobAttempt, query: str, limit: int = 5) -> list[d
     terms = Counter(_terms(query))
     scored = []
     for doc in source_docs(attempt=attempt):
-        for index, paragraph in enumerate(p for p in re.split(r"\n\s*\n", doc.text) if p.strip()):
+        for index, paragraph in enumerate(_paragraphs(doc.text)):
             counts = Counter(_terms(paragraph))
             score = sum(min(counts[t], 3) for t in terms if t in counts)
             if score:

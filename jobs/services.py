@@ -30,7 +30,6 @@ from sources.services import SourceSpec, manifest_create, manifest_refreshed, so
 from . import policy
 from .models import (
     ACTIVE_STATUSES,
-    TERMINAL_STATUSES,
     ActorKind,
     AttemptReason,
     AttemptStatus,
@@ -510,7 +509,7 @@ def job_expire(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
         _authorize(job, actor, policy.EXPIRE)
         _close_attempt(job, status=AttemptStatus.CANCELED)
         _enqueue_provider_cancels(job)
-        _release_open_claims(job, reason="expired")
+        _release_open_claims(job)
         return _change(
             job,
             actor=actor,
@@ -668,7 +667,7 @@ def job_rerun(
     return new_job
 
 
-def _release_open_claims(job: ReportJob, *, reason: str) -> None:
+def _release_open_claims(job: ReportJob) -> None:
     from reviews.models import Review
 
     Review.objects.filter(job=job, decided_at__isnull=True, released_at__isnull=True).update(released_at=timezone.now())
@@ -689,9 +688,3 @@ def job_record_export(*, job: ReportJob, actor, fmt: str, version: int) -> None:
             job=job, actor=actor, action="exported", from_status=job.status,
             from_review_state=job.review_state, details={"format": fmt, "version": version},
         )
-
-
-def job_record_opened(*, job: ReportJob) -> None:
-    if job.first_opened_at is None and job.status in TERMINAL_STATUSES + (JobStatus.NEEDS_REVIEW,):
-        ReportJob.objects.filter(pk=job.pk, first_opened_at__isnull=True).update(first_opened_at=timezone.now())
-

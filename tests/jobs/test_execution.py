@@ -17,7 +17,7 @@ from jobs.models import Artifact, JobAttempt, JobEvent, ProviderCall, ReportJob
 from reportdesk.models import Role
 from sources.services import SourceSpec
 from tests.factories import ReportTemplateFactory, WorkspaceFactory, member
-from tests.fakes.responses_api import CANCEL, CANCEL_LOSES_RACE, CREATE, RETRIEVE, Fault, Script
+from tests.fakes.responses_api import CANCEL, CANCEL_LOSES_RACE, CREATE, Fault, Script
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +72,7 @@ def test_a_job_runs_to_needs_review_with_artifacts_usage_and_cost(workspace, req
     assert body["metadata"]["job_id"] == job.public_id and body["metadata"]["attempt"] == "1"
     assert body["text"]["format"]["type"] == "json_schema" and body["text"]["format"]["strict"] is True
     assert "=== S1: Market note ===" in body["input"] and SOURCE_TEXT in body["input"]
-    assert "[S2]" in body["instructions"] or "S1" in body["instructions"]
+    assert "Cite every factual claim" in body["instructions"]  # the citation rules
 
     job = advance(job, openai_provider)  # in_progress: keep polling, schedule next check
     assert job.status == "running" and job.last_checked_at is not None and job.next_check_at > timezone.now()

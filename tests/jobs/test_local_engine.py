@@ -2,7 +2,6 @@
 
 import dataclasses
 import datetime as dt
-import json
 import os
 import subprocess
 import sys

@@ -338,7 +338,6 @@ def test_events_are_append_only():
 def test_cancel_racing_finish_always_ends_consistent():
     """Cancel and finish from two threads at once, many times: one wins, the other is refused
     or a no-op, and the events tell the same story as the job."""
-    outcomes = set()
     for _ in range(25):
         job = _job_in("running")
         operator = member(job.workspace, Role.OPERATOR)
@@ -379,5 +378,3 @@ def test_cancel_racing_finish_always_ends_consistent():
             assert actions == ["canceled"] and job.version == 0
         else:
             assert actions == ["draft_ready"] and job.version == 1
-        outcomes.add(job.status)
-    assert outcomes  # both outcomes are legal; which one wins is up to the scheduler
