@@ -14,9 +14,9 @@ the job's next_check_at), lateness percentiles, database queries per dispatcher 
 per job poll; then the ratios of the full steady run to the baseline. Queries per cycle and
 per poll must not grow with the number of jobs.
 
-What runs is the product's own code: jobs.worker.dispatch_due claims due jobs exactly as the
+What runs is the product's own code: jobs.dispatcher.dispatch_due claims due jobs exactly as the
 dispatcher task does, and a pool of threads stands in for django-q2 worker processes, each
-running jobs.execution.job_advance — through the real `openai` SDK, over HTTP, against the
+running jobs.step.job_advance — through the real `openai` SDK, over HTTP, against the
 loopback fake (in its own process) with a fixed latency. The database is a fresh SQLite
 file, or the scratch database in BENCH_DATABASE_URL (its jobs are deleted; DATABASE_URL is
 never used).
@@ -112,7 +112,8 @@ def run(*, jobs: int, seconds: float, latency: float, workers: int, steady: bool
     from django.db import connections
     from django.utils import timezone
 
-    from jobs import execution, services, worker
+    from jobs import services
+from jobs.worker import dispatcher, step
     from jobs.models import ReportJob, ReportTemplate
     from jobs.providers.openai_provider import OpenAIProvider
     from reportdesk.models import Role, Workspace
@@ -144,7 +145,7 @@ def run(*, jobs: int, seconds: float, latency: float, workers: int, steady: bool
                 due = ReportJob.objects.filter(pk=job_id).values_list("status", "next_check_at").first()
                 started = timezone.now()
                 with QueryCounter() as captured:
-                    execution.job_advance(job_id=job_id, lease_token=token, provider=provider)
+                    step.job_advance(job_id=job_id, lease_token=token, provider=provider)
                 if measuring.is_set() and due and due[0] == "running":
                     late = (started - due[1]).total_seconds()
                     with lock:
@@ -167,9 +168,9 @@ def run(*, jobs: int, seconds: float, latency: float, workers: int, steady: bool
         cycle_queries: list[int] = []
 
         def dispatch():
-            """One dispatcher cycle, as jobs.worker.tick_loop runs it."""
+            """One dispatcher cycle, as jobs.dispatcher.tick_loop runs it."""
             with QueryCounter() as captured:
-                n = worker.dispatch_due(enqueue=lambda job_id, token: work.put((job_id, token)))
+                n = dispatcher.dispatch_due(enqueue=lambda job_id, token: work.put((job_id, token)))
             if n < settings.TICK_BATCH:
                 time.sleep(settings.TICK_INTERVAL)
             return n, captured.count
@@ -188,11 +189,11 @@ def run(*, jobs: int, seconds: float, latency: float, workers: int, steady: bool
             now = timezone.now()
             for call in ProviderCall.objects.all():
                 age, polls, elapsed = rng.uniform(0, 900), 0, 0.0
-                delay = execution.poll_delay(polls)  # jittered: draw each wait once
+                delay = step.poll_delay(polls)  # jittered: draw each wait once
                 while elapsed + delay < age:
                     elapsed += delay
                     polls += 1
-                    delay = execution.poll_delay(polls)
+                    delay = step.poll_delay(polls)
                 ProviderCall.objects.filter(pk=call.pk).update(polls=polls)
                 wait = delay - (age - elapsed)
                 ReportJob.objects.filter(pk=call.job_id).update(next_check_at=now + dt.timedelta(seconds=wait))

@@ -15,7 +15,7 @@ def _after_migrate(sender, **kwargs):
 def _worker_spawned(sender, proc_name=None, **kwargs):
     """A django-q2 worker process started: make sure a dispatcher runs now rather than at
     the scheduler's first firing, about 30 s later."""
-    from .heartbeat import dispatcher_ensure
+    from .worker.dispatcher import dispatcher_ensure
 
     try:
         dispatcher_ensure()
@@ -30,5 +30,7 @@ class JobsConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_spawn
 
-        post_migrate.connect(_after_migrate, sender=self)
+        # After every app's migrate, not only this one's: the role groups hold permissions of
+        # other apps (reviews, sources), which exist only once their own migrate has run.
+        post_migrate.connect(_after_migrate, dispatch_uid="jobs.roles_and_schedules")
         post_spawn.connect(_worker_spawned, dispatch_uid="jobs.dispatcher_on_spawn")

@@ -37,9 +37,12 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from reportdesk.errors import ValidationFailed
+from reportdesk.models import Workspace
 from reviews.models import Decision, Review
 from sources.models import ManifestEntry, SourceStatus
 
+from .policy import visible_workspace_ids
 from .models import (
     AttemptReason,
     JobAttempt,
@@ -51,6 +54,18 @@ from .models import (
 
 ABANDONED_AFTER = dt.timedelta(days=7)
 DRAFTED_STATUSES = (JobStatus.COMPLETED, JobStatus.NEEDS_REVIEW)
+
+
+def metrics_for(*, user, workspace: str, since: dt.datetime, until: dt.datetime) -> dict:
+    """The metrics a person may see: their workspaces, or the one named by slug among them."""
+    workspace_ids = visible_workspace_ids(user)
+    if workspace:
+        found = Workspace.objects.filter(slug=workspace).values_list("id", flat=True).first()
+        if found is None or (workspace_ids is not None and found not in workspace_ids):
+            message = f"You have no workspace '{workspace}'."
+            raise ValidationFailed(message, fields={"workspace": message})
+        workspace_ids = [found]
+    return metrics_compute(workspace_ids=workspace_ids, since=since, until=until)
 
 
 def metrics_compute(*, workspace_ids: list[int] | None, since: dt.datetime, until: dt.datetime) -> dict:

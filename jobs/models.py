@@ -288,6 +288,33 @@ class JobAttempt(models.Model):
         return f"{self.job.public_id} attempt {self.number}"
 
 
+class CallStatus:
+    """ProviderCall.status: the provider's own values as it spells them, and ours beside them."""
+
+    # The provider's (OpenAI's Response.status).
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INCOMPLETE = "incomplete"
+    CANCELLED = "cancelled"
+    # Ours.
+    PENDING = ""  # recorded before the create; the provider has not answered yet
+    LOST = "lost"  # the worker died before the provider answered the create
+    ERROR = "error"  # the create call itself failed
+    CANCEL_FAILED = "cancel_failed"  # the provider refused our cancel for good (e.g. unknown id)
+
+    # A call whose response may still be running (and billing) at the provider.
+    LIVE = (PENDING, QUEUED, IN_PROGRESS)
+
+
+class ProviderCallQuerySet(models.QuerySet):
+    def live(self):
+        """Responses that exist at the provider and may still be running: the one definition
+        used by cancels, the orphan sweep and the console."""
+        return self.filter(status__in=CallStatus.LIVE, provider_response_id__isnull=False)
+
+
 class ProviderCall(models.Model):
     """One provider response. Written before the create call, so a crash leaves a trace."""
 
@@ -298,8 +325,8 @@ class ProviderCall(models.Model):
     model = models.CharField(max_length=100)
     provider_response_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
     previous_response_id = models.CharField(max_length=200, blank=True)
-    # The provider's own status, as it spells it; "" until the create call has answered,
-    # "lost" when a worker died before it could record the response id.
+    # CallStatus: the provider's own status, as it spells it, or one of ours ("" until the
+    # create call has answered, "lost" when a worker died before it could record the id).
     status = models.CharField(max_length=20, blank=True)
     error_code = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
@@ -319,6 +346,8 @@ class ProviderCall(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ProviderCallQuerySet.as_manager()
+
     class Meta:
         ordering = ["created_at", "id"]
 
@@ -331,6 +360,36 @@ class ActorKind(models.TextChoices):
     WORKER = "worker", "Worker"
     WEBHOOK = "webhook", "Webhook"
     SCHEDULER = "scheduler", "Scheduler"
+
+
+class EventAction(models.TextChoices):
+    """Every JobEvent.action. Writers go through jobs.events; readers (metrics, indexes, the
+    timeline) name the same members, so a rename cannot break one of them silently."""
+
+    SUBMITTED = "submitted"
+    EDITED = "edited"
+    PREPARING = "preparing"
+    STARTED = "started"
+    DRAFT_READY = "draft_ready"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    RETRIED = "retried"
+    REVISION_REQUESTED = "revision_requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    ARCHIVED = "archived"
+    UNARCHIVED = "unarchived"
+    RERUN = "rerun"
+    EXPORTED = "exported"
+    CLAIMED = "claimed"
+    RELEASED = "released"
+    WORKER_ERROR = "worker_error"
+    SOURCES_PARTIALLY_FAILED = "sources_partially_failed"
+    PROVIDER_CALL_LOST = "provider_call_lost"
+    PROVIDER_RETRY_SCHEDULED = "provider_retry_scheduled"
+    PROVIDER_NOTIFIED = "provider_notified"
 
 
 class JobEvent(models.Model):
@@ -357,7 +416,7 @@ class JobEvent(models.Model):
         indexes = [
             models.Index(fields=["job", "at"], name="event_job_at_idx"),
             # Metrics read every failure of a window's jobs (retry rate by failure class).
-            models.Index(fields=["job", "at"], condition=Q(action="failed"), name="event_failed_idx"),
+            models.Index(fields=["job", "at"], condition=Q(action=EventAction.FAILED), name="event_failed_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from reportdesk.models import Membership, Role
+from reportdesk.errors import PermissionDenied
+from reportdesk.models import Role
+from reportdesk.selectors import member_workspace_ids, user_roles
 
 from .models import JobStatus, ReportJob
 
@@ -125,21 +127,53 @@ class JobState:
     actions: tuple[str, ...]
 
 
-def user_roles(user) -> dict[int, str]:
-    """workspace id → role, read once per user object."""
-    if not getattr(user, "is_authenticated", False):
-        return {}
-    cached = getattr(user, "_reportdesk_roles", None)
-    if cached is None:
-        cached = dict(Membership.objects.filter(user=user).values_list("workspace_id", "role"))
-        user._reportdesk_roles = cached
-    return cached
-
-
 def role_in(user, workspace_id: int) -> str | None:
     if getattr(user, "is_superuser", False):
         return Role.OPERATOR
     return user_roles(user).get(workspace_id)
+
+
+# --- Who may do what, beyond a job's actions ---------------------------------------------
+
+SUBMIT_ROLES = (Role.REQUESTER, Role.OPERATOR)
+REVIEW_ROLES = (Role.REVIEWER, Role.OPERATOR)  # requesters never review
+
+
+def visible_workspace_ids(user) -> list[int] | None:
+    """Workspaces whose jobs, sources and reviews `user` may see (None: all, for a superuser)."""
+    return member_workspace_ids(user)
+
+
+def may_submit(user, workspace_id: int) -> bool:
+    """Submit reports, edit their requests and add sources in the workspace."""
+    return role_in(user, workspace_id) in SUBMIT_ROLES
+
+
+def check_submit(user, workspace, *, what: str = "Submitting reports") -> None:
+    """Refuse (403) before anything is stored when `user` may not submit in `workspace`."""
+    if not may_submit(user, workspace.pk):
+        raise PermissionDenied(f"{what} in {workspace.slug} needs the requester or operator role.")
+
+
+def may_review_in(user, workspace_id: int) -> bool:
+    return role_in(user, workspace_id) in REVIEW_ROLES
+
+
+def reviewable_workspace_ids(user) -> list[int] | None:
+    """Workspaces where `user` reviews drafts (None: every workspace, for a superuser)."""
+    if getattr(user, "is_superuser", False):
+        return None
+    return [ws for ws, role in user_roles(user).items() if role in REVIEW_ROLES]
+
+
+def is_operator(user, workspace_id: int) -> bool:
+    """Operators run the workspace: they may act on anyone's jobs and claims."""
+    return role_in(user, workspace_id) == Role.OPERATOR
+
+
+def may_release_claim(user, *, workspace_id: int, holder_id: int) -> bool:
+    """The holder releases their own review claim; an operator may release anyone's."""
+    return holder_id == getattr(user, "pk", None) or is_operator(user, workspace_id)
 
 
 def state_actions(job: ReportJob) -> tuple[str, ...]:

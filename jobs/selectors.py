@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 from django.utils import timezone
-from django.utils.timesince import timesince, timeuntil
 from django_q.models import Task
 
 from reportdesk.errors import NotFound
+from reportdesk.formatting import span
 from reviews.models import Review, ReviewComment
-from sources.models import ManifestEntry
+from sources.models import ManifestEntry, SourceItem
+from sources.selectors import manifest_entries, source_items_in
 
-from .heartbeat import dispatcher_is_alive, heartbeat_last_seen
+from .worker.lease import dispatcher_is_alive, heartbeat_last_seen
 from .models import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -28,15 +30,19 @@ from .models import (
     ProviderCall,
     ReportJob,
 )
-from .policy import user_roles
+from .policy import visible_workspace_ids
 
 
 def jobs_visible_to(user) -> QuerySet[ReportJob]:
     """Jobs of the workspaces `user` belongs to (every job for a superuser)."""
     qs = ReportJob.objects.all()
-    if getattr(user, "is_superuser", False):
-        return qs
-    return qs.filter(workspace_id__in=list(user_roles(user)))
+    ids = visible_workspace_ids(user)
+    return qs if ids is None else qs.filter(workspace_id__in=ids)
+
+
+def sources_visible_to(user) -> QuerySet[SourceItem]:
+    """Source items of the workspaces `user` belongs to."""
+    return source_items_in(visible_workspace_ids(user))
 
 
 def job_events(*, job: ReportJob) -> QuerySet[JobEvent]:
@@ -70,6 +76,23 @@ def report_versions(*, job: ReportJob) -> list[int]:
     return list(job.attempts.filter(version__isnull=False).order_by("version").values_list("version", flat=True))
 
 
+def report_bundle(*, job: ReportJob, version: int | None = None) -> dict:
+    """The structured report of one version with its citations and the versions there are:
+    the JSON download."""
+    artifact, version = report_artifact(job=job, kind=ArtifactKind.STRUCTURED_JSON, version=version)
+    try:
+        citations = json.loads(report_artifact(job=job, kind=ArtifactKind.CITATIONS, version=version)[0].content)
+    except NotFound:
+        citations = []
+    return {
+        "job": job.public_id,
+        "version": version,
+        "versions": report_versions(job=job),
+        "report": json.loads(artifact.content),
+        "citations": citations,
+    }
+
+
 # --- The operator console's job page -----------------------------------------------------
 
 
@@ -81,7 +104,7 @@ def job_attempts(*, job: ReportJob) -> list[JobAttempt]:
 
 def job_source_entries(*, job: ReportJob) -> list[ManifestEntry]:
     """The job's current sources (S1…Sn) with their status and errors."""
-    return list(ManifestEntry.objects.filter(manifest_id=job.source_manifest_id).select_related("item").order_by("position"))
+    return manifest_entries(manifest_id=job.source_manifest_id)
 
 
 @dataclass(frozen=True)
@@ -136,17 +159,9 @@ class Fact:
     text: str
 
 
-def _span(moment: dt.datetime, now: dt.datetime) -> str:
-    """How far `moment` is from `now`, in seconds when that is what matters."""
-    seconds = abs((now - moment).total_seconds())
-    if seconds < 90:
-        return f"{int(seconds)} s"
-    return timesince(moment, now, depth=1) if moment <= now else timeuntil(moment, now, depth=1)
-
-
 def _when(moment: dt.datetime, now: dt.datetime) -> str:
     stamp = timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
-    return f"{stamp} ({_span(moment, now)} ago)" if moment <= now else f"{stamp} (in {_span(moment, now)})"
+    return f"{stamp} ({span(moment, now)} ago)" if moment <= now else f"{stamp} (in {span(moment, now)})"
 
 
 def job_diagnosis(*, job: ReportJob, now: dt.datetime | None = None) -> list[Fact]:
@@ -205,7 +220,7 @@ def job_diagnosis(*, job: ReportJob, now: dt.datetime | None = None) -> list[Fac
         if seen is None:
             facts.append(Fact("warn", "No worker heartbeat has ever been recorded: is `manage.py qcluster` running?"))
         elif alive:
-            facts.append(Fact("ok", f"The dispatcher is alive (last heartbeat {_span(seen, now)} ago)."))
+            facts.append(Fact("ok", f"The dispatcher is alive (last heartbeat {span(seen, now)} ago)."))
         else:
             facts.append(Fact("warn", f"No worker heartbeat: the dispatcher was last seen {_when(seen, now)}. Is `manage.py qcluster` running?"))
     if job.deadline:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -25,89 +24,48 @@ from django.utils import timezone
 from reportdesk.errors import InvalidTransition, NotRetryable, PermissionDenied, ValidationFailed
 from reportdesk.models import Workspace
 from sources.models import SourceManifest
-from sources.services import SourceSpec, manifest_create, manifest_refreshed, sources_from_specs
+from sources.services import RecordSource, SourceSpec, manifest_create, manifest_refreshed, sources_from_specs
 
-from . import policy
+from . import policy, queue, selectors
+from .events import WORKER, Actor, event_record, report_exported, rerun_started
 from .models import (
     ACTIVE_STATUSES,
-    ActorKind,
+    ArtifactKind,
+    Artifact,
     AttemptReason,
     AttemptStatus,
     RETRYABLE_FAILURES,
+    EventAction,
     FailureClass,
     IdempotencyKey,
     JobAttempt,
-    ProviderCall,
-    JobEvent,
     JobStatus,
+    ProviderCall,
     ReportJob,
     ReportTemplate,
     ReviewState,
 )
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who did something: a user, or a part of the system."""
 
-    kind: str
-    user: Any = None
+def job_lock(job_id: int) -> ReportJob | None:
+    """Lock a job's row for the rest of the transaction (None if it is gone).
 
-    @classmethod
-    def system(cls, kind: str = ActorKind.WORKER) -> Actor:
-        return cls(kind=kind)
-
-    @classmethod
-    def of(cls, who) -> Actor:
-        if isinstance(who, Actor):
-            return who
-        if isinstance(who, str):
-            return cls(kind=who)
-        return cls(kind=ActorKind.USER, user=who)
-
-    @property
-    def is_user(self) -> bool:
-        return self.kind == ActorKind.USER
-
-
-WORKER = Actor.system(ActorKind.WORKER)
-SCHEDULER = Actor.system(ActorKind.SCHEDULER)
-WEBHOOK = Actor.system(ActorKind.WEBHOOK)
-
-
-def event_record(
-    *,
-    job: ReportJob,
-    actor,
-    action: str,
-    from_status: str = "",
-    to_status: str = "",
-    from_review_state: str = "",
-    to_review_state: str = "",
-    reason: str = "",
-    details: dict | None = None,
-) -> JobEvent:
-    """Write one audit event. Call inside the transaction that makes the change."""
-    actor = Actor.of(actor)
-    return JobEvent.objects.create(
-        job=job,
-        actor_kind=actor.kind,
-        actor=actor.user,
-        actor_name=actor.user.get_username() if actor.user else "",
-        action=action,
-        from_status=from_status,
-        to_status=to_status or from_status,
-        from_review_state=from_review_state,
-        to_review_state=to_review_state or from_review_state,
-        reason=reason,
-        details=details or {},
+    of=("self",): lock the job row only; without it PostgreSQL also locks the template row,
+    and every job of that template would wait on this one."""
+    return (
+        ReportJob.objects.select_for_update(of=("self",))
+        .select_related("template", "workspace", "current_attempt")
+        .filter(pk=job_id)
+        .first()
     )
 
 
 def _lock(job: ReportJob) -> ReportJob:
-    # of=("self",): lock the job row only; without it PostgreSQL also locks the template row,
-    # and every job of that template would wait on this one.
-    return ReportJob.objects.select_for_update(of=("self",)).select_related("template").get(pk=job.pk)
+    locked = job_lock(job.pk)
+    if locked is None:
+        raise ReportJob.DoesNotExist(f"Job {job.pk} no longer exists.")
+    return locked
 
 
 def _authorize(job: ReportJob, actor: Actor, action: str) -> None:
@@ -163,27 +121,18 @@ def _change(
     return job
 
 
-def enqueue_advance(job: ReportJob) -> None:
+def job_advance_on_commit(job: ReportJob) -> None:
     """Ask a worker to move the job on, once the current transaction commits."""
-    from .tasks import enqueue_advance
-
     job_id = job.pk
-    transaction.on_commit(lambda: enqueue_advance(job_id))
+    transaction.on_commit(lambda: queue.enqueue_job_advance(job_id))
 
 
-def _enqueue_provider_cancels(job: ReportJob) -> None:
+def _cancel_live_responses_on_commit(job: ReportJob) -> None:
     """After commit, cancel every response of the job that may still be running at the
     provider (in multi-step research, or a create that was in flight, there can be more than
     the current one)."""
-    from .tasks import enqueue_provider_cancel
-
-    live = list(
-        ProviderCall.objects.filter(job=job, status__in=["", "queued", "in_progress"])
-        .exclude(provider_response_id=None)
-        .values_list("provider_response_id", flat=True)
-    )
-    for response_id in live:
-        transaction.on_commit(lambda response_id=response_id: enqueue_provider_cancel(response_id))
+    for response_id in ProviderCall.objects.filter(job=job).live().values_list("provider_response_id", flat=True):
+        transaction.on_commit(lambda response_id=response_id: queue.enqueue_provider_cancel(response_id))
 
 
 def _new_attempt(job: ReportJob, *, reason: str, actor: Actor, manifest: SourceManifest, instructions: str = "") -> JobAttempt:
@@ -234,6 +183,21 @@ def _clean_request(*, topic: str, audience: str, deadline) -> tuple[str, str]:
     return topic, audience
 
 
+def job_as_record_source(*, workspace: Workspace, public_id: str) -> RecordSource:
+    """An earlier report of the workspace, as the sources app quotes it (an internal record)."""
+    job = ReportJob.objects.filter(public_id=public_id, workspace=workspace).first()
+    if job is None:
+        raise ValidationFailed(f"Report {public_id} does not exist in this workspace.", fields={"record": "Unknown report."})
+    if job.status != JobStatus.COMPLETED:
+        raise ValidationFailed(f"Report {job.public_id} is not completed, so it cannot be used as a source.")
+    return RecordSource(
+        job_id=job.pk,
+        title=f"Report {job.public_id}: {job.topic}",
+        text=selectors.report_markdown(job=job),
+        published=(job.finished_at or job.created_at).date(),
+    )
+
+
 # --- Submit and edit ---------------------------------------------------------------------
 
 
@@ -250,17 +214,13 @@ def job_submit(
     manifest: SourceManifest | None = None,
 ) -> ReportJob:
     """Create the job, its manifest and its first attempt; preparation starts on commit."""
-    role = policy.role_in(requested_by, workspace.pk)
-    if role not in ("requester", "operator"):
-        raise PermissionDenied(
-            f"Submitting reports in {workspace.slug} needs the requester or operator role."
-        )
+    policy.check_submit(requested_by, workspace)
     if not template.is_active:
         raise ValidationFailed(f"Template {template.slug} is retired.", fields={"template": "Inactive template."})
     topic, audience = _clean_request(topic=topic, audience=audience, deadline=deadline)
     with transaction.atomic():
         if manifest is None:
-            items = sources_from_specs(workspace=workspace, created_by=requested_by, specs=list(sources))
+            items = sources_from_specs(workspace=workspace, created_by=requested_by, specs=list(sources), record=job_as_record_source)
             if not items and not template.web_search:
                 raise ValidationFailed(
                     "Add at least one source: this template does not search the web.",
@@ -288,12 +248,12 @@ def job_submit(
         event_record(
             job=job,
             actor=requested_by,
-            action="submitted",
+            action=EventAction.SUBMITTED,
             to_status=JobStatus.QUEUED,
             to_review_state=job.review_state,
             details={"template": template.slug, "sources": source_count, "rerun_of": rerun_of.public_id if rerun_of else None},
         )
-        enqueue_advance(job)
+        job_advance_on_commit(job)
     return job
 
 
@@ -361,7 +321,7 @@ def job_edit(
             changed.append("deadline")
         manifest = job.source_manifest
         if sources is not None:
-            items = sources_from_specs(workspace=job.workspace, created_by=actor.user, specs=sources)
+            items = sources_from_specs(workspace=job.workspace, created_by=actor.user, specs=sources, record=job_as_record_source)
             if not items and not job.template.web_search:
                 raise ValidationFailed("Add at least one source.", fields={"sources": "At least one source is required."})
             manifest = manifest_create(workspace=job.workspace, items=items)
@@ -376,7 +336,7 @@ def job_edit(
             audience=changes.get("audience", job.audience),
             source_count=manifest.entries.count(),
         )
-        return _change(job, actor=actor, action="edited", details={"changed": changed}, **changes)
+        return _change(job, actor=actor, action=EventAction.EDITED, details={"changed": changed}, **changes)
 
 
 # --- Worker transitions ------------------------------------------------------------------
@@ -389,7 +349,7 @@ def job_mark_preparing(*, job: ReportJob, actor=WORKER) -> ReportJob | None:
         if job.status != JobStatus.QUEUED:
             return None
         JobAttempt.objects.filter(pk=job.current_attempt_id).update(status=AttemptStatus.RUNNING, started_at=timezone.now())
-        return _change(job, actor=actor, action="preparing", status=JobStatus.PREPARING)
+        return _change(job, actor=actor, action=EventAction.PREPARING, status=JobStatus.PREPARING)
 
 
 def job_mark_running(*, job: ReportJob, call, response_id: str, provider_status: str, actor=WORKER) -> ReportJob | None:
@@ -402,7 +362,7 @@ def job_mark_running(*, job: ReportJob, call, response_id: str, provider_status:
         return _change(
             job,
             actor=actor,
-            action="started",
+            action=EventAction.STARTED,
             status=JobStatus.RUNNING,
             provider_response_id=response_id,
             started_at=job.started_at or now,
@@ -412,22 +372,30 @@ def job_mark_running(*, job: ReportJob, call, response_id: str, provider_status:
         )
 
 
-def job_finish(*, job: ReportJob, attempt: JobAttempt, version: int, actor=WORKER) -> ReportJob | None:
-    """running → needs_review, or completed when the template does not require review.
+def job_finish(*, job: ReportJob, attempt: JobAttempt, artifacts: dict[str, str], actor=WORKER) -> ReportJob | None:
+    """running → needs_review, or completed when the template does not require review: store
+    the draft's artifacts as version N+1 of the report, under one lock with the transition.
 
     Returns None for a late result: a job that is no longer running on this attempt (canceled,
-    expired, failed) is never reopened.
+    expired, failed) is never reopened. Artifacts are unique per (attempt, kind), so a
+    repeated store writes nothing twice.
     """
     now = timezone.now()
     with transaction.atomic():
         job = _lock(job)
         if job.status != JobStatus.RUNNING or job.current_attempt_id != attempt.pk:
             return None
+        Artifact.objects.bulk_create(
+            [Artifact(job=job, attempt=attempt, kind=ArtifactKind(kind), content=content) for kind, content in artifacts.items()],
+            ignore_conflicts=True,
+        )
+        version = job.version + 1
+        runtime = (now - (attempt.started_at or job.created_at)).total_seconds()
         JobAttempt.objects.filter(pk=attempt.pk).update(status=AttemptStatus.SUCCEEDED, finished_at=now, version=version)
         if job.template.review_required:
-            status, review_state, action = JobStatus.NEEDS_REVIEW, ReviewState.PENDING, "draft_ready"
+            status, review_state, action = JobStatus.NEEDS_REVIEW, ReviewState.PENDING, EventAction.DRAFT_READY
         else:
-            status, review_state, action = JobStatus.COMPLETED, ReviewState.NOT_REQUIRED, "completed"
+            status, review_state, action = JobStatus.COMPLETED, ReviewState.NOT_REQUIRED, EventAction.COMPLETED
         return _change(
             job,
             actor=actor,
@@ -435,6 +403,7 @@ def job_finish(*, job: ReportJob, attempt: JobAttempt, version: int, actor=WORKE
             status=status,
             review_state=review_state,
             version=version,
+            runtime_seconds=job.runtime_seconds + runtime,
             finished_at=now,
             next_check_at=None,
             details={"version": version, "attempt": attempt.number},
@@ -463,7 +432,7 @@ def job_fail(
         return _change(
             job,
             actor=actor,
-            action="failed",
+            action=EventAction.FAILED,
             status=JobStatus.FAILED,
             failure_class=failure_class,
             failure_message=message[:2000],
@@ -487,11 +456,11 @@ def job_cancel(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
             return job
         _authorize(job, actor, policy.CANCEL)
         _close_attempt(job, status=AttemptStatus.CANCELED)
-        _enqueue_provider_cancels(job)
+        _cancel_live_responses_on_commit(job)
         return _change(
             job,
             actor=actor,
-            action="canceled",
+            action=EventAction.CANCELED,
             status=JobStatus.CANCELED,
             finished_at=timezone.now(),
             next_check_at=None,
@@ -508,12 +477,13 @@ def job_expire(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
             return job
         _authorize(job, actor, policy.EXPIRE)
         _close_attempt(job, status=AttemptStatus.CANCELED)
-        _enqueue_provider_cancels(job)
-        _release_open_claims(job)
+        # An open review claim on a draft that expires lapses with it: reviews treats claims
+        # as open only while the job needs review, and an expired job never does again.
+        _cancel_live_responses_on_commit(job)
         return _change(
             job,
             actor=actor,
-            action="expired",
+            action=EventAction.EXPIRED,
             status=JobStatus.EXPIRED,
             finished_at=timezone.now(),
             next_check_at=None,
@@ -527,7 +497,7 @@ def job_retry(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
     with transaction.atomic():
         job = _lock(job)
         _authorize(job, actor, policy.RETRY)
-        return _requeue(job, actor=actor, action="retried", reason=reason, attempt_reason=AttemptReason.RETRY)
+        return _requeue(job, actor=actor, action=EventAction.RETRIED, reason=reason, attempt_reason=AttemptReason.RETRY)
 
 
 def job_revise(*, job: ReportJob, actor, instructions: str) -> ReportJob:
@@ -542,7 +512,7 @@ def job_revise(*, job: ReportJob, actor, instructions: str) -> ReportJob:
         return _requeue(
             job,
             actor=actor,
-            action="revision_requested",
+            action=EventAction.REVISION_REQUESTED,
             reason=instructions,
             attempt_reason=AttemptReason.REVISION,
             instructions=instructions,
@@ -562,7 +532,7 @@ def _requeue(job: ReportJob, *, actor: Actor, action: str, reason: str, attempt_
         review_state = ReviewState.REVISION_REQUESTED
     elif job.template.review_required:
         review_state = ReviewState.PENDING
-    enqueue_advance(job)
+    job_advance_on_commit(job)
     now = timezone.now()
     return _change(
         job,
@@ -594,7 +564,7 @@ def job_request_revision(*, job: ReportJob, actor, comment: str, instructions: s
         job = _lock(job)
         _authorize(job, actor, policy.REQUEST_REVISION)
         return _requeue(
-            job, actor=actor, action="revision_requested", reason=comment,
+            job, actor=actor, action=EventAction.REVISION_REQUESTED, reason=comment,
             attempt_reason=AttemptReason.REVISION, instructions=instructions or comment,
         )
 
@@ -606,7 +576,7 @@ def job_approve(*, job: ReportJob, actor, reason: str = "", details: dict | None
         job = _lock(job)
         _authorize(job, actor, policy.APPROVE)
         return _change(
-            job, actor=actor, action="approved", status=JobStatus.COMPLETED,
+            job, actor=actor, action=EventAction.APPROVED, status=JobStatus.COMPLETED,
             review_state=ReviewState.APPROVED, finished_at=timezone.now(), reason=reason, details=details,
         )
 
@@ -618,7 +588,7 @@ def job_reject(*, job: ReportJob, actor, reason: str, details: dict | None = Non
         job = _lock(job)
         _authorize(job, actor, policy.REJECT)
         return _change(
-            job, actor=actor, action="rejected", status=JobStatus.REJECTED,
+            job, actor=actor, action=EventAction.REJECTED, status=JobStatus.REJECTED,
             review_state=ReviewState.REJECTED, finished_at=timezone.now(), reason=reason, details=details,
         )
 
@@ -628,7 +598,7 @@ def job_archive(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
     with transaction.atomic():
         job = _lock(job)
         _authorize(job, actor, policy.ARCHIVE)
-        return _change(job, actor=actor, action="archived", archived_at=timezone.now(), reason=reason)
+        return _change(job, actor=actor, action=EventAction.ARCHIVED, archived_at=timezone.now(), reason=reason)
 
 
 def job_unarchive(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
@@ -636,7 +606,7 @@ def job_unarchive(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
     with transaction.atomic():
         job = _lock(job)
         _authorize(job, actor, policy.UNARCHIVE)
-        return _change(job, actor=actor, action="unarchived", archived_at=None, reason=reason)
+        return _change(job, actor=actor, action=EventAction.UNARCHIVED, archived_at=None, reason=reason)
 
 
 def job_rerun(
@@ -660,17 +630,8 @@ def job_rerun(
             manifest=manifest,
             rerun_of=job,
         )
-        event_record(
-            job=job, actor=actor, action="rerun", from_status=job.status,
-            from_review_state=job.review_state, details={"new_job": new_job.public_id},
-        )
+        rerun_started(job=job, actor=actor, new_job=new_job)
     return new_job
-
-
-def _release_open_claims(job: ReportJob) -> None:
-    from reviews.models import Review
-
-    Review.objects.filter(job=job, decided_at__isnull=True, released_at__isnull=True).update(released_at=timezone.now())
 
 
 # --- Reads that leave a trace ------------------------------------------------------------
@@ -684,7 +645,4 @@ def job_record_export(*, job: ReportJob, actor, fmt: str, version: int) -> None:
         updates["first_opened_at"] = now
     with transaction.atomic():
         ReportJob.objects.filter(pk=job.pk).update(**updates)
-        event_record(
-            job=job, actor=actor, action="exported", from_status=job.status,
-            from_review_state=job.review_state, details={"format": fmt, "version": version},
-        )
+        report_exported(job=job, actor=actor, fmt=fmt, version=version)

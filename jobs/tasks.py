@@ -1,46 +1,38 @@
-"""django-q2 task entry points. Thin: they take ids, call one service, and are safe to run
-twice (django-q2 delivers at least once)."""
+"""django-q2 entry points, and the schedules that call them. Nothing else lives here.
+
+Thin: each takes ids, calls one function of the worker, and is safe to run twice (django-q2
+delivers at least once). Queued tasks and Schedule rows name these by dotted path
+(`jobs.tasks.advance_job`, ...), so the names stay. Enqueueing is jobs.queue's job.
+"""
 
 from __future__ import annotations
 
 from django_q.models import Schedule
-from django_q.tasks import async_task
 
-from . import execution, heartbeat, worker
-
-
-def enqueue_advance(job_id: int, lease_token: str | None = None) -> None:
-    async_task("jobs.tasks.advance_job", job_id, lease_token, task_name=f"advance job {job_id}", group="advance")
-
-
-def enqueue_provider_cancel(response_id: str) -> None:
-    async_task("jobs.tasks.cancel_at_provider", response_id, task_name=f"cancel {response_id}", group="cancel")
+from . import queue
+from .worker import dispatcher, lease, step
 
 
 def advance_job(job_id: int, lease_token: str | None = None) -> None:
-    execution.job_advance(job_id=job_id, lease_token=lease_token)
+    step.job_advance(job_id=job_id, lease_token=lease_token)
 
 
 def cancel_at_provider(response_id: str) -> None:
-    execution.provider_cancel(response_id=response_id)
-
-
-def enqueue_tick() -> None:
-    async_task("jobs.tasks.tick", task_name="dispatcher", group="dispatcher")
+    step.response_cancel(response_id=response_id)
 
 
 def tick() -> int:
     """Be the dispatcher for a while, then hand over to a successor (unless another
     dispatcher already held the lease, in which case this returns at once)."""
-    token = execution.new_lease_token()
+    token = lease.new_lease_token()
     dispatched = -1
     try:
-        dispatched = worker.tick_loop(enqueue=enqueue_advance, token=token)
+        dispatched = dispatcher.tick_loop(token=token)
     finally:
         # Even if this run died of an error, the successor starts now rather than when the
         # watchdog schedule next fires.
-        if heartbeat.dispatcher_handover(token=token):
-            enqueue_tick()
+        if lease.dispatcher_lease_release(token=token):
+            queue.enqueue_dispatcher()
     return dispatched
 
 

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import services
-from .models import JobStatus, ProviderCall, ReportJob, WebhookDelivery
+from . import events, services
+from .models import CallStatus, JobStatus, ProviderCall, ReportJob, WebhookDelivery
 from .providers.openai_provider import WebhookError, parse_webhook
 
 __all__ = ["WebhookError", "webhook_receive"]
@@ -41,7 +41,7 @@ def webhook_receive(*, payload: bytes, headers: Mapping[str, str]) -> str:
         # Only a response we are still following wakes its job: an event for an earlier
         # step, or for a response that already failed and is waiting for its retry, does not
         # cut a backoff short.
-        if call is None or call.status not in ("", "queued", "in_progress"):
+        if call is None or call.status not in CallStatus.LIVE:
             return "ignored"
         job = call.job
         woken = ReportJob.objects.filter(
@@ -49,9 +49,6 @@ def webhook_receive(*, payload: bytes, headers: Mapping[str, str]) -> str:
         ).update(next_check_at=timezone.now())
         if not woken:
             return "ignored"
-        services.event_record(
-            job=job, actor=services.WEBHOOK, action="provider_notified", from_status=job.status,
-            from_review_state=job.review_state, details={"type": event.type, "response_id": event.response_id},
-        )
-        services.enqueue_advance(job)
+        events.provider_notified(job=job, details={"type": event.type, "response_id": event.response_id})
+        services.job_advance_on_commit(job)
     return "woken"

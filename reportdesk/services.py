@@ -2,7 +2,9 @@
 
 from django.db import transaction
 
-from .models import Membership, Workspace
+from django.contrib.auth.models import Group
+
+from .models import Membership, Role, Workspace
 
 
 @transaction.atomic
@@ -32,9 +34,9 @@ def membership_remove(*, membership: Membership) -> None:
 
 
 def _groups_sync(user) -> None:
-    from jobs.roles import roles_ensure
-
-    groups = roles_ensure()
+    # One group per role, named after it; the permissions each holds are set by the jobs app
+    # (jobs.roles, after every migrate), which knows what each role may do.
+    groups = {role: Group.objects.get_or_create(name=role)[0] for role in Role.values}
     roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
     user.groups.remove(*[g for r, g in groups.items() if r not in roles])
     user.groups.add(*[groups[r] for r in roles])

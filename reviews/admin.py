@@ -27,7 +27,7 @@ from jobs.models import JobStatus, ReportTemplate
 from jobs.selectors import job_events, report_attempt, report_versions
 from reportdesk.admin import ReadOnlyAdminMixin, WorkspaceScopedAdmin
 from reportdesk.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
-from reportdesk.models import Role, Workspace
+from reportdesk.models import Workspace
 
 from . import services
 from .checks import cited_ids_by_place
@@ -42,7 +42,6 @@ from .selectors import (
     holder_of,
     job_for_review,
     review_queue,
-    reviewable_workspace_ids,
     reviews_anywhere,
 )
 
@@ -130,7 +129,7 @@ class ReviewAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
                 "own": job.requested_by_id == request.user.pk,
                 "mine": job.claimed_by_id == request.user.pk,
             })
-        ids = reviewable_workspace_ids(request.user)
+        ids = policy.reviewable_workspace_ids(request.user)
         workspaces = Workspace.objects.all() if ids is None else Workspace.objects.filter(pk__in=ids)
         return TemplateResponse(request, "admin/reviews/queue.html", self._context(
             request,
@@ -169,7 +168,7 @@ class ReviewAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
             "holder": holder,
             "holder_is_me": holder is not None and holder.reviewer_id == request.user.pk,
             "own_report": job.requested_by_id == request.user.pk,
-            "is_operator": policy.role_in(request.user, job.workspace_id) == Role.OPERATOR,
+            "is_operator": policy.is_operator(request.user, job.workspace_id),
             "can_review": policy.APPROVE in actions,
             "timeline": list(job_events(job=job)),
             "reviews": job.reviews.select_related("reviewer", "attempt").prefetch_related("comments").order_by("created_at"),

@@ -12,25 +12,14 @@ from jobs import policy
 from jobs.models import Artifact, ArtifactKind, JobAttempt, JobStatus, ReportJob
 from jobs.rendering import ReportFormatError, parse_report_json
 from reportdesk.errors import NotFound, PermissionDenied
-from reportdesk.models import Role
-from sources.models import ManifestEntry, SourceStatus
+from sources.models import SourceStatus
+from sources.selectors import manifest_entries, manifest_entries_prefetch
 
 from .checks import ReviewChecks, SourceRef, missing_report, run_checks
 from .models import Review
 
-# Roles that review drafts (requesters never do).
-REVIEW_ROLES = (Role.REVIEWER, Role.OPERATOR)
-
-
-def reviewable_workspace_ids(user) -> list[int] | None:
-    """Workspaces where `user` reviews drafts (None: every workspace, for a superuser)."""
-    if getattr(user, "is_superuser", False):
-        return None
-    return [ws for ws, role in policy.user_roles(user).items() if role in REVIEW_ROLES]
-
-
 def reviews_anywhere(user) -> bool:
-    ids = reviewable_workspace_ids(user)
+    ids = policy.reviewable_workspace_ids(user)
     return ids is None or bool(ids)
 
 
@@ -46,7 +35,7 @@ def review_queue(*, user, template: str = "", workspace: str = "", now: dt.datet
     holds its claim (`claimed_by`, `claim_expires_at`) and when it became ready (`ready_at`)."""
     now = now or timezone.now()
     qs = ReportJob.objects.filter(status=JobStatus.NEEDS_REVIEW, archived_at__isnull=True)
-    ids = reviewable_workspace_ids(user)
+    ids = policy.reviewable_workspace_ids(user)
     if ids is not None:
         qs = qs.filter(workspace_id__in=ids)
     if template:
@@ -66,6 +55,27 @@ def review_queue(*, user, template: str = "", workspace: str = "", now: dt.datet
     )
 
 
+def review_queue_for(*, user, now: dt.datetime, **filters) -> QuerySet[ReportJob]:
+    """The queue as a reviewer works it: what `review_queue` holds less their own requests,
+    with what each row shows (the job's sources, the job it reruns) loaded at once."""
+    return (
+        review_queue(user=user, now=now, **filters)
+        .exclude(requested_by=user)
+        .select_related("rerun_of", "source_manifest")
+        .prefetch_related(manifest_entries_prefetch("source_manifest__entries"))
+    )
+
+
+def queue_item(*, job: ReportJob, now: dt.datetime) -> dict:
+    """One row of the queue: the job, how long it has waited, and who holds its claim."""
+    return {
+        "job": job,
+        "ready_at": job.ready_at,
+        "waiting_seconds": max(0, int((now - job.ready_at).total_seconds())),
+        "claim": {"reviewer": job.claimed_by, "expires_at": job.claim_expires_at} if job.claimed_by else None,
+    }
+
+
 def job_for_review(*, user, public_id: str) -> ReportJob:
     """The job as a reviewer opens it: another workspace's job does not exist for them (404),
     and a member whose role does not review is refused (403)."""
@@ -77,7 +87,7 @@ def job_for_review(*, user, public_id: str) -> ReportJob:
     role = policy.role_in(user, job.workspace_id) if job else None
     if job is None or role is None:
         raise NotFound(f"No report {public_id}.")
-    if role not in REVIEW_ROLES:
+    if role not in policy.REVIEW_ROLES:
         raise PermissionDenied(f"Your role ({role}) in {job.workspace.slug} does not review reports.")
     return job
 
@@ -100,7 +110,6 @@ def attempt_report(*, attempt: JobAttempt) -> dict | None:
 
 
 def attempt_sources(*, attempt: JobAttempt) -> list[SourceRef]:
-    entries = ManifestEntry.objects.filter(manifest_id=attempt.manifest_id).select_related("item").order_by("position")
     return [
         SourceRef(
             sid=entry.sid,
@@ -111,7 +120,7 @@ def attempt_sources(*, attempt: JobAttempt) -> list[SourceRef]:
             readable=entry.item.status == SourceStatus.READY,
             error=entry.item.error,
         )
-        for entry in entries
+        for entry in manifest_entries(manifest_id=attempt.manifest_id)
     ]
 
 

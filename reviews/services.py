@@ -20,10 +20,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs import policy
+from jobs import events
 from jobs import services as job_services
 from jobs.models import JobStatus, ReportJob
 from reportdesk.errors import ClaimConflict, InvalidTransition, PermissionDenied, ValidationFailed
-from reportdesk.models import Role
 
 from .checks import ReviewChecks
 from .models import CHECKLIST, Decision, Review, ReviewComment
@@ -35,12 +35,10 @@ SECTION_HEADING_MAX = 300
 
 
 def _lock(job: ReportJob) -> ReportJob:
-    # Only the job's row is locked: PostgreSQL cannot lock the nullable side of the join.
-    return (
-        ReportJob.objects.select_for_update(of=("self",))
-        .select_related("template", "workspace", "current_attempt")
-        .get(pk=job.pk)
-    )
+    locked = job_services.job_lock(job.pk)
+    if locked is None:
+        raise ReportJob.DoesNotExist(f"Job {job.pk} no longer exists.")
+    return locked
 
 
 def _unresolved_claims(job: ReportJob):
@@ -87,10 +85,7 @@ def review_claim(*, job: ReportJob, reviewer) -> Review:
             details = {"version": job.version, "expires_at": expires.isoformat()}
             if expired:
                 details["took_over_expired_claim_of"] = [c.reviewer.get_username() for c in expired]
-            job_services.event_record(
-                job=job, actor=reviewer, action="claimed", from_status=job.status,
-                from_review_state=job.review_state, details=details,
-            )
+            events.review_claimed(job=job, reviewer=reviewer, details=details)
             return review
     except IntegrityError:
         # Only a writer that skipped the job lock can get here; the constraint still holds.
@@ -105,7 +100,7 @@ def review_release(*, job: ReportJob, reviewer, reason: str = "") -> None:
         claim = _unresolved_claims(job).select_related("reviewer").first()
         if claim is None:
             return
-        if claim.reviewer_id != reviewer.pk and policy.role_in(reviewer, job.workspace_id) != Role.OPERATOR:
+        if not policy.may_release_claim(reviewer, workspace_id=job.workspace_id, holder_id=claim.reviewer_id):
             raise PermissionDenied(
                 f"{claim.reviewer.get_username()} holds this claim; only they or an operator can release it."
             )
@@ -113,10 +108,7 @@ def review_release(*, job: ReportJob, reviewer, reason: str = "") -> None:
         details = {"version": job.version}
         if claim.reviewer_id != reviewer.pk:
             details["claim_of"] = claim.reviewer.get_username()
-        job_services.event_record(
-            job=job, actor=reviewer, action="released", from_status=job.status,
-            from_review_state=job.review_state, reason=reason, details=details,
-        )
+        events.review_released(job=job, reviewer=reviewer, reason=reason, details=details)
 
 
 def checklist_normalise(checklist) -> dict[str, bool]:

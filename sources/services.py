@@ -5,6 +5,8 @@ build manifests, and ingest (fetch and extract) pending items.
 from __future__ import annotations
 
 import hashlib
+import datetime as dt
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -28,6 +30,21 @@ class SourceSpec:
     text: str = ""
     item_id: int | None = None
     record_job_id: str = ""  # public id of an approved report of the same workspace
+
+
+@dataclass(frozen=True)
+class RecordSource:
+    """An earlier approved report, as the app that owns reports resolves it for quoting."""
+
+    job_id: int
+    title: str
+    text: str
+    published: dt.date | None = None
+
+
+# Resolves the public id of a report in the workspace into what is quoted, or raises
+# ValidationFailed. The jobs app passes it in, so sources never reads jobs' tables.
+RecordResolver = Callable[..., RecordSource]
 
 
 def _sha256(data: bytes) -> str:
@@ -99,30 +116,35 @@ def source_create_upload(*, workspace, created_by, name: str, data: bytes, decla
     return item
 
 
-def source_create_record(*, workspace, created_by, job) -> SourceItem:
+def source_create_record(*, workspace, created_by, record: RecordSource) -> SourceItem:
     """An approved report of the same workspace, quoted as a source."""
-    from jobs.selectors import report_markdown
-
-    if job.workspace_id != workspace.pk:
-        raise ValidationFailed("Internal records must come from the same workspace.")
-    if job.status != "completed":
-        raise ValidationFailed(f"Report {job.public_id} is not completed, so it cannot be used as a source.")
-    text = report_markdown(job=job)
-    data = text.encode()
+    data = record.text.encode()
     return SourceItem.objects.create(
         workspace=workspace,
         created_by=created_by,
         kind=SourceKind.RECORD,
-        record_job=job,
-        title=f"Report {job.public_id}: {job.topic}"[:300],
+        record_job_id=record.job_id,
+        title=record.title[:300],
         content_type="text/markdown",
         size=len(data),
         sha256=_sha256(data),
-        text=text,
-        published_at=(job.finished_at or job.created_at).date(),
+        text=record.text,
+        published_at=record.published,
         status=SourceStatus.READY,
         fetched_at=timezone.now(),
     )
+
+
+def source_create(*, workspace, created_by, upload=None, url: str = "", title: str = "", text: str = "") -> SourceItem:
+    """One source from what a caller sent: an uploaded file, a URL, or a pasted text."""
+    if upload:
+        return source_create_upload(
+            workspace=workspace, created_by=created_by, name=upload.name or "upload",
+            data=upload.read(), declared_type=getattr(upload, "content_type", "") or "",
+        )
+    if url:
+        return source_create_url(workspace=workspace, created_by=created_by, url=url, title=title)
+    return source_create_text(workspace=workspace, created_by=created_by, title=title, text=text)
 
 
 @contextmanager
@@ -134,10 +156,11 @@ def _source_at(index: int):
         raise ValidationFailed(exc.message, fields={"sources": {str(index): exc.message}}) from exc
 
 
-def sources_from_specs(*, workspace, created_by, specs: list[SourceSpec]) -> list[SourceItem]:
-    """Resolve a caller's source list into items of `workspace`, in order."""
-    from jobs.models import ReportJob
-
+def sources_from_specs(
+    *, workspace, created_by, specs: list[SourceSpec], record: RecordResolver | None = None
+) -> list[SourceItem]:
+    """Resolve a caller's source list into items of `workspace`, in order. Internal records
+    (earlier reports) need `record`, the resolver of the app that owns them."""
     items: list[SourceItem] = []
     for index, spec in enumerate(specs):
         if spec.item_id is not None:
@@ -155,13 +178,11 @@ def sources_from_specs(*, workspace, created_by, specs: list[SourceSpec]) -> lis
             with _source_at(index):
                 items.append(source_create_text(workspace=workspace, created_by=created_by, title=spec.title, text=spec.text))
         elif spec.record_job_id:
-            job = ReportJob.objects.filter(public_id=spec.record_job_id, workspace=workspace).first()
-            if job is None:
-                raise ValidationFailed(
-                    f"Report {spec.record_job_id} does not exist in this workspace.",
-                    fields={"sources": {str(index): "Unknown report."}},
-                )
-            items.append(source_create_record(workspace=workspace, created_by=created_by, job=job))
+            with _source_at(index):
+                if record is None:
+                    raise ValidationFailed("Earlier reports cannot be used as sources here.")
+                resolved = record(workspace=workspace, public_id=spec.record_job_id)
+                items.append(source_create_record(workspace=workspace, created_by=created_by, record=resolved))
         else:
             raise ValidationFailed(
                 "Each source needs a url, a text, or a source id.",

@@ -48,7 +48,7 @@ class SourceDoc:
 
 @dataclass(frozen=True)
 class ReportRequest:
-    """Everything one background response needs. Built by jobs.requests from a job attempt."""
+    """Everything one background response needs. Built by jobs.worker.prompt from a job attempt."""
 
     job_id: str  # the job's public id
     attempt: int

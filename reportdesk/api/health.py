@@ -78,7 +78,7 @@ def _kind_of(broker) -> str:
 
 
 def _dispatcher_last_seen() -> str | None:
-    from jobs.heartbeat import heartbeat_last_seen
+    from jobs.worker.lease import heartbeat_last_seen
 
     try:
         seen = heartbeat_last_seen()

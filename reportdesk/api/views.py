@@ -8,10 +8,7 @@ allow it is a 409 listing what is allowed now.
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
-from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
@@ -26,15 +23,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs import policy, services
-from jobs.metrics import metrics_compute
+from jobs.metrics import metrics_for
 from jobs.models import ArtifactKind, ReportJob, ReportTemplate
-from jobs.selectors import job_events, jobs_visible_to, report_artifact, report_versions
-from reportdesk.errors import NotFound, PermissionDenied, ValidationFailed
-from reportdesk.models import Role, Workspace
+from jobs.selectors import job_events, jobs_visible_to, report_artifact, report_bundle, sources_visible_to
+from reportdesk.errors import NotFound, ValidationFailed
 from reviews import services as review_services
-from reviews.selectors import review_queue
-from sources.models import ManifestEntry, SourceItem
-from sources.services import source_create_text, source_create_upload, source_create_url
+from reviews.selectors import queue_item, review_queue_for
+from sources.selectors import manifest_entries_prefetch
+from sources.services import source_create
 
 from . import serializers as s
 from .exceptions import PayloadTooLarge
@@ -80,16 +76,6 @@ class ApiViewMixin:
         return serializer.validated_data
 
 
-def _visible_workspace_ids(user) -> list[int] | None:
-    """The caller's workspaces; None means every workspace (superusers)."""
-    return None if user.is_superuser else list(policy.user_roles(user))
-
-
-def _require_submitter(user, workspace, what: str) -> None:
-    if policy.role_in(user, workspace.pk) not in (Role.REQUESTER, Role.OPERATOR):
-        raise PermissionDenied(f"{what} in {workspace.slug} needs the requester or operator role.")
-
-
 ID_PARAM = OpenApiParameter("id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The job's public id.")
 
 
@@ -114,9 +100,7 @@ class SourceViewSet(ApiViewMixin, viewsets.GenericViewSet):
     lookup_value_regex = "[0-9]{1,18}"
 
     def get_queryset(self):
-        items = SourceItem.objects.select_related("workspace")
-        ids = _visible_workspace_ids(self.request.user)
-        return items if ids is None else items.filter(workspace_id__in=ids)
+        return sources_visible_to(self.request.user)
 
     def get_throttles(self):
         return [*super().get_throttles(), SubmitThrottle()] if self.action == "create" else super().get_throttles()
@@ -132,21 +116,14 @@ class SourceViewSet(ApiViewMixin, viewsets.GenericViewSet):
     def create(self, request):
         data = self.parsed(s.SourceCreateUploadIn, request.data)
         workspace, user = data["workspace"], request.user
-        _require_submitter(user, workspace, "Adding sources")
-        if data.get("file"):
-            upload = data["file"]
-            if upload.size > settings.SOURCE_MAX_BYTES:
-                raise PayloadTooLarge(
-                    f"The file is {upload.size} bytes; the limit is {settings.SOURCE_MAX_BYTES}."
-                )
-            item = source_create_upload(
-                workspace=workspace, created_by=user, name=upload.name or "upload",
-                data=upload.read(), declared_type=upload.content_type or "",
-            )
-        elif data.get("url"):
-            item = source_create_url(workspace=workspace, created_by=user, url=data["url"], title=data.get("title", ""))
-        else:
-            item = source_create_text(workspace=workspace, created_by=user, title=data.get("title", ""), text=data["text"])
+        policy.check_submit(user, workspace, what="Adding sources")
+        upload = data.get("file")
+        if upload and upload.size > settings.SOURCE_MAX_BYTES:
+            raise PayloadTooLarge(f"The file is {upload.size} bytes; the limit is {settings.SOURCE_MAX_BYTES}.")
+        item = source_create(
+            workspace=workspace, created_by=user, upload=upload, url=data.get("url", ""),
+            title=data.get("title", ""), text=data.get("text", ""),
+        )
         return Response(s.SourceOut(item).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="A source", responses=responses(s.SourceOut, 404))
@@ -180,11 +157,10 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self):
-        entries = ManifestEntry.objects.select_related("item").order_by("position")
         return (
             jobs_visible_to(self.request.user)
             .select_related("workspace", "template", "requested_by", "rerun_of", "source_manifest")
-            .prefetch_related(Prefetch("source_manifest__entries", queryset=entries))
+            .prefetch_related(manifest_entries_prefetch("source_manifest__entries"))
         )
 
     def get_throttles(self):
@@ -258,18 +234,7 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
         if request.method == "GET":  # a HEAD is a check, not a download
             services.job_record_export(job=job, actor=request.user, fmt=fmt, version=version)
         if fmt == "json":
-            try:
-                citations = json.loads(report_artifact(job=job, kind=ArtifactKind.CITATIONS, version=version)[0].content)
-            except NotFound:
-                citations = []
-            body = {
-                "job": job.public_id,
-                "version": version,
-                "versions": report_versions(job=job),
-                "report": json.loads(artifact.content),
-                "citations": citations,
-            }
-            return Response(s.ReportJsonOut(body).data)
+            return Response(s.ReportJsonOut(report_bundle(job=job, version=version)).data)
         content_type = "text/markdown" if fmt == "md" else "text/html"
         response = HttpResponse(artifact.content, content_type=f"{content_type}; charset=utf-8")
         response["Content-Disposition"] = f'inline; filename="{job.public_id}-v{version}.{fmt}"'
@@ -456,24 +421,9 @@ class ReviewQueueView(ApiViewMixin, APIView):
     def get(self, request):
         query = self.parsed(s.ReviewQueueQueryIn, request.query_params)
         now = timezone.now()
-        entries = ManifestEntry.objects.select_related("item").order_by("position")
-        drafts = (
-            review_queue(user=request.user, now=now, **query)
-            .exclude(requested_by=request.user)
-            .select_related("rerun_of", "source_manifest")
-            .prefetch_related(Prefetch("source_manifest__entries", queryset=entries))
-        )
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(drafts, request, view=self)
-        items = [
-            {
-                "job": job,
-                "ready_at": job.ready_at,
-                "waiting_seconds": max(0, int((now - job.ready_at).total_seconds())),
-                "claim": {"reviewer": job.claimed_by, "expires_at": job.claim_expires_at} if job.claimed_by else None,
-            }
-            for job in page
-        ]
+        page = paginator.paginate_queryset(review_queue_for(user=request.user, now=now, **query), request, view=self)
+        items = [queue_item(job=job, now=now) for job in page]
         return paginator.get_paginated_response(s.ReviewQueueItemOut(items, many=True, context={"request": request}).data)
 
 
@@ -492,13 +442,6 @@ class MetricsView(ApiViewMixin, APIView):
     )
     def get(self, request):
         query = self.parsed(s.MetricsQueryIn, request.query_params)
-        workspace_ids = _visible_workspace_ids(request.user)
-        if query.get("workspace"):
-            workspace = Workspace.objects.filter(slug=query["workspace"]).values_list("id", flat=True).first()
-            if workspace is None or (workspace_ids is not None and workspace not in workspace_ids):
-                raise ValidationFailed(
-                    f"You have no workspace '{query['workspace']}'.",
-                    fields={"workspace": f"You have no workspace '{query['workspace']}'."},
-                )
-            workspace_ids = [workspace]
-        return Response(metrics_compute(workspace_ids=workspace_ids, since=query["since"], until=query["until"]))
+        return Response(
+            metrics_for(user=request.user, workspace=query.get("workspace", ""), since=query["since"], until=query["until"])
+        )

@@ -1,5 +1,5 @@
 """Jobs in a given state for the console's tests, built through the real worker code where
-it matters (a stored report goes through execution.result_store, as the worker stores it)."""
+it matters (a stored report goes through step.result_store, as the worker stores it)."""
 
 import datetime as dt
 import json
@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from jobs import execution
+from jobs.worker import step
 from jobs.models import RETRYABLE_FAILURES, JobAttempt, JobStatus, ProviderCall, ReportJob
 from jobs.providers.base import COMPLETED, ResponseState, Usage
 from tests.factories import ProviderCallFactory, ReportJobFactory
@@ -73,7 +73,7 @@ def store_report(job: ReportJob, output_text: str, *, cost: str = "0.0123") -> R
     )
     job = ReportJob.objects.select_related("template", "current_attempt").get(pk=job.pk)
     state = ResponseState(id=call.provider_response_id, status=COMPLETED, model="gpt-5.2", output_text=output_text, usage=Usage())
-    execution.result_store(job=job, attempt=job.current_attempt, state=state)
+    step.result_store(job=job, attempt=job.current_attempt, state=state)
     ReportJob.objects.filter(pk=job.pk).update(
         model="gpt-5.2", input_tokens=1200, cached_tokens=200, output_tokens=800, reasoning_tokens=100, cost_usd=Decimal(cost)
     )

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_q.models import Task
 
 from jobs import services
-from jobs.heartbeat import dispatcher_acquire
+from jobs.worker.lease import dispatcher_lease_acquire as dispatcher_acquire
 from jobs.models import JobAttempt, ReportJob
 from reportdesk.models import Role
 from reviews.services import review_claim

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from jobs.services import WORKER, event_record
+from jobs.events import WORKER, event_record
 from tests.factories import SourceItemFactory, SourceManifestFactory
 
 from .conftest import client_for
@@ -51,7 +51,7 @@ def test_the_job_detail(make_job, requester, ws, django_assert_num_queries, sour
 def test_the_events(make_job, requester, django_assert_num_queries, events):
     job = make_job("running")
     for _ in range(events):
-        event_record(job=job, actor=WORKER, action="checked", from_status="running")
+        event_record(job=job, actor=WORKER, action="provider_notified", from_status="running")
     client = client_for(requester)
     with django_assert_num_queries(EVENTS_QUERIES):
         response = client.get(f"/api/v1/jobs/{job.public_id}/events/?page_size=50")

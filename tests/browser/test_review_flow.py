@@ -1,7 +1,7 @@
 """A reviewer's whole round in headless Chromium: claim a draft written by the local provider,
 see the failed check, send it back, read version 2 and its diff, approve it with an override
 reason, and find every step on the timeline. The worker is the real one: the test calls
-`jobs.execution.job_advance`, the step the task queue runs."""
+`jobs.step.job_advance`, the step the task queue runs."""
 
 import datetime as dt
 import re
@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from jobs import services as job_services
-from jobs.execution import job_advance
+from jobs.worker.step import job_advance
 from reportdesk.models import Role
 from sources.services import SourceSpec
 from tests.browser.conftest import screenshot

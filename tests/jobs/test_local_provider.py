@@ -8,7 +8,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from jobs import execution, services
+from jobs import services
+from jobs.worker import step
 from jobs.models import Artifact
 from jobs.providers.base import ProviderError, ReportRequest, SourceDoc
 from jobs.providers.local import LocalProvider
@@ -96,7 +97,7 @@ def test_the_local_provider_runs_a_whole_job_to_a_report_that_cites_its_sources(
         topic="Battery recycling capacity", sources=[SourceSpec(title="Note", text=TEXT)],
     )
     for _ in range(2):
-        execution.job_advance(job_id=job.pk)
+        step.job_advance(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == "needs_review" and job.model == "local-extractive" and float(job.cost_usd) == 0
     markdown = Artifact.objects.get(job=job, kind="report_md").content

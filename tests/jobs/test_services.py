@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from jobs import services
+from jobs import events, services
 from jobs.models import (
     AttemptReason,
     JobAttempt,
@@ -215,7 +215,7 @@ def test_a_late_provider_result_never_reopens_a_canceled_or_expired_job():
             services.job_cancel(job=job, actor=operator)
         else:
             services.job_expire(job=job, actor=operator, reason="Window passed")
-        assert services.job_finish(job=job, attempt=attempt, version=1) is None
+        assert services.job_finish(job=job, attempt=attempt, artifacts={"report_md": "# Draft"}) is None
         assert services.job_fail(job=job, failure_class="timeout", message="late") is None
         job.refresh_from_db()
         assert job.status == status and job.version == 0
@@ -260,7 +260,7 @@ def test_worker_transitions_record_the_system_as_actor():
 def test_finish_goes_to_needs_review_or_completed_by_template_policy():
     for review_required, expected in ((True, "needs_review"), (False, "completed")):
         job = _job_in("running", template=ReportTemplateFactory(review_required=review_required))
-        job = services.job_finish(job=job, attempt=job.current_attempt, version=1)
+        job = services.job_finish(job=job, attempt=job.current_attempt, artifacts={"report_md": "# Draft"})
         assert job.status == expected
         assert job.review_state == ("pending" if review_required else "not_required")
         assert job.version == 1
@@ -325,7 +325,7 @@ def test_edit_is_locked_once_the_provider_call_begins():
 
 def test_events_are_append_only():
     job = _job_in("queued")
-    event = services.event_record(job=job, actor=services.WORKER, action="checked", from_status="queued")
+    event = events.event_record(job=job, actor=events.WORKER, action="preparing", from_status="queued")
     event.reason = "rewritten"
     with pytest.raises(Exception):
         event.save()
@@ -359,7 +359,7 @@ def test_cancel_racing_finish_always_ends_consistent():
         def finish():
             try:
                 barrier.wait()
-                services.job_finish(job=job, attempt=attempt, version=1)
+                services.job_finish(job=job, attempt=attempt, artifacts={"report_md": "# Draft"})
             except Exception as exc:  # pragma: no cover
                 errors.append(exc)
             finally:

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from jobs import execution
+from jobs.worker import step
 from jobs.models import ReportJob
 from jobs.providers.base import COMPLETED, ResponseState
 from reportdesk.models import Role
@@ -61,7 +61,7 @@ def store_draft(job: ReportJob, report: dict, *, response_id: str | None = None)
     ReportJob.objects.filter(pk=job.pk).update(status="running", started_at=timezone.now())
     job.refresh_from_db()
     state = ResponseState(id=response_id or f"resp_{job.public_id}_{job.current_attempt.number}", status=COMPLETED, output_text=json.dumps(report))
-    execution.result_store(job=job, attempt=job.current_attempt, state=state)
+    step.result_store(job=job, attempt=job.current_attempt, state=state)
     job.refresh_from_db()
     return job
 

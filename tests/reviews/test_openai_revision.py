@@ -4,7 +4,7 @@ loopback fake of the Responses API, driven by the real worker step."""
 import pytest
 
 from jobs import services as job_services
-from jobs.execution import job_advance
+from jobs.worker.step import job_advance
 from jobs.models import ProviderCall
 from jobs.providers.openai_provider import OpenAIProvider
 from reportdesk.models import Role

@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs import services as job_services
-from jobs.execution import job_advance
+from jobs.worker.step import job_advance
 from jobs.models import JobAttempt, JobEvent, ProviderCall, ReportJob
 from reportdesk.errors import ClaimConflict, InvalidTransition, PermissionDenied, ValidationFailed
 from reportdesk.models import Role

@@ -3,18 +3,15 @@
 import hashlib
 
 import pytest
-from django.utils import timezone
 
-from jobs.models import JobAttempt, ReportJob
 from reportdesk.errors import ValidationFailed
 from sources.services import (
     SourceSpec,
-    source_create_record,
     source_create_text,
     source_create_upload,
     sources_from_specs,
 )
-from tests.factories import ArtifactFactory, ReportJobFactory, WorkspaceFactory, member
+from tests.factories import WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -52,29 +49,11 @@ def test_pasted_text_must_not_be_empty():
         source_create_text(workspace=WorkspaceFactory(), created_by=None, title="", text="  \n ")
 
 
-def test_an_approved_report_of_the_same_workspace_is_an_internal_record():
-    job = ReportJobFactory()
-    ReportJob.objects.filter(pk=job.pk).update(status="completed", finished_at=timezone.now())
-    job.refresh_from_db()
-    ArtifactFactory(attempt=job.current_attempt, job=job, kind="report_md", content="# Earlier report\n\nCapacity grew [S1].")
-    JobAttempt.objects.filter(pk=job.current_attempt_id).update(version=1)
-    requester = member(job.workspace, "requester")
-
-    [item] = sources_from_specs(workspace=job.workspace, created_by=requester, specs=[SourceSpec(record_job_id=job.public_id)])
-
-    assert item.kind == "record" and item.record_job == job and item.status == "ready"
-    assert "Capacity grew" in item.text and job.public_id in item.title
-
-
-def test_records_must_be_completed_reports_of_the_same_workspace():
-    running = ReportJobFactory()
-    other_workspace = WorkspaceFactory()
+def test_internal_records_need_the_resolver_of_the_app_that_owns_reports():
+    workspace = WorkspaceFactory()
     with pytest.raises(ValidationFailed) as exc:
-        source_create_record(workspace=running.workspace, created_by=None, job=running)
-    assert "not completed" in exc.value.message
-    with pytest.raises(ValidationFailed) as exc:
-        sources_from_specs(workspace=other_workspace, created_by=None, specs=[SourceSpec(record_job_id=running.public_id)])
-    assert "does not exist in this workspace" in exc.value.message
+        sources_from_specs(workspace=workspace, created_by=None, specs=[SourceSpec(record_job_id="abc123")])
+    assert exc.value.fields == {"sources": {"0": "Earlier reports cannot be used as sources here."}}
 
 
 def test_a_source_id_from_another_workspace_is_unknown():

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils import timezone
 
-from jobs import services
-from jobs.heartbeat import dispatcher_is_alive
+from jobs import policy, services
+from jobs.worker.lease import dispatcher_is_alive
 from jobs.models import ACTIVE_STATUSES, ReportJob, ReportTemplate
 from reportdesk.errors import ApplicationError
 from reportdesk.models import Workspace
@@ -54,10 +55,13 @@ class Command(BaseCommand):
         if requester is None:
             raise CommandError(f"No user '{user}'. Add one with: manage.py add_member {workspace} {user} --role requester")
         try:
-            specs = [self._source(ws, requester, value) for value in source]
-            job = services.job_submit(
-                workspace=ws, requested_by=requester, template=tpl, topic=topic, audience=audience, sources=specs
-            )
+            # Refused before anything is stored: no uploaded file is left behind.
+            policy.check_submit(requester, ws)
+            with transaction.atomic():  # a refused submit keeps none of its uploads
+                specs = [self._source(ws, requester, value) for value in source]
+                job = services.job_submit(
+                    workspace=ws, requested_by=requester, template=tpl, topic=topic, audience=audience, sources=specs
+                )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(f"Submitted {job.public_id}: {job.input_summary}")

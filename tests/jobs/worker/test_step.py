@@ -3,7 +3,7 @@ loopback fake of the Responses API: every failure class and every retry rule.
 
 `job_advance` is the worker's own step (the django-q2 task calls nothing else); these tests
 call it directly so each step is visible. The dispatcher that decides *when* a job is due is
-tested in test_worker.py.
+tested in test_dispatcher.py.
 """
 
 import datetime as dt
@@ -12,7 +12,8 @@ import json
 import pytest
 from django.utils import timezone
 
-from jobs import execution, services
+from jobs import events, services
+from jobs.worker import step
 from jobs.models import Artifact, JobAttempt, JobEvent, ProviderCall, ReportJob
 from reportdesk.models import Role
 from sources.services import SourceSpec
@@ -50,7 +51,7 @@ def advance(job, provider, *, times=1):
     the waiting in between is skipped)."""
     for _ in range(times):
         ReportJob.objects.filter(pk=job.pk, next_check_at__gt=timezone.now()).update(next_check_at=timezone.now())
-        execution.job_advance(job_id=job.pk, provider=provider)
+        step.job_advance(job_id=job.pk, provider=provider)
     job.refresh_from_db()
     return job
 
@@ -97,7 +98,7 @@ def test_storing_twice_changes_nothing(workspace, requester, openai_fake, openai
     job = advance(submit(workspace, requester, review_required=False), openai_provider, times=2)
     assert job.status == "completed"
     state = openai_provider.retrieve(job.provider_response_id)
-    execution.result_store(job=job, attempt=job.current_attempt, state=state)
+    step.result_store(job=job, attempt=job.current_attempt, state=state)
     assert Artifact.objects.filter(job=job).count() == 6
     assert actions(job).count("completed") == 1 and job.version == 1
 
@@ -124,7 +125,7 @@ class TestCreateErrors:
         assert job.status == "preparing"
         assert job.next_check_at >= timezone.now() + dt.timedelta(seconds=38)
         # a wake-up before the backoff is over (a stray task, a webhook) changes nothing
-        execution.job_advance(job_id=job.pk, provider=openai_provider)
+        step.job_advance(job_id=job.pk, provider=openai_provider)
         assert openai_fake.count(CREATE) == 1
 
     def test_a_transient_error_then_success_runs_the_job(self, workspace, requester, openai_fake, openai_provider):
@@ -215,7 +216,7 @@ class TestCancel:
             services.job_cancel(job=job, actor=requester, reason="Wrong audience")
         assert openai_fake.count(CANCEL) == 0  # nothing leaves the transaction
         assert len(callbacks) == 1
-        execution.provider_cancel(response_id=job.provider_response_id, provider=openai_provider)
+        step.response_cancel(response_id=job.provider_response_id, provider=openai_provider)
         assert openai_provider.retrieve(job.provider_response_id).status == "cancelled"
         assert ProviderCall.objects.get(job=job).status == "cancelled"
 
@@ -223,7 +224,7 @@ class TestCancel:
         openai_fake.script_next(Script(statuses=("queued", "completed"), cancel_result=CANCEL_LOSES_RACE))
         job = advance(submit(workspace, requester), openai_provider)
         services.job_cancel(job=job, actor=requester)
-        execution.provider_cancel(response_id=job.provider_response_id, provider=openai_provider)
+        step.response_cancel(response_id=job.provider_response_id, provider=openai_provider)
         job = advance(job, openai_provider)  # a late worker step finds the response completed
         assert job.status == "canceled" and job.version == 0
         assert not Artifact.objects.filter(job=job).exists()
@@ -301,10 +302,10 @@ def test_a_late_result_for_an_expired_job_is_ignored(workspace, requester, opena
     openai_fake.script_next(Script(statuses=("queued", "completed")))
     job = advance(submit(workspace, requester), openai_provider)
     attempt = job.current_attempt
-    services.job_expire(job=job, actor=services.SCHEDULER, reason="Deadline passed")
+    services.job_expire(job=job, actor=events.SCHEDULER, reason="Deadline passed")
     state = openai_provider.retrieve(job.provider_response_id)
     assert state.status == "completed"
-    execution.result_store(job=job, attempt=attempt, state=state)  # the result arrives late
+    step.result_store(job=job, attempt=attempt, state=state)  # the result arrives late
     job = advance(job, openai_provider)
     assert job.status == "expired" and job.version == 0
     assert not Artifact.objects.filter(job=job).exists()
@@ -366,7 +367,7 @@ class TestReviewedFailureModes:
         for round_ in range(1, 4):
             ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
             with pytest.raises(RuntimeError):
-                execution.job_advance(job_id=job.pk, provider=Broken())
+                step.job_advance(job_id=job.pk, provider=Broken())
             job.refresh_from_db()
             assert job.lease_token == ""  # never left leased
             if round_ < 3:
@@ -422,5 +423,5 @@ class TestReviewedFailureModes:
         openai_fake.script_next(Script.failed(code="server_error"), Script(statuses=("completed",)))
         job = advance(submit(workspace, requester), openai_provider, times=3)
         assert "provider_retry_scheduled" in actions(job) and job.next_check_at > timezone.now()
-        execution.job_advance(job_id=job.pk, provider=openai_provider)  # woken early
+        step.job_advance(job_id=job.pk, provider=openai_provider)  # woken early
         assert openai_fake.count(CREATE) == 1

@@ -13,34 +13,31 @@ import datetime as dt
 import json
 import logging
 import random
-import secrets
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
-from reportdesk.models import Role
-from sources.models import ManifestEntry, SourceStatus
+from sources.models import SourceStatus
+from sources.selectors import manifest_entries
 from sources.services import manifest_freeze, source_ingest
 
-from . import policy, services
-from .heartbeat import dispatcher_ensure
-from .models import (
+from .. import events, policy, services
+from ..models import (
     ACTIVE_STATUSES,
     ArtifactKind,
-    Artifact,
+    CallStatus,
     FailureClass,
     JobAttempt,
     JobStatus,
     ProviderCall,
     ReportJob,
-    TemplateMode,
 )
-from .pricing import usage_cost
-from .providers import get_provider
-from .providers.base import (
+from ..pricing import usage_cost
+from ..providers import get_provider
+from ..providers.base import (
     ACTIVE_STATUSES as PROVIDER_ACTIVE,
     CANCELLED,
     COMPLETED,
@@ -53,53 +50,13 @@ from .providers.base import (
     ResponseState,
     failure_class_for_code,
 )
-from .rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown
-from .report_schema import MAX_RESEARCH_QUESTIONS
-from .requests import Step, build_request, previous_draft_response_id, search_sources
+from ..rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown
+from .dispatcher import dispatcher_ensure
+from .lease import job_lease_acquire, job_lease_expiry, job_lease_release, job_lease_renew, new_lease_token
+from .prompt import build_request
+from .research import ResearchLoop, call_is_final, next_step
 
 log = logging.getLogger(__name__)
-
-# ProviderCall.status values of our own, beside the provider's.
-LOST = "lost"  # the worker died before the provider answered the create
-CALL_ERROR = "error"  # the create call itself failed
-CANCEL_FAILED = "cancel_failed"  # the provider refused our cancel for good (e.g. unknown id)
-
-
-# --- Leases ------------------------------------------------------------------------------
-
-
-def new_lease_token() -> str:
-    return secrets.token_hex(8)
-
-
-def _lease_expiry():
-    return timezone.now() + dt.timedelta(seconds=settings.LEASE_SECONDS)
-
-
-def lease_acquire(*, job_id: int, token: str) -> bool:
-    """Take the job's lease if it is free, expired, or already ours."""
-    now = timezone.now()
-    return bool(
-        ReportJob.objects.filter(pk=job_id)
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now) | Q(lease_token=token))
-        .update(lease_token=token, lease_expires_at=_lease_expiry())
-    )
-
-
-def lease_renew(*, job_id: int, token: str) -> bool:
-    """Extend our lease before something slow. False if another worker has taken the job."""
-    return bool(ReportJob.objects.filter(pk=job_id, lease_token=token).update(lease_expires_at=_lease_expiry()))
-
-
-def lease_release(*, job_id: int, token: str) -> None:
-    """Give the job back. A job still in flight that nobody scheduled gets a check a minute
-    from now, so a step that ended early can never make the dispatcher spin on it."""
-    now = timezone.now()
-    ReportJob.objects.filter(
-        pk=job_id, lease_token=token, status__in=ACTIVE_STATUSES, next_check_at__lte=now
-    ).update(next_check_at=now + dt.timedelta(seconds=settings.POLL_MAX_SECONDS))
-    ReportJob.objects.filter(pk=job_id, lease_token=token).update(lease_token="", lease_expires_at=None)
-
 
 def poll_delay(polls: int) -> float:
     """Seconds until the next check: soon at first, backing off to POLL_MAX_SECONDS, jittered."""
@@ -115,14 +72,17 @@ def _schedule(job_id: int, *, seconds: float, checked: bool = False) -> None:
     ReportJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(**updates)
 
 
-def _lock(job: ReportJob) -> ReportJob:
-    # of=("self",): lock the job row only, not its template's (every job shares five).
-    return ReportJob.objects.select_for_update(of=("self",)).get(pk=job.pk)
-
-
-def _ours(locked: ReportJob, *, attempt: JobAttempt, token: str, statuses=(JobStatus.PREPARING, JobStatus.RUNNING)) -> bool:
-    """Is the locked job still in a state this step may act on, on this attempt, under our lease?"""
-    return locked.status in statuses and locked.current_attempt_id == attempt.pk and locked.lease_token == token
+def still_ours(
+    job: ReportJob, *, attempt: JobAttempt, token: str | None = None, statuses=(JobStatus.PREPARING, JobStatus.RUNNING)
+) -> bool:
+    """The one "is this still mine?" guard: is the job (read under its row lock) still in a
+    state this step may act on, on this attempt, and (given a token) under our lease?
+    A cancel, an expiry, a new attempt or another worker's takeover all make it False."""
+    return (
+        job.status in statuses
+        and job.current_attempt_id == attempt.pk
+        and (token is None or job.lease_token == token)
+    )
 
 
 def _waiting(job: ReportJob) -> bool:
@@ -140,7 +100,7 @@ def job_advance(*, job_id: int, lease_token: str | None = None, provider: Provid
     running → check. Does nothing if another worker holds the job. An unexpected error is
     recorded on the job and retried with backoff; the third on an attempt fails the job."""
     token = lease_token or new_lease_token()
-    if not lease_acquire(job_id=job_id, token=token):
+    if not job_lease_acquire(job_id=job_id, token=token):
         return
     try:
         job = _load(job_id)
@@ -158,7 +118,7 @@ def job_advance(*, job_id: int, lease_token: str | None = None, provider: Provid
         _worker_error(job_id=job_id, token=token, error=exc)
         raise
     finally:
-        lease_release(job_id=job_id, token=token)
+        job_lease_release(job_id=job_id, token=token)
 
 
 def _load(job_id: int) -> ReportJob | None:
@@ -169,16 +129,13 @@ def _worker_error(*, job_id: int, token: str, error: Exception) -> None:
     """Record an unexpected error; back off, or fail the job when it keeps happening."""
     try:
         with transaction.atomic():
-            job = ReportJob.objects.select_for_update(of=("self",)).filter(pk=job_id, lease_token=token).first()
-            if job is None or job.status not in ACTIVE_STATUSES:
+            job = services.job_lock(job_id)
+            if job is None or not still_ours(job, attempt=job.current_attempt, token=token, statuses=ACTIVE_STATUSES):
                 return
-            attempt = job.current_attempt.number if job.current_attempt_id else 0
-            earlier = job.events.filter(action="worker_error", details__attempt=attempt).count()
+            attempt = job.current_attempt.number
+            earlier = events.worker_errors_count(job=job, attempt=attempt)
             message = f"{type(error).__name__}: {error}"[:500]
-            services.event_record(
-                job=job, actor=services.WORKER, action="worker_error", from_status=job.status,
-                from_review_state=job.review_state, reason=message, details={"attempt": attempt, "error": message},
-            )
+            events.worker_error_recorded(job=job, attempt=attempt, message=message)
             if earlier + 1 >= MAX_WORKER_ERRORS:
                 services.job_fail(
                     job=job, failure_class=FailureClass.UNKNOWN,
@@ -203,7 +160,7 @@ def job_prepare(*, job: ReportJob) -> ReportJob | None:
             message=f"The template {job.template.slug} was retired after the job was submitted.", retryable=False,
         )
         return None
-    if policy.role_in(job.requested_by, job.workspace_id) not in (Role.REQUESTER, Role.OPERATOR):
+    if not policy.may_submit(job.requested_by, job.workspace_id):
         services.job_fail(
             job=job, failure_class=FailureClass.VALIDATION_ERROR,
             message=f"{job.requested_by.get_username()} may no longer submit reports in {job.workspace.slug}.",
@@ -217,10 +174,10 @@ def sources_ingest(*, job: ReportJob, token: str) -> ReportJob | None:
     """Fetch and extract the attempt's pending sources. A job whose sources all fail fails
     as source_error (retryable when every failure was transient). Returns None if it failed."""
     attempt = job.current_attempt
-    entries = list(ManifestEntry.objects.filter(manifest_id=attempt.manifest_id).select_related("item").order_by("position"))
+    entries = manifest_entries(manifest_id=attempt.manifest_id)
     pending = [e for e in entries if e.item.status == SourceStatus.PENDING]
     for entry in pending:
-        if not lease_renew(job_id=job.pk, token=token):
+        if not job_lease_renew(job_id=job.pk, token=token):
             return None
         entry.item = source_ingest(item=entry.item)
     ready = [e for e in entries if e.item.status == SourceStatus.READY]
@@ -239,11 +196,7 @@ def sources_ingest(*, job: ReportJob, token: str) -> ReportJob | None:
         return None
     newly_failed = [e for e in failed if e in pending]
     if newly_failed:
-        services.event_record(
-            job=job, actor=services.WORKER, action="sources_partially_failed", from_status=job.status,
-            from_review_state=job.review_state,
-            details={"failed": [{"sid": e.sid, "error": e.item.error} for e in newly_failed]},
-        )
+        events.sources_partially_failed(job=job, failed=[{"sid": e.sid, "error": e.item.error} for e in newly_failed])
     return job
 
 
@@ -258,12 +211,12 @@ def attempt_start(*, job: ReportJob, provider: Provider, token: str) -> None:
             message=f"Could not start within the template's limit of {job.template.max_runtime_minutes} minutes.",
         )
         return
-    call = ProviderCall.objects.filter(attempt=attempt).exclude(status=LOST).order_by("-id").first()
+    call = ProviderCall.objects.filter(attempt=attempt).exclude(status=CallStatus.LOST).order_by("-id").first()
     if call is not None and call.provider_response_id:
         # A previous worker created the response but died before marking the job running.
         services.job_mark_running(job=job, call=call, response_id=call.provider_response_id, provider_status=call.status)
         return
-    if call is not None and call.status == "" and not _call_lost(job=job, attempt=attempt, call=call):
+    if call is not None and call.status == CallStatus.PENDING and not _call_lost(job=job, attempt=attempt, call=call):
         return
     if sources_ingest(job=job, token=token) is None:
         return
@@ -282,15 +235,12 @@ def _call_lost(*, job: ReportJob, attempt: JobAttempt, call: ProviderCall) -> bo
         # Too recent to be sure its worker is gone: look again once its lease would be over.
         _schedule(job.pk, seconds=settings.LEASE_SECONDS)
         return False
-    ProviderCall.objects.filter(pk=call.pk, status="").update(
-        status=LOST, error_message="The worker stopped before the provider answered."
+    ProviderCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
+        status=CallStatus.LOST, error_message="The worker stopped before the provider answered."
     )
     JobAttempt.objects.filter(pk=attempt.pk).update(provider_retries=F("provider_retries") + 1)
     attempt.refresh_from_db(fields=["provider_retries"])
-    services.event_record(
-        job=job, actor=services.WORKER, action="provider_call_lost", from_status=job.status,
-        from_review_state=job.review_state, details={"call": call.pk, "retry": attempt.provider_retries},
-    )
+    events.provider_call_lost(job=job, call_id=call.pk, retry=attempt.provider_retries)
     if attempt.provider_retries > settings.PROVIDER_MAX_AUTO_RETRIES:
         services.job_fail(
             job=job, failure_class=FailureClass.PROVIDER_ERROR, attempt=attempt,
@@ -303,50 +253,49 @@ def _call_lost(*, job: ReportJob, attempt: JobAttempt, call: ProviderCall) -> bo
 def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, token: str) -> None:
     """One provider create for the attempt: the first, a next step, or an automatic retry.
 
-    The request is locked before it is built (an edit is refused from then on), so what is
-    sent is what the job says. The ProviderCall is written before the create call and the
-    response id right after, so a worker that dies in between leaves a call without an id
-    for the next worker to see. The create is never retried inside.
+    One lock for the whole preparation: under it the request is locked (an edit is refused
+    from then on), built from the job as it now stands, and the ProviderCall written, so what
+    is sent is what the job says. The response id is stored right after the create, so a
+    worker that dies in between leaves a call without an id for the next worker to see. The
+    create is never retried inside.
     """
     with transaction.atomic():
-        locked = _lock(job)
-        if not _ours(locked, attempt=attempt, token=token):
+        locked = services.job_lock(job.pk)
+        if locked is None or not still_ours(locked, attempt=attempt, token=token):
             return
         if locked.request_locked_at is None:
-            ReportJob.objects.filter(pk=job.pk).update(request_locked_at=timezone.now())
-    job = _load(job.pk)
-    attempt = job.current_attempt
-    try:
-        step = next_step(job=job, attempt=attempt)
-    except ResearchLoop as exc:
-        services.job_fail(job=job, failure_class=FailureClass.PROVIDER_ERROR, message=str(exc), attempt=attempt)
-        return
-    request, summary = build_request(job=job, attempt=attempt, provider_name=provider.name, step=step)
-    with transaction.atomic():
-        locked = _lock(job)
-        if not _ours(locked, attempt=attempt, token=token):
+            locked.request_locked_at = timezone.now()
+        locked.lease_expires_at = job_lease_expiry()
+        locked.save(update_fields=["request_locked_at", "lease_expires_at"])
+        job = locked
+        # An edit may have changed the attempt's manifest until the lock above: read it now.
+        attempt = JobAttempt.objects.select_related("manifest").get(pk=attempt.pk)
+        try:
+            step = next_step(job=job, attempt=attempt)
+        except ResearchLoop as exc:
+            services.job_fail(job=job, failure_class=FailureClass.PROVIDER_ERROR, message=str(exc), attempt=attempt)
             return
+        request, summary = build_request(job=job, attempt=attempt, provider_name=provider.name, step=step)
         call = ProviderCall.objects.create(
             job=job, attempt=attempt, step=request.step, provider=provider.name, model=request.model,
             previous_response_id=request.previous_response_id or "", request_summary=summary,
         )
         manifest_freeze(manifest=attempt.manifest)
-        ReportJob.objects.filter(pk=job.pk).update(lease_expires_at=_lease_expiry())
     try:
         state = provider.create(request)
     except ProviderError as exc:
-        ProviderCall.objects.filter(pk=call.pk, status="").update(
-            status=CALL_ERROR, error_code=exc.code[:100], error_message=exc.message, completed_at=timezone.now()
+        ProviderCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
+            status=CallStatus.ERROR, error_code=exc.code[:100], error_message=exc.message, completed_at=timezone.now()
         )
         _provider_error(job=job, attempt=attempt, error=exc)
         return
     except Exception as exc:
         # Not a provider answer but our own failure: this call is over (job_advance records it).
-        ProviderCall.objects.filter(pk=call.pk, status="").update(
-            status=CALL_ERROR, error_message=f"{type(exc).__name__}: {exc}"[:2000], completed_at=timezone.now()
+        ProviderCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
+            status=CallStatus.ERROR, error_message=f"{type(exc).__name__}: {exc}"[:2000], completed_at=timezone.now()
         )
         raise
-    ProviderCall.objects.filter(pk=call.pk, status="").update(
+    ProviderCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
         provider_response_id=state.id, status=state.status or QUEUED, model=state.model or request.model
     )
     call.provider_response_id = state.id
@@ -364,7 +313,7 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         )
     if not moved:
         # Canceled or expired while the create was in flight: the product's cancel wins.
-        _cancel_quietly(provider, state.id)
+        response_cancel(response_id=state.id, provider=provider)
 
 
 def _provider_error(*, job: ReportJob, attempt: JobAttempt, error: ProviderError) -> None:
@@ -376,15 +325,14 @@ def _provider_error(*, job: ReportJob, attempt: JobAttempt, error: ProviderError
         if error.retry_after:
             delay = max(delay, error.retry_after)
         with transaction.atomic():
-            locked = _lock(job)
-            if locked.status not in ACTIVE_STATUSES or locked.current_attempt_id != attempt.pk:
+            locked = services.job_lock(job.pk)
+            if locked is None or not still_ours(locked, attempt=attempt, statuses=ACTIVE_STATUSES):
                 return  # canceled or moved on meanwhile: nothing to retry
             JobAttempt.objects.filter(pk=attempt.pk).update(provider_retries=retries, last_error=error.message)
             ReportJob.objects.filter(pk=job.pk).update(retries=F("retries") + 1)
             _schedule(job.pk, seconds=delay)
-            services.event_record(
-                job=locked, actor=services.WORKER, action="provider_retry_scheduled", from_status=locked.status,
-                from_review_state=locked.review_state, reason=error.message,
+            events.provider_retry_scheduled(
+                job=locked, reason=error.message,
                 details={"retry": retries, "of": settings.PROVIDER_MAX_AUTO_RETRIES, "in_seconds": round(delay, 1), "code": error.code},
             )
         return
@@ -397,28 +345,26 @@ def _provider_error(*, job: ReportJob, attempt: JobAttempt, error: ProviderError
     )
 
 
-def _cancel_quietly(provider: Provider, response_id: str) -> None:
+def response_cancel(*, response_id: str, provider: Provider | None = None) -> None:
+    """Cancel a response at the provider, best effort: the product has already stopped the job
+    (or never needed this response). What fails transiently is tried again by the orphan
+    sweep; a permanent refusal is recorded so the sweep stops asking."""
+    provider = provider or get_provider()
     try:
         state = provider.cancel(response_id)
     except ProviderError as exc:
         log.warning("cancel of %s failed: %s", response_id, exc.message)
         if not exc.transient:
-            ProviderCall.objects.filter(provider_response_id=response_id).update(status=CANCEL_FAILED, error_message=exc.message)
+            ProviderCall.objects.filter(provider_response_id=response_id).update(status=CallStatus.CANCEL_FAILED, error_message=exc.message)
         return
     ProviderCall.objects.filter(provider_response_id=response_id).update(status=state.status or CANCELLED)
-
-
-def provider_cancel(*, response_id: str, provider: Provider | None = None) -> None:
-    """Best-effort cancel at the provider after the product has stopped the job; what fails
-    transiently here is tried again by the orphan sweep."""
-    _cancel_quietly(provider or get_provider(), response_id)
 
 
 def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
     """Poll the running response once and act on what it says."""
     attempt = job.current_attempt
-    latest = ProviderCall.objects.filter(attempt=attempt).exclude(status=LOST).order_by("-id").first()
-    if latest is None or latest.status in (CALL_ERROR, FAILED) or (latest.status == COMPLETED and not _is_final(latest)):
+    latest = ProviderCall.objects.filter(attempt=attempt).exclude(status=CallStatus.LOST).order_by("-id").first()
+    if latest is None or latest.status in (CallStatus.ERROR, FAILED) or (latest.status == COMPLETED and not call_is_final(latest)):
         # A retry after a failed response, or the next research step (its predecessor ended
         # but the worker stopped before creating it): start it, unless a backoff is in force.
         if not _waiting(job):
@@ -445,7 +391,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
     _record_call_state(call=call, state=state)
     if state.status in PROVIDER_ACTIVE or not state.status:
         if _past_runtime(job, attempt):
-            _cancel_quietly(provider, call.provider_response_id)
+            response_cancel(response_id=call.provider_response_id, provider=provider)
             services.job_fail(
                 job=job, failure_class=FailureClass.TIMEOUT, attempt=attempt,
                 message=f"Still running after the template's limit of {job.template.max_runtime_minutes} minutes; canceled at the provider.",
@@ -454,7 +400,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
             _schedule(job.pk, seconds=poll_delay(call.polls), checked=True)
         return
     ReportJob.objects.filter(pk=job.pk).update(last_checked_at=timezone.now())
-    if state.status == COMPLETED and not _is_final(call):
+    if state.status == COMPLETED and not call_is_final(call):
         _call_create(job=job, attempt=attempt, provider=provider, token=token)
     elif state.status == COMPLETED:
         result_store(job=job, attempt=attempt, state=state)
@@ -478,72 +424,6 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
         services.job_fail(job=job, failure_class=FailureClass.PROVIDER_ERROR, attempt=attempt, message="The provider canceled the response.")
     else:
         services.job_fail(job=job, failure_class=FailureClass.UNKNOWN, attempt=attempt, message=f"Unknown provider status '{state.status}'.")
-
-
-# --- Multi-step research --------------------------------------------------------------
-
-MAX_TOOL_ROUNDS = 3  # function-call answers per research question before the model must write
-
-
-class ResearchLoop(Exception):
-    """The model kept calling tools instead of writing its notes."""
-
-
-def _is_final(call: ProviderCall) -> bool:
-    """Does this call's answer hold the report? Read from the call itself, so a template
-    changed mid-run cannot turn a research plan into a draft."""
-    return call.step in ("report", "synthesize")
-
-
-def _plan_questions(plan: ProviderCall) -> list[str]:
-    try:
-        questions = json.loads(plan.output.get("text") or "{}").get("questions", [])
-    except (ValueError, AttributeError):
-        return []
-    return [q.strip() for q in questions if isinstance(q, str) and q.strip()][:MAX_RESEARCH_QUESTIONS]
-
-
-def _answer(attempt: JobAttempt, function_call: dict, *, exhausted: bool) -> dict:
-    if exhausted:
-        result = {"error": "Search limit reached for this question: write your notes now."}
-    elif function_call.get("name") != "search_sources":
-        result = {"error": f"Unknown function {function_call.get('name')!r}; only search_sources exists."}
-    else:
-        try:
-            query = json.loads(function_call.get("arguments") or "{}").get("query", "")
-        except (ValueError, AttributeError):
-            query = ""
-        result = {"passages": search_sources(attempt=attempt, query=str(query))} if query else {"error": "Give a query."}
-    return {"type": "function_call_output", "call_id": function_call.get("call_id", ""), "output": json.dumps(result)}
-
-
-def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
-    """The step to run next, from what the attempt's calls have answered so far."""
-    first = Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
-    if job.template.mode != TemplateMode.MULTI_STEP:
-        return first
-    done = list(ProviderCall.objects.filter(attempt=attempt, status=COMPLETED).order_by("id"))
-    if not done:
-        return Step(name="plan", previous_response_id=first.previous_response_id)
-    last = done[-1]
-    questions = _plan_questions(done[0])
-    number = int(last.step.split("-")[1]) if last.step.startswith("research-") else 0
-    pending = last.output.get("function_calls") or []
-    if pending:
-        rounds = sum(1 for c in done if c.step == last.step)
-        if rounds > MAX_TOOL_ROUNDS + 1:
-            raise ResearchLoop(f"The model kept calling tools in {last.step} instead of writing its notes.")
-        return Step(
-            name=last.step, previous_response_id=last.provider_response_id,
-            question=questions[number - 1] if 0 < number <= len(questions) else "", number=number, of=len(questions),
-            input_items=tuple(_answer(attempt, fc, exhausted=rounds > MAX_TOOL_ROUNDS) for fc in pending),
-        )
-    if number < len(questions):
-        return Step(
-            name=f"research-{number + 1}", previous_response_id=last.provider_response_id,
-            question=questions[number], number=number + 1, of=len(questions),
-        )
-    return Step(name="synthesize", previous_response_id=last.provider_response_id)
 
 
 def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:
@@ -597,7 +477,7 @@ def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState) -
         return
     markdown = report_to_markdown(report)
 
-    entries = {e.sid: e.item for e in ManifestEntry.objects.filter(manifest_id=attempt.manifest_id).select_related("item")}
+    entries = {e.sid: e.item for e in manifest_entries(manifest_id=attempt.manifest_id)}
     citations = [
         {"source_id": sid, "in_manifest": sid in entries,
          "title": entries[sid].title if sid in entries else "", "url": entries[sid].url if sid in entries else ""}
@@ -611,14 +491,4 @@ def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState) -
         ArtifactKind.SOURCE_NOTES: json.dumps(report.get("source_notes", []) if isinstance(report.get("source_notes"), list) else [], ensure_ascii=False),
         ArtifactKind.RENDERED_HTML: render_html(markdown),
     }
-    with transaction.atomic():
-        locked = _lock(job)
-        if locked.status != JobStatus.RUNNING or locked.current_attempt_id != attempt.pk:
-            return
-        Artifact.objects.bulk_create(
-            [Artifact(job=job, attempt=attempt, kind=kind, content=content) for kind, content in contents.items()],
-            ignore_conflicts=True,
-        )
-        runtime = (timezone.now() - (attempt.started_at or locked.created_at)).total_seconds()
-        ReportJob.objects.filter(pk=job.pk).update(runtime_seconds=locked.runtime_seconds + runtime)
-        services.job_finish(job=locked, attempt=attempt, version=locked.version + 1)
+    services.job_finish(job=job, attempt=attempt, artifacts=contents)

@@ -5,7 +5,8 @@ a new response should be checked within a few seconds. So the dispatcher is a ta
 stays: for TICK_SECONDS it claims, every TICK_INTERVAL, the jobs whose next_check_at has come
 (a lease, one conditional UPDATE for the whole batch) and hands each to the queue as an
 `advance_job` task, which any worker on any host may run; then it enqueues its successor.
-Exactly one runs at a time (jobs.heartbeat); the minute schedule is only its watchdog.
+Exactly one runs at a time (the dispatcher lease, jobs.worker.lease); the minute schedule
+is only its watchdog.
 Per-job cadence lives in next_check_at, so the dispatcher's cost per cycle does not grow with
 the number of jobs in flight.
 """
@@ -21,12 +22,19 @@ from django.db import close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 
-from . import services
-from .execution import LOST, new_lease_token
-from .heartbeat import BEAT_SECONDS, dispatcher_acquire
-from .models import ACTIVE_STATUSES, JobStatus, ProviderCall, ReportJob
+from .. import queue, services
+from ..events import SCHEDULER
+from ..models import ACTIVE_STATUSES, CallStatus, JobStatus, ProviderCall, ReportJob
+from .lease import BEAT_SECONDS, dispatcher_is_alive, dispatcher_lease_acquire, new_lease_token
 
 log = logging.getLogger(__name__)
+
+
+def dispatcher_ensure() -> None:
+    """Start a dispatcher now if none is running (a job started; a worker process spawned)."""
+    if settings.TICK_SECONDS <= 0 or dispatcher_is_alive():
+        return
+    queue.enqueue_dispatcher()
 
 
 def jobs_claim_due(*, limit: int, now=None) -> tuple[str, list[int]]:
@@ -47,7 +55,7 @@ def jobs_claim_due(*, limit: int, now=None) -> tuple[str, list[int]]:
     return token, list(ReportJob.objects.filter(pk__in=ids, lease_token=token).values_list("pk", flat=True))
 
 
-def dispatch_due(*, enqueue, limit: int | None = None) -> int:
+def dispatch_due(*, enqueue=queue.enqueue_job_advance, limit: int | None = None) -> int:
     """Claim due jobs and hand each to `enqueue(job_id, lease_token)`. Returns how many."""
     token, ids = jobs_claim_due(limit=limit or settings.TICK_BATCH)
     for job_id in ids:
@@ -55,14 +63,14 @@ def dispatch_due(*, enqueue, limit: int | None = None) -> int:
     return len(ids)
 
 
-def tick_loop(*, enqueue, seconds: float | None = None, interval: float | None = None, sleep=time.sleep, token: str | None = None) -> int:
+def tick_loop(*, enqueue=queue.enqueue_job_advance, seconds: float | None = None, interval: float | None = None, sleep=time.sleep, token: str | None = None) -> int:
     """Be the dispatcher for `seconds`: dispatch due jobs every `interval`, run the sweeps
     about every 30 s, renew the lease every few seconds. Returns at once (0) if another
     dispatcher holds the lease, and -1 if the lease was lost midway."""
     seconds = settings.TICK_SECONDS if seconds is None else seconds
     interval = settings.TICK_INTERVAL if interval is None else interval
     token = token or new_lease_token()
-    if not dispatcher_acquire(token=token):
+    if not dispatcher_lease_acquire(token=token):
         return 0
     started = time.monotonic()
     next_sweep = started
@@ -71,7 +79,7 @@ def tick_loop(*, enqueue, seconds: float | None = None, interval: float | None =
     while True:
         try:
             if time.monotonic() >= next_beat:
-                if not dispatcher_acquire(token=token):
+                if not dispatcher_lease_acquire(token=token):
                     log.warning("dispatcher lease lost; stopping")
                     return -1
                 next_beat = time.monotonic() + BEAT_SECONDS
@@ -113,8 +121,8 @@ def recovery_sweep(*, now=None) -> int:
     expired_leases = ReportJob.objects.filter(status__in=ACTIVE_STATUSES, lease_expires_at__lt=now).exclude(lease_token="")
     count = expired_leases.update(lease_token="", lease_expires_at=None, next_check_at=now)
     orphan_jobs = ProviderCall.objects.filter(
-        status="", provider_response_id=None, created_at__lt=stale, job__status__in=ACTIVE_STATUSES
-    ).exclude(status=LOST).values_list("job_id", flat=True)
+        status=CallStatus.PENDING, provider_response_id=None, created_at__lt=stale, job__status__in=ACTIVE_STATUSES
+    ).values_list("job_id", flat=True)
     count += ReportJob.objects.filter(pk__in=list(orphan_jobs), lease_token="").update(next_check_at=now)
     # Jobs that lost their schedule altogether (should not happen; cheap to guard).
     count += ReportJob.objects.filter(status__in=ACTIVE_STATUSES, next_check_at__isnull=True).update(next_check_at=now)
@@ -132,23 +140,18 @@ def expiry_sweep(*, now=None) -> int:
     expired = 0
     for job in overdue[:500]:
         try:
-            services.job_expire(job=job, actor=services.SCHEDULER, reason="The deadline passed before the report was delivered.")
+            services.job_expire(job=job, actor=SCHEDULER, reason="The deadline passed before the report was delivered.")
             expired += 1
         except Exception:
             log.exception("could not expire job %s", job.pk)
     return expired
 
 
-def orphan_sweep(*, enqueue_cancel=None, limit: int = 20) -> int:
+def orphan_sweep(*, enqueue_cancel=queue.enqueue_provider_cancel, limit: int = 20) -> int:
     """Cancel provider responses still running for jobs that no longer need them: the job
     stopped (canceled, expired, failed) while a response was live, or a cancel failed for a
     passing reason. Each is handed to a cancel task; the next sweep tries again if it fails."""
-    from .tasks import enqueue_provider_cancel
-
-    enqueue_cancel = enqueue_cancel or enqueue_provider_cancel
-    live = ProviderCall.objects.filter(
-        status__in=["queued", "in_progress"], provider_response_id__isnull=False
-    ).exclude(job__status__in=[*ACTIVE_STATUSES, JobStatus.NEEDS_REVIEW, JobStatus.COMPLETED])
+    live = ProviderCall.objects.live().exclude(job__status__in=[*ACTIVE_STATUSES, JobStatus.NEEDS_REVIEW, JobStatus.COMPLETED])
     ids = list(live.values_list("provider_response_id", flat=True)[:limit])
     for response_id in ids:
         enqueue_cancel(response_id)

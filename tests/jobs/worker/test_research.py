@@ -7,7 +7,8 @@ import json
 import pytest
 from django.utils import timezone
 
-from jobs import execution, services
+from jobs import services
+from jobs.worker import step
 from jobs.models import Artifact, JobEvent, ProviderCall, ReportJob
 from reportdesk.models import Role
 from sources.services import SourceSpec
@@ -34,7 +35,7 @@ def run_until_done(job, provider=None, limit=30):
     """The worker's step, each time the job is due (the waits in between skipped)."""
     for _ in range(limit):
         ReportJob.objects.filter(pk=job.pk, next_check_at__gt=timezone.now()).update(next_check_at=timezone.now())
-        execution.job_advance(job_id=job.pk, provider=provider)
+        step.job_advance(job_id=job.pk, provider=provider)
         job.refresh_from_db()
         if job.status not in ("queued", "preparing", "running"):
             break

@@ -6,8 +6,11 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from jobs import execution, services, worker
-from jobs.heartbeat import STALE_SECONDS, dispatcher_acquire, dispatcher_handover, dispatcher_is_alive
+from jobs import services
+from jobs.worker import dispatcher, step
+from jobs.worker.lease import STALE_SECONDS, dispatcher_is_alive
+from jobs.worker.lease import dispatcher_lease_acquire as dispatcher_acquire
+from jobs.worker.lease import dispatcher_lease_release as dispatcher_handover
 from jobs.models import Artifact, JobEvent, LocalResponse, ProviderCall, ReportJob
 from reportdesk.models import Role
 from sources.services import SourceSpec
@@ -31,11 +34,11 @@ class TestDispatcher:
         _due_job(status="completed")  # finished
         expired_lease = _due_job(lease_token="dead", lease_expires_at=timezone.now() - dt.timedelta(seconds=5))
 
-        token, ids = worker.jobs_claim_due(limit=10)
+        token, ids = dispatcher.jobs_claim_due(limit=10)
 
         assert sorted(ids) == sorted([due.pk, expired_lease.pk])
         assert set(ReportJob.objects.filter(pk__in=ids).values_list("lease_token", flat=True)) == {token}
-        assert worker.jobs_claim_due(limit=10) == ("", [])  # nothing left to claim
+        assert dispatcher.jobs_claim_due(limit=10) == ("", [])  # nothing left to claim
 
     @pytest.mark.parametrize("count", [1, 50])
     def test_a_dispatch_cycle_costs_the_same_queries_whatever_the_number_of_jobs(self, count, django_assert_num_queries):
@@ -43,30 +46,30 @@ class TestDispatcher:
             _due_job()
         enqueued = []
         with django_assert_num_queries(3):
-            worker.dispatch_due(enqueue=lambda job_id, token: enqueued.append(job_id), limit=100)
+            dispatcher.dispatch_due(enqueue=lambda job_id, token: enqueued.append(job_id), limit=100)
         assert len(enqueued) == count
 
     def test_advance_does_nothing_while_another_worker_holds_the_job(self):
         job = _due_job(status="queued", lease_token="someone", lease_expires_at=timezone.now() + dt.timedelta(minutes=1))
-        execution.job_advance(job_id=job.pk)
+        step.job_advance(job_id=job.pk)
         job.refresh_from_db()
         assert job.status == "queued" and job.lease_token == "someone"
 
     def test_poll_delay_starts_soon_and_backs_off_to_the_cap(self, settings):
         settings.POLL_FIRST_SECONDS, settings.POLL_BACKOFF, settings.POLL_MAX_SECONDS, settings.POLL_JITTER = 2, 1.6, 60, 0
-        delays = [execution.poll_delay(n) for n in range(12)]
+        delays = [step.poll_delay(n) for n in range(12)]
         assert delays[0] == 2 and delays == sorted(delays) and delays[-1] == 60
 
     def test_jitter_stays_within_bounds(self, settings):
         settings.POLL_FIRST_SECONDS, settings.POLL_JITTER = 10, 0.2
-        delays = {round(execution.poll_delay(0), 3) for _ in range(50)}
+        delays = {round(step.poll_delay(0), 3) for _ in range(50)}
         assert len(delays) > 1 and all(8 <= d <= 12 for d in delays)
 
     def test_tick_loop_dispatches_and_beats(self, settings):
         settings.TICK_BATCH = 10
         jobs = [_due_job() for _ in range(3)]
         enqueued = []
-        worker.tick_loop(enqueue=lambda job_id, token: enqueued.append(job_id), seconds=0, sleep=lambda s: None)
+        dispatcher.tick_loop(enqueue=lambda job_id, token: enqueued.append(job_id), seconds=0, sleep=lambda s: None)
         assert sorted(enqueued) == sorted(j.pk for j in jobs)
         assert dispatcher_is_alive()
 
@@ -74,7 +77,7 @@ class TestDispatcher:
         assert dispatcher_acquire(token="first")
         enqueued = []
         # a second dispatcher (the watchdog schedule, say) finds the lease held and leaves at once
-        assert worker.tick_loop(enqueue=lambda *a: enqueued.append(a), seconds=30, token="second") == 0
+        assert dispatcher.tick_loop(enqueue=lambda *a: enqueued.append(a), seconds=30, token="second") == 0
         assert enqueued == []
         # the first hands over at the end of its run; then the next one may take it
         assert dispatcher_handover(token="first")
@@ -93,7 +96,7 @@ class TestDispatcher:
 class TestSweeps:
     def test_recovery_makes_jobs_with_expired_leases_due_again(self):
         job = _due_job(lease_token="dead", lease_expires_at=timezone.now() - dt.timedelta(seconds=1), next_check_at=timezone.now() + dt.timedelta(hours=1))
-        assert worker.recovery_sweep() >= 1
+        assert dispatcher.recovery_sweep() >= 1
         job.refresh_from_db()
         assert job.lease_token == "" and job.next_check_at <= timezone.now()
 
@@ -110,8 +113,8 @@ class TestSweeps:
         ProviderCall.objects.update(created_at=timezone.now() - dt.timedelta(seconds=settings.LEASE_SECONDS + 5))
         ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now() + dt.timedelta(hours=1))
 
-        worker.recovery_sweep()
-        execution.job_advance(job_id=job.pk)
+        dispatcher.recovery_sweep()
+        step.job_advance(job_id=job.pk)
 
         job.refresh_from_db()
         assert job.status == "running"
@@ -125,7 +128,7 @@ class TestSweeps:
         queued = _due_job(status="queued", deadline=past)
         draft = _due_job(status="needs_review", deadline=past)
         on_time = _due_job(status="running", deadline=timezone.now() + dt.timedelta(hours=1))
-        assert worker.expiry_sweep() == 2
+        assert dispatcher.expiry_sweep() == 2
         for job, status in ((queued, "expired"), (draft, "expired"), (on_time, "running")):
             job.refresh_from_db()
             assert job.status == status
@@ -235,7 +238,7 @@ class TestRobustness:
             raise ConnectionError("broker unreachable")
 
         # two cycles: both fail at the broker, neither ends the dispatcher's run
-        result = worker.tick_loop(enqueue=broker_down, seconds=0.05, interval=0.01)
+        result = dispatcher.tick_loop(enqueue=broker_down, seconds=0.05, interval=0.01)
         assert result == 0 and len(attempts) >= 1
         assert dispatcher_is_alive()
 
@@ -245,7 +248,7 @@ class TestRobustness:
         orphan = ProviderCallFactory(attempt=canceled.current_attempt, job=canceled, status="in_progress")
         ProviderCallFactory(attempt=running.current_attempt, job=running, status="in_progress")
         sent = []
-        assert worker.orphan_sweep(enqueue_cancel=sent.append) == 1
+        assert dispatcher.orphan_sweep(enqueue_cancel=sent.append) == 1
         assert sent == [orphan.provider_response_id]
 
     def test_cancel_reaches_every_live_response_of_the_job(self, django_capture_on_commit_callbacks):

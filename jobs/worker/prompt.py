@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from sources.models import ManifestEntry, SourceStatus
+from sources.selectors import ready_entries
 
-from .models import ArtifactKind, AttemptReason, JobAttempt, ProviderCall, ReportJob
-from .providers.base import ReportRequest, SourceDoc
-from .report_schema import (
+from ..models import ArtifactKind, AttemptReason, JobAttempt, ProviderCall, ReportJob
+from ..providers.base import ReportRequest, SourceDoc
+from ..report_schema import (
     CITATION_RULES,
     MAX_RESEARCH_QUESTIONS,
     QUESTIONS_SCHEMA,
@@ -96,7 +96,6 @@ def _fit_sources(docs: list[SourceDoc], *, topic: str, budget: int) -> tuple[lis
 
 
 def source_docs(*, attempt: JobAttempt) -> list[SourceDoc]:
-    entries = ManifestEntry.objects.filter(manifest_id=attempt.manifest_id).select_related("item").order_by("position")
     return [
         SourceDoc(
             sid=entry.sid,
@@ -106,8 +105,7 @@ def source_docs(*, attempt: JobAttempt) -> list[SourceDoc]:
             kind=entry.item.kind,
             published=entry.item.published_at,
         )
-        for entry in entries
-        if entry.item.status == SourceStatus.READY
+        for entry in ready_entries(manifest_id=attempt.manifest_id)
     ]
 
 

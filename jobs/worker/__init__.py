@@ -1,0 +1,10 @@
+"""The worker side of a job, one file per role:
+
+- `step`: one job one step forward (prepare, start, check, store), under the job lease;
+- `research`: which step of a multi-step research run comes next;
+- `prompt`: the provider request built from the job, its template and its sources;
+- `lease`: the job lease and the dispatcher lease;
+- `dispatcher`: the dispatcher loop and its sweeps (recovery, expiry, orphans).
+
+django-q2 reaches these through jobs.tasks; everything else enqueues through jobs.queue.
+"""
