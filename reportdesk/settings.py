@@ -226,7 +226,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "reportdesk API",
     "DESCRIPTION": "Submit, follow, act on and download AI research reports. Token auth "
     "(`Authorization: Token <key>`; `manage.py drf_create_token <user>`) or a session. Errors are "
-    '`{"error": {"code", "message", "fields"}}`. See the README, section REST API.',
+    '`{"error": {"code", "message", "fields"}}`. See docs/api.md.',
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
