@@ -170,7 +170,7 @@ def job_prepare(*, job: ReportJob) -> ReportJob | None:
     return job
 
 
-def sources_ingest(*, job: ReportJob, token: str) -> ReportJob | None:
+def attempt_sources_fetch(*, job: ReportJob, token: str) -> ReportJob | None:
     """Fetch and extract the attempt's pending sources. A job whose sources all fail fails
     as source_error (retryable when every failure was transient). Returns None if it failed."""
     attempt = job.current_attempt
@@ -218,7 +218,7 @@ def attempt_start(*, job: ReportJob, provider: Provider, token: str) -> None:
         return
     if call is not None and call.status == CallStatus.PENDING and not _call_lost(job=job, attempt=attempt, call=call):
         return
-    if sources_ingest(job=job, token=token) is None:
+    if attempt_sources_fetch(job=job, token=token) is None:
         return
     _call_create(job=job, attempt=attempt, provider=provider, token=token)
 
