@@ -18,10 +18,10 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -31,9 +31,11 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
-from django_q.models import OrmQ
+from django_q.models import Failure, Success
 
-from reportdesk.admin import ReadOnlyAdminMixin, ScopedWorkspaceFilter, WorkspaceScopedAdmin, member_workspace_ids
+from reportdesk.admin import (
+    ReadOnlyAdminMixin, ScopedWorkspaceFilter, WorkspaceScopedAdmin, admin_log_change, member_workspace_ids,
+)
 from reportdesk.errors import ApplicationError, NotFound
 from reportdesk.models import Workspace
 
@@ -124,6 +126,13 @@ def _elapsed(moment: dt.datetime, now: dt.datetime) -> str:
     if seconds < 90:
         return f"{max(int(seconds), 0)} s"
     return timesince(moment, now, depth=1)
+
+
+class PublicIdChangeList(ChangeList):
+    """The job list links each job by its public id, as every other admin URL of a job does."""
+
+    def url_for_result(self, result):
+        return reverse("admin:jobs_reportjob_change", args=[quote(result.public_id)], current_app=self.model_admin.admin_site.name)
 
 
 def status_badge(job: ReportJob) -> str:
@@ -333,7 +342,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
         job = self._job(request, object_id)
         if job is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        page = reverse("admin:jobs_reportjob_change", args=[job.pk])
+        page = reverse("admin:jobs_reportjob_change", args=[job.public_id])
         form = ActionReasonForm(request.POST if request.method == "POST" else None, required=spec.reason_required)
         if form.is_bound and form.is_valid():
             self._apply(request, [job], spec, form.cleaned_data["reason"])
@@ -381,6 +390,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
                 continue
             (changed if (after.status, after.archived_at) != before else unchanged).append(job)
         if changed:
+            admin_log_change(request, changed, f"{spec.verb}: {reason}" if reason else spec.verb)
             self.message_user(request, f"{spec.done.capitalize()} {_plural(len(changed))}: {_names(changed)}.", messages.SUCCESS)
         if unchanged:
             self.message_user(request, f"Already {spec.done}, nothing changed: {_names(unchanged)}.", messages.INFO)
@@ -397,16 +407,19 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
             *super().get_urls(),
         ]
 
+    def get_changelist(self, request, **kwargs):
+        return PublicIdChangeList
+
+    def get_object(self, request, object_id, from_field=None):
+        # Django's own views on one job (its history) find it the way the job page does.
+        return self._job(request, object_id)
+
     def _job(self, request, object_id) -> ReportJob | None:
-        """A job the person may see, by primary key or by public id (what support reads out)."""
-        object_id = unquote(str(object_id))
-        match = Q(public_id=object_id)
-        if object_id.isdigit():
-            match |= Q(pk=int(object_id))
+        """A job the person may see, by its public id: every admin URL of a job names it so."""
         return (
             self.get_queryset(request)
             .select_related("workspace", "requested_by", "template", "current_attempt")
-            .filter(match)
+            .filter(public_id=unquote(str(object_id)))
             .first()
         )
 
@@ -420,7 +433,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
         now = timezone.now()
         state = policy.job_state(job, request.user, now=now)
         buttons = [
-            {"action": name, "label": CONSOLE_ACTIONS[name].verb, "url": reverse("admin:jobs_reportjob_act", args=[job.pk, name])}
+            {"action": name, "label": CONSOLE_ACTIONS[name].verb, "url": reverse("admin:jobs_reportjob_act", args=[job.public_id, name])}
             for name in state.actions
             if name in CONSOLE_ACTIONS and self._may(request, name)
         ]
@@ -442,6 +455,8 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
             "entries": selectors.job_source_entries(job=job),
             "report": self._report(request, job),
             "tasks": self._task_links(request, job),
+            "review_url": reverse("admin:reviews_review_draft", args=[job.public_id])
+            if job.version and policy.reviews_in(request.user, job.workspace_id) else "",
             "runtime": _duration(job.runtime_seconds) if job.runtime_seconds else "—",
             "has_view_permission": True,
             "original": job,
@@ -470,12 +485,11 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
         records = selectors.job_task_records(job=job)
         query = urlencode({"name": records["name"]})
         links = []
-        if request.user.has_perm("django_q.view_success"):
-            links.append(("Successful runs", f"{reverse('admin:django_q_success_changelist')}?{query}"))
-        if request.user.has_perm("django_q.view_failure"):
-            links.append(("Failed runs", f"{reverse('admin:django_q_failure_changelist')}?{query}"))
-        if self.admin_site.is_registered(OrmQ) and request.user.has_perm("django_q.view_ormq"):
-            links.append(("Queued tasks", reverse("admin:django_q_ormq_changelist")))
+        for model, label in ((Success, "Successful runs"), (Failure, "Failed runs")):
+            if self.admin_site.is_registered(model) and self.admin_site.get_model_admin(model).has_view_permission(request):
+                links.append((label, f"{reverse(f'admin:django_q_{model._meta.model_name}_changelist')}?{query}"))
+        if policy.operates_anywhere(request.user):
+            links.append(("Queued tasks", f"{reverse('admin:workers')}#queue"))
         return {**records, "links": links}
 
     def metrics_view(self, request):
