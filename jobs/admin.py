@@ -39,7 +39,7 @@ from reportdesk.admin import (
 from reportdesk.errors import ApplicationError, NotFound
 from reportdesk.models import Workspace
 
-from . import charts, policy, selectors, services
+from . import charts, policy, search, selectors, services
 from .metrics import metrics_compute
 from .models import (
     ACTIVE_STATUSES,
@@ -215,7 +215,10 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
         ("created_at", admin.DateFieldListFilter),
     ]
     search_fields = ["=public_id", "=provider_response_id", "topic", "requested_by__username"]
-    search_help_text = "Public id or provider response id (exact), or words of the topic or the requester's username."
+    search_help_text = (
+        "Public id or provider response id (exact), or words of the topic, the requester's username, "
+        "the report's text or a source's title."
+    )
     list_select_related = ["workspace", "requested_by", "template"]
     list_per_page = 50
     show_full_result_count = False
@@ -413,6 +416,13 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
             path("<path:object_id>/act/<str:action>/", self.admin_site.admin_view(self.act_view), name="%s_%s_act" % info),
             *super().get_urls(),
         ]
+
+    def get_search_results(self, request, queryset, search_term):
+        # Django's own search (ids, topic, requester), or the report's text and source titles.
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if not search_term.strip():
+            return found, may_have_duplicates
+        return found | search.jobs_matching_text(queryset, search_term), may_have_duplicates
 
     def changelist_view(self, request, extra_context=None):
         # The list is the console's work surface: its columns get the width the app sidebar
