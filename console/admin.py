@@ -12,6 +12,10 @@ from .selectors import task_records_for
 
 
 class OperatorTaskRecordsMixin:
+    # The failure table has no size limit: no full count, no facet counts.
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
     def has_module_permission(self, request):
         return policy.operates_anywhere(request.user)
 
