@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import CharField, Exists, OuterRef, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
+from django.utils.timesince import timesince
 from django_q.brokers import get_broker
 from django_q.models import OrmQ
 from django_q.status import Stat
@@ -47,7 +48,7 @@ class Cluster:
     host: str
     status: str
     workers: int
-    uptime: dt.timedelta | None
+    up_for: str
     task_queue: int
     done_queue: int
     reported_at: dt.datetime
@@ -69,9 +70,16 @@ class WorkersOverview:
     in_flight: int | None
     queued_tasks: list[QueuedTask] | None
     dispatcher_seen: dt.datetime | None
+    dispatcher_seen_ago: str
     dispatcher_alive: bool
     due: int
     oldest_due: ReportJob | None
+
+
+def _span(moment: dt.datetime, now: dt.datetime) -> str:
+    """How long ago `moment` was: in seconds while that is what matters."""
+    seconds = (now - moment).total_seconds()
+    return f"{max(int(seconds), 0)} s" if seconds < 90 else timesince(moment, now, depth=2)
 
 
 def _clusters() -> list[Cluster]:
@@ -79,7 +87,7 @@ def _clusters() -> list[Cluster]:
     for stat in Stat.get_all():
         clusters.append(Cluster(
             id=str(stat.cluster_id), host=stat.host, status=stat.status, workers=len(stat.workers),
-            uptime=(timezone.now() - stat.tob) if stat.tob else None,
+            up_for=_span(stat.tob, timezone.now()) if stat.tob else "—",
             task_queue=stat.task_q_size, done_queue=stat.done_q_size, reported_at=stat.timestamp,
         ))
     return sorted(clusters, key=lambda c: (c.host, c.id))
@@ -110,6 +118,7 @@ def workers_overview(*, workspace_ids: list[int] | None, now: dt.datetime | None
     now = now or timezone.now()
     broker = get_broker()
     orm = "orm" in settings.Q_CLUSTER
+    seen = heartbeat_last_seen()
     due_jobs = _jobs_in(workspace_ids).filter(
         status__in=ACTIVE_STATUSES, archived_at__isnull=True, next_check_at__lte=now
     ).exclude(lease_expires_at__gt=now)
@@ -119,7 +128,8 @@ def workers_overview(*, workspace_ids: list[int] | None, now: dt.datetime | None
         queued=broker.queue_size(),
         in_flight=broker.lock_size() if orm else None,
         queued_tasks=_queued_tasks(workspace_ids) if orm else None,
-        dispatcher_seen=heartbeat_last_seen(),
+        dispatcher_seen=seen,
+        dispatcher_seen_ago=_span(seen, now) if seen else "",
         dispatcher_alive=dispatcher_is_alive(now=now),
         due=due_jobs.count(),
         oldest_due=due_jobs.select_related("workspace").order_by("next_check_at", "id").first(),

@@ -36,6 +36,7 @@ def test_the_job_lists_breadcrumb_names_the_app_then_the_list(as_user, operator)
 
     assert "Reports</a>\n&rsaquo; Report jobs" in page
     assert "Report jobs</a>\n&rsaquo; Report jobs" not in page
+    assert 'aria-label="Search report jobs"' in page and "{#" not in page  # our search form, no stray comment
 
 
 def test_a_requesters_index_lists_what_requesters_use(as_user, requester):
