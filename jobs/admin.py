@@ -221,6 +221,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
     )
     list_select_related = ["workspace", "requested_by", "template"]
     list_per_page = 50
+    empty_value_display = "—"
     show_full_result_count = False
     # Facet counts would cost a COUNT per filter option on every page view.
     show_facets = admin.ShowFacets.NEVER

@@ -161,3 +161,19 @@ def test_the_workers_page_and_the_refusal_page_pass_axe(open_as, workspace, busy
     assert "does not review reports" in page.locator("#refusal").inner_text()
     assert_fits(page)
     assert_accessible(page)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_the_metrics_dashboard_and_an_action_confirmation_pass_axe(open_as, workspace, busy_workspace, scheme):
+    operator = member(workspace, Role.OPERATOR, username="olga")
+    page = open_as(operator, width=1440, scheme=scheme)
+    page.goto("/admin/jobs/reportjob/metrics/")
+    screenshot(page, f"metrics_1440_{scheme}")
+    assert_accessible(page)
+
+    page.goto("/admin/jobs/reportjob/?status__exact=failed")
+    page.locator("#action-toggle").check()
+    page.select_option("select[name=action]", "cancel_jobs")
+    page.get_by_role("button", name="Go").click()
+    screenshot(page, f"confirmation_1440_{scheme}")
+    assert_accessible(page)

@@ -128,6 +128,7 @@ def test_a_console_action_shows_in_recent_actions_and_the_jobs_history(as_user, 
     assert f'href="/admin/jobs/reportjob/{job.public_id}/change/"' in index and "Recent actions" in index
     history = client.get(f"/admin/jobs/reportjob/{job.public_id}/history/")
     assert history.status_code == 200 and "Cancel: Wrong topic." in history.content.decode()
+    assert f'<a href="/admin/jobs/reportjob/{job.public_id}/change/">{job.public_id}</a>' in history.content.decode()
 
 
 def test_a_bulk_action_logs_each_job_it_changed_and_none_it_skipped(as_user, operator, workspace):
