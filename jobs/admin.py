@@ -17,10 +17,10 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -29,13 +29,13 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django_q.models import OrmQ
+from django_q.models import Failure, Success
 
-from reportdesk.admin import ReadOnlyAdminMixin, ScopedWorkspaceFilter, WorkspaceScopedAdmin
+from reportdesk.admin import ReadOnlyAdminMixin, ScopedWorkspaceFilter, WorkspaceScopedAdmin, admin_log_change
 from reportdesk.errors import ApplicationError, NotFound
 from reportdesk.formatting import duration, span
 
-from . import dashboard, policy, selectors, services
+from . import dashboard, policy, search, selectors, services
 from .models import (
     ACTIVE_STATUSES,
     Artifact,
@@ -99,6 +99,13 @@ class ArchivedFilter(admin.SimpleListFilter):
         if value == "yes":
             return queryset.filter(archived_at__isnull=False)
         return queryset
+
+
+class PublicIdChangeList(ChangeList):
+    """The job list links each job by its public id, as every other admin URL of a job does."""
+
+    def url_for_result(self, result):
+        return reverse("admin:jobs_reportjob_change", args=[quote(result.public_id)], current_app=self.model_admin.admin_site.name)
 
 
 def status_badge(job: ReportJob) -> str:
@@ -169,19 +176,25 @@ def _plural(count: int) -> str:
 
 @admin.register(ReportJob)
 class ReportJobAdmin(WorkspaceScopedAdmin):
+    # Workspace, requester and template ride under the topic, so the columns a row is scanned
+    # by fit a 1440 px screen without a sideways scroll.
     list_display = [
-        "public_id", "topic_short", "workspace", "requested_by", "template", "status_column", "review_column",
-        "last_checked", "age", "runtime", "cost", "failure_class",
+        "public_id", "topic_short", "status_column", "review_column", "last_checked", "age", "runtime", "cost",
+        "failure_class",
     ]
-    list_display_links = ["public_id", "topic_short"]
+    list_display_links = ["public_id"]
     list_filter = [
         "status", "review_state", "failure_class", "template", ScopedWorkspaceFilter, ArchivedFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
     search_fields = ["=public_id", "=provider_response_id", "topic", "requested_by__username"]
-    search_help_text = "Public id or provider response id (exact), or words of the topic or the requester's username."
+    search_help_text = (
+        "Public id or provider response id (exact), or words of the topic, the requester's username, "
+        "the report's text or a source's title."
+    )
     list_select_related = ["workspace", "requested_by", "template"]
     list_per_page = 50
+    empty_value_display = "—"
     show_full_result_count = False
     # Facet counts would cost a COUNT per filter option on every page view.
     show_facets = admin.ShowFacets.NEVER
@@ -195,7 +208,12 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="topic", ordering="topic")
     def topic_short(self, job):
-        return job.topic if len(job.topic) <= 70 else job.topic[:69] + "…"
+        topic = job.topic if len(job.topic) <= 70 else job.topic[:69] + "…"
+        return format_html(
+            '<a href="{}">{}</a><span class="rd-meta">{} · {} · {}</span>',
+            reverse("admin:jobs_reportjob_change", args=[quote(job.public_id)]), topic,
+            job.workspace.name, job.requested_by.get_username(), job.template.name,
+        )
 
     @admin.display(description="status", ordering="status")
     def status_column(self, job):
@@ -308,7 +326,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
         job = self._job(request, object_id)
         if job is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        page = reverse("admin:jobs_reportjob_change", args=[job.pk])
+        page = reverse("admin:jobs_reportjob_change", args=[job.public_id])
         form = ActionReasonForm(request.POST if request.method == "POST" else None, required=spec.reason_required)
         if form.is_bound and form.is_valid():
             self._apply(request, [job], spec, form.cleaned_data["reason"])
@@ -356,6 +374,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
                 continue
             (changed if (after.status, after.archived_at) != before else unchanged).append(job)
         if changed:
+            admin_log_change(request, changed, f"{spec.verb}: {reason}" if reason else spec.verb)
             self.message_user(request, f"{spec.done.capitalize()} {_plural(len(changed))}: {_names(changed)}.", messages.SUCCESS)
         if unchanged:
             self.message_user(request, f"Already {spec.done}, nothing changed: {_names(unchanged)}.", messages.INFO)
@@ -372,16 +391,31 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
             *super().get_urls(),
         ]
 
+    def get_search_results(self, request, queryset, search_term):
+        # Django's own search (ids, topic, requester), or the report's text and source titles.
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if not search_term.strip():
+            return found, may_have_duplicates
+        return found | search.jobs_matching_text(queryset, search_term), may_have_duplicates
+
+    def changelist_view(self, request, extra_context=None):
+        # The list is the console's work surface: its columns get the width the app sidebar
+        # would take (every other page keeps the sidebar).
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
+    def get_changelist(self, request, **kwargs):
+        return PublicIdChangeList
+
+    def get_object(self, request, object_id, from_field=None):
+        # Django's own views on one job (its history) find it the way the job page does.
+        return self._job(request, object_id)
+
     def _job(self, request, object_id) -> ReportJob | None:
-        """A job the person may see, by primary key or by public id (what support reads out)."""
-        object_id = unquote(str(object_id))
-        match = Q(public_id=object_id)
-        if object_id.isdigit():
-            match |= Q(pk=int(object_id))
+        """A job the person may see, by its public id: every admin URL of a job names it so."""
         return (
             self.get_queryset(request)
             .select_related("workspace", "requested_by", "template", "current_attempt")
-            .filter(match)
+            .filter(public_id=unquote(str(object_id)))
             .first()
         )
 
@@ -395,7 +429,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
         now = timezone.now()
         state = policy.job_state(job, request.user, now=now)
         buttons = [
-            {"action": name, "label": CONSOLE_ACTIONS[name].verb, "url": reverse("admin:jobs_reportjob_act", args=[job.pk, name])}
+            {"action": name, "label": CONSOLE_ACTIONS[name].verb, "url": reverse("admin:jobs_reportjob_act", args=[job.public_id, name])}
             for name in state.actions
             if name in CONSOLE_ACTIONS and self._may(request, name)
         ]
@@ -417,6 +451,8 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
             "entries": selectors.job_source_entries(job=job),
             "report": self._report(request, job),
             "tasks": self._task_links(request, job),
+            "review_url": reverse("admin:reviews_review_draft", args=[job.public_id])
+            if job.version and policy.may_review_in(request.user, job.workspace_id) else "",
             "runtime": duration(job.runtime_seconds) if job.runtime_seconds else "—",
             "has_view_permission": True,
             "original": job,
@@ -445,12 +481,11 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
         records = selectors.job_task_records(job=job)
         query = urlencode({"name": records["name"]})
         links = []
-        if request.user.has_perm("django_q.view_success"):
-            links.append(("Successful runs", f"{reverse('admin:django_q_success_changelist')}?{query}"))
-        if request.user.has_perm("django_q.view_failure"):
-            links.append(("Failed runs", f"{reverse('admin:django_q_failure_changelist')}?{query}"))
-        if self.admin_site.is_registered(OrmQ) and request.user.has_perm("django_q.view_ormq"):
-            links.append(("Queued tasks", reverse("admin:django_q_ormq_changelist")))
+        for model, label in ((Success, "Successful runs"), (Failure, "Failed runs")):
+            if self.admin_site.is_registered(model) and self.admin_site.get_model_admin(model).has_view_permission(request):
+                links.append((label, f"{reverse(f'admin:django_q_{model._meta.model_name}_changelist')}?{query}"))
+        if policy.operates_anywhere(request.user):
+            links.append(("Queued tasks", f"{reverse('admin:workers')}#queue"))
         return {**records, "links": links}
 
     def metrics_view(self, request):

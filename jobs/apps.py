@@ -25,7 +25,8 @@ def _worker_spawned(sender, proc_name=None, **kwargs):
 
 class JobsConfig(AppConfig):
     name = "jobs"
-    verbose_name = "Report jobs"
+    # Not "Report jobs": the breadcrumb would read "Report jobs › Report jobs".
+    verbose_name = "Reports"
 
     def ready(self):
         from django_q.signals import post_spawn

@@ -107,6 +107,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     },
 }
 
+# What each role's admin index lists ("app_label.model_name"): the tables that role works
+# with. Operators get every table they may view; the internal records are what they debug with.
+ROLE_INDEX_MODELS: dict[str, frozenset[str] | None] = {
+    Role.REQUESTER: frozenset({"jobs.reportjob", "jobs.reporttemplate", "sources.sourceitem"}),
+    Role.REVIEWER: frozenset(
+        {"jobs.reportjob", "jobs.reporttemplate", "sources.sourceitem", "reviews.reviewqueue", "reviews.review"}
+    ),
+    Role.OPERATOR: None,
+}
+
 USER_COPY = {
     JobStatus.QUEUED: "Your report is queued. You can leave this page and return later.",
     JobStatus.PREPARING: "Validating sources and report instructions.",
@@ -174,6 +184,29 @@ def is_operator(user, workspace_id: int) -> bool:
 def may_release_claim(user, *, workspace_id: int, holder_id: int) -> bool:
     """The holder releases their own review claim; an operator may release anyone's."""
     return holder_id == getattr(user, "pk", None) or is_operator(user, workspace_id)
+def operated_workspace_ids(user) -> list[int] | None:
+    """The workspaces where `user` is an operator (None: every workspace, for a superuser)."""
+    if getattr(user, "is_superuser", False):
+        return None
+    return [workspace_id for workspace_id, role in user_roles(user).items() if role == Role.OPERATOR]
+
+
+def operates_anywhere(user) -> bool:
+    """May `user` see how the system runs (workers, queues, task records)?"""
+    ids = operated_workspace_ids(user)
+    return ids is None or bool(ids)
+
+
+def index_lists(user, model_label: str) -> bool:
+    """Does `user`'s admin index list the model (`app_label.model_name`)? Only hides: the
+    model's own view permission still decides whether its pages open."""
+    if getattr(user, "is_superuser", False):
+        return True
+    for role in set(user_roles(user).values()):
+        models = ROLE_INDEX_MODELS[role]
+        if models is None or model_label in models:
+            return True
+    return False
 
 
 def state_actions(job: ReportJob) -> tuple[str, ...]:

@@ -26,7 +26,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with reportdesk's site (console.site) as admin.site.
+    "console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "sources",
     "jobs",
     "reviews",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -142,6 +144,13 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = env.float("Q_ORM_POLL", default=0.2)
+    # Clusters report their status through a cache; the workers page reads it from another
+    # process, so it must be one every process shares (the per-process default is not).
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "django_q": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(BASE_DIR / "var" / "django-q")},
+    }
+    Q_CLUSTER["cache"] = "django_q"
 
 # --- Provider -----------------------------------------------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from jobs import policy
 from jobs.models import JobStatus, ReportTemplate
 from jobs.selectors import job_events, report_attempt, report_versions
-from reportdesk.admin import ReadOnlyAdminMixin, WorkspaceScopedAdmin
+from reportdesk.admin import ReadOnlyAdminMixin, WorkspaceScopedAdmin, admin_log_change
 from reportdesk.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
 from reportdesk.models import Workspace
 
@@ -256,6 +256,7 @@ class ReviewAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
             "reject": f"Rejected {job.public_id}: it will not be delivered.",
             "request_revision": f"Asked for a revision of {job.public_id}: version {data['version'] + 1} is being written.",
         }[data["decision"]]
+        admin_log_change(request, [job], done)
         self.message_user(request, done, messages.SUCCESS)
         return redirect("admin:reviews_review_queue")
 

@@ -171,8 +171,8 @@ def test_a_reviewer_cannot_run_the_cancel_action_at_all(as_user, reviewer, works
     confirm(client, "cancel_jobs", [running], reason="Trying anyway")
 
     assert status(running) == "running"
-    assert client.get(f"{URL}{running.pk}/act/cancel/").status_code == 403
-    assert client.post(f"{URL}{running.pk}/act/cancel/", {"reason": "Trying anyway"}).status_code == 403
+    assert client.get(f"{URL}{running.public_id}/act/cancel/").status_code == 403
+    assert client.post(f"{URL}{running.public_id}/act/cancel/", {"reason": "Trying anyway"}).status_code == 403
     assert status(running) == "running"
 
 
@@ -180,7 +180,7 @@ class TestOneJobButtons:
     def test_the_button_confirms_then_acts_and_returns_to_the_job_page(self, as_user, operator, workspace):
         running = job_in("running", workspace=workspace)
         client = as_user(operator)
-        url = f"{URL}{running.pk}/act/cancel/"
+        url = f"{URL}{running.public_id}/act/cancel/"
 
         page = client.get(url).content.decode()
         refused = client.post(url, {"reason": ""})
@@ -188,14 +188,14 @@ class TestOneJobButtons:
 
         assert "1 job will be canceled" in page and running.public_id in page
         assert refused.status_code == 200 and "Say why" in refused.content.decode()
-        assert done.status_code == 302 and done.url == f"{URL}{running.pk}/change/"
+        assert done.status_code == 302 and done.url == f"{URL}{running.public_id}/change/"
         assert JobEvent.objects.get(job=running, action="canceled").reason == "Client withdrew the request."
         assert f"Canceled 1 job: {running.public_id}." in client.get(done.url).content.decode()
 
     def test_a_state_that_moved_on_meanwhile_is_refused_by_the_service(self, as_user, operator, workspace):
         running = job_in("running", workspace=workspace)
         client = as_user(operator)
-        url = f"{URL}{running.pk}/act/cancel/"
+        url = f"{URL}{running.public_id}/act/cancel/"
         assert "1 job will be canceled" in client.get(url).content.decode()
         ReportJob.objects.filter(pk=running.pk).update(status=JobStatus.COMPLETED)
 
@@ -211,8 +211,8 @@ class TestOneJobButtons:
         mine = job_in("running", workspace=workspace)
         client = as_user(operator)
 
-        assert client.get(f"{URL}{mine.pk}/act/delete/").status_code == 404
-        response = client.post(f"{URL}{theirs.pk}/act/cancel/", {"reason": "Not mine"})
+        assert client.get(f"{URL}{mine.public_id}/act/delete/").status_code == 404
+        response = client.post(f"{URL}{theirs.public_id}/act/cancel/", {"reason": "Not mine"})
         assert response.status_code == 302 and response.url == "/admin/"
         assert status(theirs) == "running"
 

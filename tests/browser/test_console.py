@@ -42,7 +42,7 @@ def test_operator_filters_to_running_jobs_and_cancels_one_with_a_reason(page, lo
     page.fill("textarea[name=reason]", "Requester asked to stop: wrong topic.")
     page.get_by_role("button", name="Cancel 1 job").click()
 
-    page.wait_for_url(f"**/admin/jobs/reportjob/{running.pk}/change/")
+    page.wait_for_url(f"**/admin/jobs/reportjob/{running.public_id}/change/")
     assert f"Canceled 1 job: {running.public_id}." in page.locator(".messagelist").inner_text()
     assert page.locator(".rd-state .rd-badge").first.inner_text() == "Canceled"
     assert page.locator("#user-copy").inner_text().startswith("Stopped; it will not continue.")
@@ -88,10 +88,10 @@ def test_a_reviewer_does_not_get_the_cancel_action(page, login, workspace):
     page.goto("/admin/jobs/reportjob/")
     assert page.get_by_text(running.topic).count() == 1
     assert page.locator("select[name=action] option[value=cancel_jobs]").count() == 0
-    page.goto(f"/admin/jobs/reportjob/{running.pk}/change/")
+    page.goto(f"/admin/jobs/reportjob/{running.public_id}/change/")
     assert page.locator(".rd-buttons").count() == 0
     assert page.get_by_role("link", name="Cancel", exact=True).count() == 0
-    response = page.goto(f"/admin/jobs/reportjob/{running.pk}/act/cancel/")
+    response = page.goto(f"/admin/jobs/reportjob/{running.public_id}/act/cancel/")
     assert response.status == 403
 
 
@@ -129,7 +129,7 @@ def test_model_output_with_scripts_handlers_and_javascript_links_is_inert_on_the
     assert job.status == JobStatus.NEEDS_REVIEW
 
     login(operator)
-    page.goto(f"/admin/jobs/reportjob/{job.pk}/change/")
+    page.goto(f"/admin/jobs/reportjob/{job.public_id}/change/")
     page.wait_for_load_state("load")
     report = page.locator("article.rd-report")
 
