@@ -136,6 +136,14 @@ def user_roles(user) -> dict[int, str]:
     return cached
 
 
+def operated_workspace_ids(user) -> list[int] | None:
+    """The workspaces whose settings (webhook endpoints, chat, alerts) `user` manages: those
+    where they are an operator. None means every workspace (superusers)."""
+    if getattr(user, "is_superuser", False):
+        return None
+    return [workspace_id for workspace_id, role in user_roles(user).items() if role == Role.OPERATOR]
+
+
 def role_in(user, workspace_id: int) -> str | None:
     if getattr(user, "is_superuser", False):
         return Role.OPERATOR

@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -87,9 +88,12 @@ def event_record(
     reason: str = "",
     details: dict | None = None,
 ) -> JobEvent:
-    """Write one audit event. Call inside the transaction that makes the change."""
+    """Write one audit event. Call inside the transaction that makes the change; once it
+    commits, the event is handed on to whatever tells people and systems about it."""
+    from .tasks import enqueue_event_notify
+
     actor = Actor.of(actor)
-    return JobEvent.objects.create(
+    event = JobEvent.objects.create(
         job=job,
         actor_kind=actor.kind,
         actor=actor.user,
@@ -102,6 +106,8 @@ def event_record(
         reason=reason,
         details=details or {},
     )
+    transaction.on_commit(partial(enqueue_event_notify, event.pk))
+    return event
 
 
 def _lock(job: ReportJob) -> ReportJob:

@@ -3,10 +3,14 @@ twice (django-q2 delivers at least once)."""
 
 from __future__ import annotations
 
+import logging
+
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from . import execution, heartbeat, worker
+
+log = logging.getLogger(__name__)
 
 
 def enqueue_advance(job_id: int, lease_token: str | None = None) -> None:
@@ -15,6 +19,15 @@ def enqueue_advance(job_id: int, lease_token: str | None = None) -> None:
 
 def enqueue_provider_cancel(response_id: str) -> None:
     async_task("jobs.tasks.cancel_at_provider", response_id, task_name=f"cancel {response_id}", group="cancel")
+
+
+def enqueue_event_notify(event_id: int) -> None:
+    """Hand a committed job event to the notifications app, named by path (jobs never imports it)."""
+    try:
+        async_task("notifications.tasks.job_event_notify", event_id, task_name=f"notify event {event_id}", group="notify")
+    except Exception:
+        # The change is committed: a broker that is down must not fail the request that made it.
+        log.exception("could not enqueue notifications for job event %s", event_id)
 
 
 def advance_job(job_id: int, lease_token: str | None = None) -> None:
