@@ -63,7 +63,7 @@ class ChatChannel(models.Model):
     """A Slack-compatible incoming webhook of a workspace: "draft ready" and "failed" messages."""
 
     workspace = models.OneToOneField("reportdesk.Workspace", on_delete=models.CASCADE, related_name="chat_channel")
-    url = models.URLField("incoming webhook URL", max_length=2000)
+    url = models.CharField("incoming webhook URL", max_length=2000)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -75,7 +75,7 @@ class WebhookEndpoint(models.Model):
     """Where a workspace's integrations want job events POSTed, signed per Standard Webhooks."""
 
     workspace = models.ForeignKey("reportdesk.Workspace", on_delete=models.CASCADE, related_name="webhook_endpoints")
-    url = models.URLField(max_length=2000)
+    url = models.CharField(max_length=2000)
     description = models.CharField(max_length=200, blank=True)
     # Event types (EventType values), or ["*"] for all of them.
     events = models.JSONField(default=list)
