@@ -149,6 +149,18 @@ def inline_tasks(monkeypatch, settings):
 
 
 @pytest.fixture
+def committed(django_capture_on_commit_callbacks, inline_tasks):
+    """`committed(fn, *args, **kwargs)`: call fn, then run what it left for after commit, as
+    a real commit would (tasks inline). The test's own transaction never commits."""
+
+    def run(fn, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+@pytest.fixture
 def ws():
     return WorkspaceFactory(slug="acme", name="Acme Research")
 

@@ -24,17 +24,6 @@ EVIL_TITLE = '<img src=x onerror="alert(1)"> Recycling & costs'
 EVIL_TOPIC = "Battery <script>alert('topic')</script> recycling"
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks, inline_tasks):
-    """Run a service, then what it left for after commit (the notify task, inline)."""
-
-    def run(service, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return service(**kwargs)
-
-    return run
-
-
 def job_in(status, *, ws, requester, template, topic="Battery recycling in Europe"):
     job = ReportJobFactory(workspace=ws, requested_by=requester, template=template, topic=topic)
     ReportJob.objects.filter(pk=job.pk).update(status=status)
