@@ -212,7 +212,7 @@ class AttemptInline(admin.TabularInline):
 @admin.register(EndpointDelivery)
 class EndpointDeliveryAdmin(OperatorScopedAdmin):
     workspace_path = "endpoint__workspace_id"
-    list_display = ["created_at", "endpoint", "event_type", "job_link", "status_badge", "attempts", "last_status_code", "last_attempt_at", "next_attempt_at"]
+    list_display = ["created_at", "endpoint", "type_column", "job_link", "status_badge", "attempts", "last_status_code", "last_attempt_at", "next_attempt_at"]
     list_filter = ["status", "event_type"]
     list_select_related = ["endpoint", "job"]
     search_fields = ["=msg_id", "=job__public_id", "endpoint__url"]
@@ -225,6 +225,10 @@ class EndpointDeliveryAdmin(OperatorScopedAdmin):
     actions = ["redeliver"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description="event", ordering="event_type")
+    def type_column(self, delivery):
+        return delivery.event_type  # as receivers read it in the payload's `type`
 
     @admin.display(description="job")
     def job_link(self, delivery):

@@ -51,6 +51,9 @@ class NotificationPreference(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # Each person sees only their own row, so the admin names the page for them.
+        verbose_name = "my notifications"
+        verbose_name_plural = "my notifications"
         constraints = [
             models.CheckConstraint(condition=Q(draft_ready__in=DraftReady.values), name="preference_draft_ready_valid"),
         ]
