@@ -95,7 +95,7 @@ ENDPOINT_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, de
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Webhook endpoints", responses=responses(WebhookEndpointOut(many=True), 403)),
+    list=extend_schema(summary="Webhook endpoints", responses=responses(WebhookEndpointOut(many=True), 403, 404)),
     retrieve=extend_schema(summary="A webhook endpoint", parameters=[ENDPOINT_ID], responses=responses(WebhookEndpointOut, 403, 404)),
 )
 class WebhookEndpointViewSet(ApiViewMixin, viewsets.GenericViewSet):

@@ -13,7 +13,7 @@ from notifications.models import EndpointDelivery, WebhookEndpoint
 from notifications.signing import secret_new
 from reportdesk.models import Role
 from tests.api.conftest import client_for, error_of
-from tests.factories import ReportJobFactory, member
+from tests.factories import ReportJobFactory, WorkspaceFactory, member
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/webhook-endpoints/"
@@ -187,3 +187,13 @@ def test_lists_cost_a_fixed_number_of_queries(count, operator, ws, requester, dj
         assert len(client.get(URL).json()["results"]) == count
     with django_assert_num_queries(5):
         assert len(client.get(f"{URL}{endpoints[0].pk}/deliveries/").json()["results"]) == count
+
+
+def test_the_openapi_document_has_the_contracts_paths():
+    document = client_for(member(WorkspaceFactory(slug="docs"), Role.REQUESTER, "dora")).get("/api/v1/schema/?format=json").json()
+    paths = document["paths"]
+    assert {"get", "post"} <= set(paths["/api/v1/webhook-endpoints/"])
+    assert {"get", "patch", "delete"} <= set(paths["/api/v1/webhook-endpoints/{id}/"])
+    assert "get" in paths["/api/v1/webhook-endpoints/{id}/deliveries/"]
+    assert "secret" in document["components"]["schemas"]["WebhookEndpointCreatedOut"]["properties"]
+    assert "secret" not in document["components"]["schemas"]["WebhookEndpointOut"]["properties"]
