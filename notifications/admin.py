@@ -26,7 +26,6 @@ from .models import (
     ALL_EVENTS,
     ChatChannel,
     DeliveryAttempt,
-    DeliveryStatus,
     EndpointDelivery,
     EventType,
     Notice,
@@ -156,8 +155,9 @@ class WebhookEndpointAdmin(OperatorScopedAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
+            # The form has already written its values onto `obj`; the service compares with the stored row.
             services.endpoint_update(
-                endpoint=obj, actor=request.user, url=data["url"], events=data["events"],
+                endpoint=WebhookEndpoint.objects.get(pk=obj.pk), actor=request.user, url=data["url"], events=data["events"],
                 description=data["description"], is_active=data["is_active"],
             )
             return

@@ -88,3 +88,20 @@ def test_the_delivery_log_costs_the_same_queries_for_1_and_30_rows(client, ws, o
     with django_assert_num_queries(7):
         response = client.get("/admin/notifications/endpointdelivery/")
     assert response.content.decode().count('class="action-select"') == rows
+
+
+def test_enabling_a_disabled_endpoint_in_the_admin_clears_its_failures(client, ws, operator):
+    from django.utils import timezone
+
+    endpoint = endpoint_in(ws)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False, consecutive_failures=15, disabled_at=timezone.now(), disabled_reason="15 failures")
+    client.force_login(operator)
+
+    response = client.post(f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/", {
+        "url": endpoint.url, "events": ["*"], "description": "", "is_active": "on",
+        "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
+    })
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.consecutive_failures, endpoint.disabled_at, endpoint.disabled_reason) == (True, 0, None, "")
