@@ -8,8 +8,12 @@ status change (those are written by jobs.services' transitions). Every action is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from django.db import transaction
+
+from . import queue
 from .models import ActorKind, EventAction, JobEvent, ReportJob
 
 
@@ -54,9 +58,10 @@ def event_record(
     reason: str = "",
     details: dict | None = None,
 ) -> JobEvent:
-    """Write one audit event. Call inside the transaction that makes the change."""
+    """Write one audit event. Call inside the transaction that makes the change; once it
+    commits, the event is handed on to whatever tells people and systems about it."""
     actor = Actor.of(actor)
-    return JobEvent.objects.create(
+    event = JobEvent.objects.create(
         job=job,
         actor_kind=actor.kind,
         actor=actor.user,
@@ -69,6 +74,8 @@ def event_record(
         reason=reason,
         details=details or {},
     )
+    transaction.on_commit(partial(queue.enqueue_event_notify, event.pk))
+    return event
 
 
 def _note(job: ReportJob, *, actor, action: EventAction, reason: str = "", details: dict | None = None) -> JobEvent:

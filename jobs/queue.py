@@ -7,7 +7,11 @@ enqueues pulls the worker into its import chain. Callers inside a transaction wr
 
 from __future__ import annotations
 
+import logging
+
 from django_q.tasks import async_task
+
+log = logging.getLogger(__name__)
 
 
 def enqueue_job_advance(job_id: int, lease_token: str | None = None) -> None:
@@ -23,3 +27,13 @@ def enqueue_provider_cancel(response_id: str) -> None:
 def enqueue_dispatcher() -> None:
     """A worker becomes the dispatcher, unless one already is (jobs.tasks.tick)."""
     async_task("jobs.tasks.tick", task_name="dispatcher", group="dispatcher")
+
+
+def enqueue_event_notify(event_id: int) -> None:
+    """Hand a committed job event to the notifications app (notifications.tasks.job_event_notify),
+    named by path: jobs never imports it."""
+    try:
+        async_task("notifications.tasks.job_event_notify", event_id, task_name=f"notify event {event_id}", group="notify")
+    except Exception:
+        # The change is committed: a broker that is down must not fail the request that made it.
+        log.exception("could not enqueue notifications for job event %s", event_id)

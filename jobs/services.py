@@ -47,7 +47,6 @@ from .models import (
 )
 
 
-
 def job_lock(job_id: int) -> ReportJob | None:
     """Lock a job's row for the rest of the transaction (None if it is gone).
 

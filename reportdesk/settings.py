@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "jobs",
     "reviews",
     "console",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +208,27 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Inject a fault into every local-provider response (demos, tests): "", "fail",
 # "incomplete", "policy", "create_transient", "create_error".
 LOCAL_PROVIDER_FAULT = env.str("LOCAL_PROVIDER_FAULT", default="")
+
+# --- Notifications (the notifications app) ----------------------------------------------------
+# Mail goes through Django's email framework, configured by one URL (django-environ's
+# convention: smtp+tls://user:password@host:587, consolemail://, ...). The embedded default
+# prints mails to the log, so `make run` shows them.
+# Parts the URL leaves out keep Django's defaults.
+vars().update({k: v for k, v in env.email_url("EMAIL_URL", default="consolemail://").items() if v not in (None, "")})
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="reportdesk <reportdesk@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Links in mails and chat messages point here (scheme, host and port, no trailing slash).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Outbound webhooks: seconds to wait before each retry of a failed delivery (the scheduler
+# looks for due retries every minute), the timeout of one POST, and how many failed attempts
+# in a row disable an endpoint.
+WEBHOOK_RETRY_SCHEDULE = env.list("WEBHOOK_RETRY_SCHEDULE", cast=int, default=[60, 300, 1800, 7200, 18000, 36000])
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=15)
+# A job due for a check longer than this is stuck: no worker is moving it. Operators hear of it.
+STUCK_JOB_MINUTES = env.int("STUCK_JOB_MINUTES", default=15)
+# The hour (TIME_ZONE) at which reviewers who chose the daily digest get it.
+DIGEST_HOUR = env.int("DIGEST_HOUR", default=8)
 
 # --- REST API (reportdesk.api) --------------------------------------------------------------
 # Swagger UI's assets come from drf-spectacular-sidecar, served as static files (no CDN).

@@ -9,6 +9,8 @@ from reportdesk.api.health import healthz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/openai/", openai_webhook, name="openai-webhook"),
+    # Before the API's own routes, whose last one answers every unknown /api/v1/ path.
+    path("api/v1/", include("notifications.urls")),
     path("api/v1/", include("reportdesk.api.urls")),
     path("healthz", healthz, name="healthz"),
 ]

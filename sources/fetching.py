@@ -1,4 +1,4 @@
-"""Fetch a user-supplied URL server-side without letting it reach internal networks.
+"""Fetch (or POST to) a user-supplied URL server-side without letting it reach internal networks.
 
 A source URL comes from a user, so fetching it must not become a way into the machines
 around the server (SSRF). The address check happens where the socket is opened: our httpcore
@@ -15,6 +15,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpcore
@@ -177,19 +178,25 @@ def _fetch_once(
 ) -> FetchedDocument | str:
     """One request: the document, or the URL a redirect points to."""
     check_url(url, allowed_hosts=allowed_hosts)
+    with _transport_errors(url=url, timeout=timeout), client.stream("GET", url) as response:
+        if response.has_redirect_location:
+            return str(response.url.join(response.headers["location"]))
+        return _read_document(response, max_bytes=max_bytes, content_types=content_types)
+
+
+@contextmanager
+def _transport_errors(*, url: str, timeout: float, verb: str = "Fetching"):
+    """httpx's transport errors as SourceFetchError, worded for people."""
     host = httpx.URL(url).host
     try:
-        with client.stream("GET", url) as response:
-            if response.has_redirect_location:
-                return str(response.url.join(response.headers["location"]))
-            return _read_document(response, max_bytes=max_bytes, content_types=content_types)
+        yield
     except httpx.InvalidURL as exc:
         raise SourceFetchError(
             f"The server at {host} redirected to an invalid web address.", transient=False
         ) from exc
     except httpx.TimeoutException as exc:
         raise SourceFetchError(
-            f"Fetching {url} timed out after {timeout:g} s.", transient=True
+            f"{verb} {url} timed out after {timeout:g} s.", transient=True
         ) from exc
     except httpx.DecodingError as exc:
         raise SourceFetchError(
@@ -200,6 +207,51 @@ def _fetch_once(
             f"reportdesk could not get a response from {host}; trying again later may work.",
             transient=True,
         ) from exc
+
+
+@dataclass(frozen=True)
+class PostResult:
+    status_code: int
+    body: str  # the start of the answer, for a delivery log
+
+
+def post_url(
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    allowed_hosts: Iterable[str] = (),
+    max_response_bytes: int = 2048,
+    user_agent: str = "reportdesk-webhooks/1.0",
+) -> PostResult:
+    """POST `body` to `url` once, behind the same address checks as fetch_url (outbound
+    webhooks and chat messages go to addresses people type in, just like sources).
+
+    Redirects are not followed: a receiver answers where it was registered, and a 3xx is
+    reported as the status it is. Any answer is a PostResult; no answer is SourceFetchError.
+    """
+    hosts = _host_set(allowed_hosts)
+    check_url(url, allowed_hosts=hosts)
+    backend = _CheckedBackend(allowed_hosts=hosts, deadline=time.monotonic() + timeout)
+    with httpx.Client(
+        transport=_CheckedTransport(backend=backend),
+        trust_env=False,
+        follow_redirects=False,
+        timeout=timeout,
+        headers={"User-Agent": user_agent},
+    ) as client:
+        with _transport_errors(url=url, timeout=timeout, verb="Posting to"):
+            with client.stream("POST", url, content=body, headers=headers) as response:
+                excerpt = bytearray()
+                for chunk in response.iter_raw():
+                    excerpt += chunk
+                    if len(excerpt) >= max_response_bytes:
+                        break
+                return PostResult(
+                    status_code=response.status_code,
+                    body=bytes(excerpt[:max_response_bytes]).decode("utf-8", "replace"),
+                )
 
 
 def _read_document(

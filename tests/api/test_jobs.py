@@ -12,6 +12,7 @@ from jobs.models import JobEvent, ReportJob
 from reviews.models import Review
 from sources.models import SourceItem
 from tests.factories import SourceItemFactory
+from tests.oncommit import work_callbacks
 
 from .conftest import add_draft, approval, client_for, error_of
 
@@ -66,7 +67,7 @@ def test_submit_creates_a_queued_job_with_its_sources(requester, template, djang
     assert set(job["sources"][0]) == SOURCE_FIELDS
     assert job["cost"]["usd"] == "0.000000" and job["version"] == 0 and job["retryable"] is False
     assert ReportJob.objects.get(public_id=job["id"]).topic == "Battery recycling in Europe"
-    assert len(callbacks) == 1  # preparation is enqueued on commit
+    assert len(work_callbacks(callbacks)) == 1  # preparation is enqueued on commit
 
 
 def test_submit_with_source_ids_and_an_internal_record(requester, ws, make_job):

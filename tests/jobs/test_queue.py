@@ -15,14 +15,16 @@ from tests.factories import ReportJobFactory, ReportTemplateFactory, WorkspaceFa
 pytestmark = pytest.mark.django_db
 
 
-def _queued() -> list[tuple[str, tuple]]:
-    """(dotted path, args) of every task waiting in the broker, oldest first."""
+def _queued(prefix: str = "jobs.") -> list[tuple[str, tuple]]:
+    """(dotted path, args) of the tasks waiting in the broker under `prefix`, oldest first
+    (every audit event also hands itself to notifications; that hook is tested there)."""
     broker = get_broker()
     tasks = []
     while (messages := broker.dequeue()):
         for ack_id, payload in messages:
             task = SignedPackage.loads(payload)
-            tasks.append((task["func"], tuple(task["args"])))
+            if task["func"].startswith(prefix):
+                tasks.append((task["func"], tuple(task["args"])))
             broker.acknowledge(ack_id)
     return tasks
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from jobs.models import JobEvent, ReportJob, WebhookDelivery
 from tests.factories import ProviderCallFactory, ReportJobFactory
 from tests.fakes.responses_api import make_webhook_secret, webhook_delivery
+from tests.oncommit import work_callbacks
 
 pytestmark = pytest.mark.django_db
 URL = "/webhooks/openai/"
@@ -37,7 +38,7 @@ def test_a_signed_event_wakes_the_job_at_once_and_is_deduplicated(client, secret
     with django_capture_on_commit_callbacks() as callbacks:
         response = post(client, body, headers)
     assert response.status_code == 200 and response.json() == {"status": "woken"}
-    assert len(callbacks) == 1  # an advance task for the job
+    assert len(work_callbacks(callbacks)) == 1  # an advance task for the job
     job = running_call.job
     job.refresh_from_db()
     assert job.next_check_at <= timezone.now() and job.status == "running"  # the worker decides, not the webhook

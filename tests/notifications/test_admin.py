@@ -1,0 +1,107 @@
+"""The notifications admin: each person's own choices; endpoints, the delivery log and the
+mail log for the operators of their workspaces only, at a fixed query cost."""
+
+from __future__ import annotations
+
+import pytest
+
+from notifications.models import EndpointDelivery, NotificationPreference, WebhookEndpoint
+from notifications.signing import secret_new
+from reportdesk.models import Role
+from tests.factories import ReportJobFactory, member
+
+pytestmark = pytest.mark.django_db
+
+
+def endpoint_in(workspace, url="https://hooks.example.com/in") -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(workspace=workspace, url=url, events=["*"], secret=secret_new())
+
+
+def test_each_person_sets_their_own_choices(client, requester, reviewer):
+    client.force_login(reviewer)
+
+    page = client.get("/admin/notifications/notificationpreference/", follow=True)
+    mine = NotificationPreference.objects.get(user=reviewer)
+    assert page.redirect_chain[-1][0] == f"/admin/notifications/notificationpreference/{mine.pk}/change/"
+    response = client.post(f"/admin/notifications/notificationpreference/{mine.pk}/change/",
+                           {"draft_ready": "digest", "report_updates": "on"})
+    assert response.status_code == 302
+    mine.refresh_from_db()
+    assert (mine.draft_ready, mine.report_updates, mine.operator_alerts) == ("digest", True, False)
+
+    theirs = NotificationPreference.objects.create(user=requester)
+    assert client.post(f"/admin/notifications/notificationpreference/{theirs.pk}/change/", {"draft_ready": "off"}).status_code == 302
+    theirs.refresh_from_db()
+    assert theirs.draft_ready == "immediate"  # not found among the reviewer's own, nothing changed
+
+
+def test_endpoints_are_for_the_operators_of_their_workspace(client, ws, other_ws, requester, operator):
+    mine, theirs = endpoint_in(ws, "https://hooks.example.com/acme"), endpoint_in(other_ws, "https://hooks.example.com/globex")
+
+    client.force_login(requester)
+    assert client.get("/admin/notifications/webhookendpoint/").status_code == 403
+
+    client.force_login(operator)
+    listing = client.get("/admin/notifications/webhookendpoint/").content.decode()
+    assert mine.url in listing and theirs.url not in listing
+    assert client.get(f"/admin/notifications/webhookendpoint/{theirs.pk}/change/").status_code == 302  # "doesn't exist"
+    page = client.get(f"/admin/notifications/webhookendpoint/{mine.pk}/change/").content.decode()
+    assert mine.secret not in page
+
+
+def test_registering_an_internal_address_is_a_form_error(client, settings, ws, operator):
+    settings.SOURCE_ALLOWED_INTERNAL_HOSTS = []
+    client.force_login(operator)
+
+    response = client.post("/admin/notifications/webhookendpoint/add/", {
+        "workspace": ws.pk, "url": "http://169.254.169.254/latest/meta-data", "events": ["*"], "is_active": "on",
+    })
+
+    assert response.status_code == 200
+    assert "private network address" in response.content.decode()
+    assert WebhookEndpoint.objects.count() == 0
+
+
+def test_registering_shows_the_secret_once(client, ws, operator):
+    client.force_login(operator)
+
+    response = client.post("/admin/notifications/webhookendpoint/add/", {
+        "workspace": ws.pk, "url": "https://hooks.example.com/new", "events": ["job.failed"], "is_active": "on",
+    })
+
+    endpoint = WebhookEndpoint.objects.get()
+    assert response.status_code == 200 and endpoint.secret in response.content.decode()
+    assert endpoint.events == ["job.failed"] and endpoint.created_by == operator
+    assert endpoint.secret not in client.get(f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/").content.decode()
+
+
+@pytest.mark.parametrize("rows", [1, 30])
+def test_the_delivery_log_costs_the_same_queries_for_1_and_30_rows(client, ws, other_ws, requester, operator, rows, django_assert_num_queries):
+    endpoint = endpoint_in(ws)
+    member(other_ws, Role.OPERATOR, "oscar")
+    for n in range(rows):
+        job = ReportJobFactory(workspace=ws, requested_by=requester)
+        EndpointDelivery.objects.create(endpoint=endpoint, job=job, event_type="job.failed", msg_id=f"msg_{n}", payload="{}", status="failed")
+    client.force_login(operator)
+
+    # session, user, memberships, count, permissions (user, group) for the sidebar, the page
+    with django_assert_num_queries(7):
+        response = client.get("/admin/notifications/endpointdelivery/")
+    assert response.content.decode().count('class="action-select"') == rows
+
+
+def test_enabling_a_disabled_endpoint_in_the_admin_clears_its_failures(client, ws, operator):
+    from django.utils import timezone
+
+    endpoint = endpoint_in(ws)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False, consecutive_failures=15, disabled_at=timezone.now(), disabled_reason="15 failures")
+    client.force_login(operator)
+
+    response = client.post(f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/", {
+        "url": endpoint.url, "events": ["*"], "description": "", "is_active": "on",
+        "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
+    })
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.consecutive_failures, endpoint.disabled_at, endpoint.disabled_reason) == (True, 0, None, "")
