@@ -1,9 +1,11 @@
-"""URL routes: the admin (operator console and review queue), the REST API, webhooks, health."""
+"""URL routes: the admin (operator console and review queue), the REST API, webhooks, health,
+single sign-on and the Prometheus endpoint."""
 
 from django.contrib import admin
 from django.urls import include, path
 
 from jobs.views import openai_webhook
+from ops.views import prometheus_metrics
 from reportdesk.api.health import healthz
 
 urlpatterns = [
@@ -11,6 +13,8 @@ urlpatterns = [
     path("webhooks/openai/", openai_webhook, name="openai-webhook"),
     path("api/v1/", include("reportdesk.api.urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", prometheus_metrics, name="prometheus-metrics"),
+    path("", include("accounts.urls")),
 ]
 
 # Errors under /api/ answer in the API's JSON error shape; elsewhere, Django's pages.
