@@ -13,10 +13,12 @@ def _after_migrate(sender, **kwargs):
 
 
 def _worker_spawned(sender, proc_name=None, **kwargs):
-    """A django-q2 worker process started: make sure a dispatcher runs now rather than at
-    the scheduler's first firing, about 30 s later."""
+    """A django-q2 worker process started: let SIGTERM stop it gracefully, and make sure a
+    dispatcher runs now rather than at the scheduler's first firing, about 30 s later."""
+    from .graceful_stop import graceful_stop_install
     from .heartbeat import dispatcher_ensure
 
+    graceful_stop_install()
     try:
         dispatcher_ensure()
     except Exception:  # the cluster must come up even if the database is not ready yet

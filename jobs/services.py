@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,8 @@ from .models import (
     ReportTemplate,
     ReviewState,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,10 @@ def event_record(
 ) -> JobEvent:
     """Write one audit event. Call inside the transaction that makes the change."""
     actor = Actor.of(actor)
+    log.info(
+        "job event %s", action,
+        extra={"job": job.public_id, "action": action, "from_status": from_status, "to_status": to_status or from_status, "actor": actor.kind},
+    )
     return JobEvent.objects.create(
         job=job,
         actor_kind=actor.kind,

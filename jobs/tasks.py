@@ -3,6 +3,7 @@ twice (django-q2 delivers at least once)."""
 
 from __future__ import annotations
 
+import structlog
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
@@ -34,13 +35,14 @@ def tick() -> int:
     dispatcher already held the lease, in which case this returns at once)."""
     token = execution.new_lease_token()
     dispatched = -1
-    try:
-        dispatched = worker.tick_loop(enqueue=enqueue_advance, token=token)
-    finally:
-        # Even if this run died of an error, the successor starts now rather than when the
-        # watchdog schedule next fires.
-        if heartbeat.dispatcher_handover(token=token):
-            enqueue_tick()
+    with structlog.contextvars.bound_contextvars(dispatcher=token):
+        try:
+            dispatched = worker.tick_loop(enqueue=enqueue_advance, token=token)
+        finally:
+            # Even if this run died of an error, the successor starts now rather than when the
+            # watchdog schedule next fires.
+            if heartbeat.dispatcher_handover(token=token):
+                enqueue_tick()
     return dispatched
 
 

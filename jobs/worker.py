@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from . import services
 from .execution import LOST, new_lease_token
+from .graceful_stop import stop_requested
 from .heartbeat import BEAT_SECONDS, dispatcher_acquire
 from .models import ACTIVE_STATUSES, JobStatus, ProviderCall, ReportJob
 
@@ -87,7 +88,7 @@ def tick_loop(*, enqueue, seconds: float | None = None, interval: float | None =
             log.exception("dispatcher cycle failed")
             batch = 0
         dispatched += batch
-        if time.monotonic() - started >= seconds:
+        if time.monotonic() - started >= seconds or stop_requested():
             return dispatched
         if batch < settings.TICK_BATCH:
             sleep(interval)

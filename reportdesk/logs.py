@@ -34,21 +34,25 @@ def logging_config(*, fmt: str, level: str) -> dict:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    if fmt == "json":
-        render = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
-    else:
-        render = [structlog.dev.ConsoleRenderer(colors=False)]
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
-            "structured": {
-                "()": structlog.stdlib.ProcessorFormatter,
-                "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
-                "foreign_pre_chain": [*_shared_processors(), structlog.stdlib.ExtraAdder()],
-            }
+            "structured": {"()": "reportdesk.logs.structured_formatter", "fmt": fmt},
         },
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {"httpx": {"level": "WARNING"}, "django_q": {"level": "WARNING"}},
     }
+
+
+def structured_formatter(*, fmt: str) -> structlog.stdlib.ProcessorFormatter:
+    """The formatter every handler uses: stdlib records and structlog events alike."""
+    if fmt == "json":
+        render = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    else:
+        render = [structlog.dev.ConsoleRenderer(colors=False)]
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
+        foreign_pre_chain=[*_shared_processors(), structlog.stdlib.ExtraAdder()],
+    )

@@ -57,9 +57,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # A request id on every log line of the request, and the job's public id on job routes.
+    # A request id on every log line of the request (and the job's public id on a job's
+    # routes: ops.log_context).
     "django_structlog.middlewares.RequestMiddleware",
-    "ops.middleware.JobLogContextMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
