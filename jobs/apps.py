@@ -32,5 +32,8 @@ class JobsConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_spawn
 
+        from .graceful_stop import sentinel_shield_install
+
         post_migrate.connect(_after_migrate, sender=self)
+        sentinel_shield_install()
         post_spawn.connect(_worker_spawned, dispatch_uid="jobs.dispatcher_on_spawn")

@@ -1,13 +1,19 @@
-"""A django-q2 worker process that stops on SIGTERM the way a person stopping it means.
+"""A django-q2 cluster that stops on SIGTERM the way a person stopping it means.
 
-django-q2 leaves SIGTERM at its default action in its worker processes, so `make run`'s
-Ctrl-C, `systemctl stop` or a deploy (each signals the whole process group) killed a worker
-mid-step: its job kept a lease until recovery noticed, and the dispatcher's lease went stale
-before a successor could take over. Installed in every worker process as it spawns
-(jobs.apps), this handler makes SIGTERM mean: an idle worker exits at once; a busy one
-finishes its task (a job step completes and releases its lease; the dispatcher, which asks
-`stop_requested()` every tick, returns within a tick interval and hands over) and exits
-right after it.
+`make run`'s Ctrl-C (honcho), `systemctl stop` and `kill -TERM -<pgid>` signal every process
+of the cluster at once. django-q2 leaves SIGTERM at its default action in its sentinel and
+worker processes, so they died on the spot: a job mid-step kept its lease until recovery
+noticed, the dispatcher's lease went stale before a successor could take over, and the main
+process, whose orderly stop waits on the dead sentinel, hung until it was killed.
+
+Two small hooks make it orderly:
+- the sentinel survives SIGTERM (its handler is replaced just before it forks its first
+  child), so it lives to do django-q2's own orderly stop when the main process asks: stop
+  fetching tasks, let each worker finish its task, save the results, exit;
+- each worker process (jobs.apps, on django-q2's post_spawn) handles SIGTERM itself: idle, it
+  exits at once; busy, it finishes its task and exits right after it, starting no other. A
+  long task asks `stop_requested()`: the dispatcher returns within a tick interval and hands
+  over; a job step completes and releases its lease.
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ def _on_sigterm(signum, frame):
 
 
 def _task_started(sender, **kwargs):
+    if _stop.is_set():
+        # A task taken from the queue after the stop was asked for is not started; the broker
+        # hands it out again (django-q2 delivers at least once).
+        sys.exit(0)
     _busy.set()
 
 
@@ -56,3 +66,22 @@ def graceful_stop_install() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     pre_execute.connect(_task_started, dispatch_uid="jobs.graceful_stop.started")
     post_execute_in_worker.connect(_task_finished, dispatch_uid="jobs.graceful_stop.finished")
+
+
+def _on_sentinel_sigterm(signum, frame):
+    # The main process asks the sentinel to stop; this only remembers the request, so that a
+    # worker the sentinel spawns from now on (replacing one that exited) starts stopped.
+    _stop.set()
+
+
+def _before_fork() -> None:
+    # Of our processes only django-q2's sentinel forks from inside a multiprocessing child
+    # (its pusher, monitor and workers). Its children inherit the handler: the pusher and
+    # monitor are stopped by the sentinel, and each worker installs its own.
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGTERM, _on_sentinel_sigterm)
+
+
+def sentinel_shield_install() -> None:
+    """Register, once per process (jobs.apps), the hook that keeps the sentinel alive."""
+    os.register_at_fork(before=_before_fork)
