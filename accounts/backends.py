@@ -19,6 +19,13 @@ class LoginThrottleBackend(AxesStandaloneBackend):
         return super().authenticate(request, username=username, password=password, **kwargs)
 
 
+def not_a_password_sign_in(request, credentials) -> bool:
+    """AXES_WHITELIST_CALLABLE: only password sign-ins count towards a lockout. A single
+    sign-on callback carries no username; counting it would lock every SSO user behind the
+    same office address out after a few refused colleagues."""
+    return not (credentials or {}).get("username")
+
+
 class PasswordBackend(ModelBackend):
     """Django's username and password check. With PASSWORD_LOGIN off, only a superuser may
     sign in this way (the break-glass account); everyone else signs in through SSO."""

@@ -153,6 +153,7 @@ AXES_COOLOFF_TIME = env.float("LOGIN_LOCKOUT_HOURS", default=1.0) or None
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_WHITELIST_CALLABLE = "accounts.backends.not_a_password_sign_in"
 # The address a lockout counts against. X-Forwarded-For is read only when LOGIN_PROXY_COUNT
 # says how many proxies of ours add to it; otherwise any client could pick its own address.
 LOGIN_PROXY_COUNT = env.int("LOGIN_PROXY_COUNT", default=0)
@@ -174,6 +175,10 @@ OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
 OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
 OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
 OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT_SECONDS", default=10.0)
+# Match the ID token's signing key by its `kid` header; a provider with a single key that
+# omits the header needs this off.
+OIDC_VERIFY_KID = env.bool("OIDC_VERIFY_KID", default=True)
 OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
 # The claim holding the user's groups, and which group gives which role in which workspace:
 # "group=workspace-slug:role,..." (a group may appear more than once).
