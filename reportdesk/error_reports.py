@@ -22,6 +22,6 @@ class SecretSafeExceptionReporterFilter(SafeExceptionReporterFilter):
 
     def cleanse_setting(self, key, value):
         cleansed = super().cleanse_setting(key, value)
-        if isinstance(cleansed, str):
-            return _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{self.cleansed_substitute}@", cleansed)
+        if isinstance(cleansed, str):  # lazy strings too (they pass isinstance)
+            return _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{self.cleansed_substitute}@", str(cleansed))
         return cleansed

@@ -42,7 +42,8 @@ def logging_config(*, fmt: str, level: str) -> dict:
         },
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"httpx": {"level": "WARNING"}, "django_q": {"level": "WARNING"}},
+        # django-axes announces itself at every start; its sign-in failures still log.
+        "loggers": {"httpx": {"level": "WARNING"}, "django_q": {"level": "WARNING"}, "axes.apps": {"level": "WARNING"}},
     }
 
 
