@@ -62,8 +62,16 @@ class SSOBackend(OIDCAuthenticationBackend):
             "groups": _groups(claims),
         }
 
+    def filter_users_by_claims(self, claims):
+        # A break-glass superuser is never signed in through the identity provider, whatever
+        # email it asserts: that account must not depend on the provider's word.
+        return super().filter_users_by_claims(claims).filter(is_superuser=False)
+
     def get_username(self, claims):
-        return claims.get("preferred_username") or claims["email"]
+        preferred = claims.get("preferred_username")
+        if preferred and not self.UserModel.objects.filter(username=preferred).exists():
+            return preferred
+        return claims["email"]
 
     @transaction.atomic
     def create_user(self, claims):

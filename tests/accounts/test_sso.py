@@ -127,3 +127,19 @@ def test_refused_sign_ins_do_not_lock_out_single_sign_on(client, sso, settings):
     for _ in range(3):
         assert sign_in_with_sso(client, sso, sub="mallory-sub")["Location"] == "/sso/refused/"
     assert sign_in_with_sso(client, sso, sub="dan-sub")["Location"] == "/admin/"
+
+
+def test_a_break_glass_superuser_is_never_signed_in_through_the_provider(client, sso):
+    from tests.factories import UserFactory
+
+    WorkspaceFactory(slug="research-ops")
+    root = UserFactory(username="root", email="root@corp.example", is_superuser=True)
+    sso.user("root-sub", email="root@corp.example", preferred_username="root", groups=["research-leads"])
+
+    assert sign_in_with_sso(client, sso, sub="root-sub")["Location"] == "/admin/"
+
+    signed_in = User.objects.get(pk=client.session["_auth_user_id"])
+    assert signed_in != root and not signed_in.is_superuser
+    # the username was taken: the email stands in for it
+    assert signed_in.username == "root@corp.example"
+    assert roles(signed_in) == {"research-ops": Role.OPERATOR} and roles(root) == {}
