@@ -103,6 +103,10 @@ def test_every_line_of_a_jobs_run_in_the_worker_and_dispatcher_carries_its_id(wo
     steps = [line["event"] for line in of_job if line["event"].startswith("worker step")]
     assert steps[:2] == ["worker step on a queued job", "worker step on a running job"]
     assert all(line["attempt"] == 1 for line in of_job), of_job
+    # and the id of django-q2's task that ran each step, one per step
+    step_lines = [line for line in of_job if line["event"].startswith("worker step")]
+    assert all(line["task_id"] for line in step_lines)
+    assert len({line["task_id"] for line in step_lines}) == len(step_lines)
     # no line of the worker's job code goes without the job it is about
     job_code = [line for line in lines if line["logger"] in ("jobs.execution", "jobs.services")]
     assert all(line.get("job") for line in job_code), [line for line in job_code if not line.get("job")]
