@@ -55,7 +55,11 @@ def _task_started(sender, **kwargs):
 def _task_finished(sender, **kwargs):
     _busy.clear()
     if _stop.is_set():
-        threading.Timer(EXIT_DELAY_SECONDS, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+        # In a whole-cluster stop the sentinel's STOP ends this process anyway; a worker
+        # signalled on its own has only this to end it.
+        exit_soon = threading.Timer(EXIT_DELAY_SECONDS, os.kill, args=(os.getpid(), signal.SIGTERM))
+        exit_soon.daemon = True
+        exit_soon.start()
 
 
 def graceful_stop_install() -> None:

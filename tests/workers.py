@@ -57,8 +57,7 @@ class WorkerProcess:
         os.killpg(self.proc.pid, signal.SIGTERM)
 
     def running(self) -> int:
-        """How many processes of the cluster still run (zombies aside). The main process exits
-        first; worker processes finishing a task outlive it."""
+        """How many processes of the cluster still run (zombies aside)."""
         if self.proc.poll() is None:
             return 1 + _group_members(self.proc.pid)
         return _group_members(self.proc.pid)
