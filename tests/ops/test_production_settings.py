@@ -33,9 +33,11 @@ def production_example() -> dict[str, str]:
 
 
 def manage(*args, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY")}
+    # Only what is given: nothing of the test run's own environment (a browser test's
+    # DJANGO_ALLOW_ASYNC_UNSAFE, a DATABASE_URL) may leak into a production check.
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={"PATH": os.environ["PATH"], **env},
+        capture_output=True, text=True, timeout=120,
     )
 
 
