@@ -13,10 +13,12 @@ def _after_migrate(sender, **kwargs):
 
 
 def _worker_spawned(sender, proc_name=None, **kwargs):
-    """A django-q2 worker process started: make sure a dispatcher runs now rather than at
-    the scheduler's first firing, about 30 s later."""
+    """A django-q2 worker process started: let SIGTERM stop it gracefully, and make sure a
+    dispatcher runs now rather than at the scheduler's first firing, about 30 s later."""
     from .worker.dispatcher import dispatcher_ensure
+    from .worker.graceful_stop import graceful_stop_install
 
+    graceful_stop_install()
     try:
         dispatcher_ensure()
     except Exception:  # the cluster must come up even if the database is not ready yet
@@ -31,7 +33,10 @@ class JobsConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_spawn
 
+        from .worker.graceful_stop import sentinel_shield_install
+
         # After every app's migrate, not only this one's: the role groups hold permissions of
         # other apps (reviews, sources), which exist only once their own migrate has run.
         post_migrate.connect(_after_migrate, dispatch_uid="jobs.roles_and_schedules")
+        sentinel_shield_install()
         post_spawn.connect(_worker_spawned, dispatch_uid="jobs.dispatcher_on_spawn")

@@ -7,6 +7,7 @@ status change (those are written by jobs.services' transitions). Every action is
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -15,6 +16,8 @@ from django.db import transaction
 
 from . import queue
 from .models import ActorKind, EventAction, JobEvent, ReportJob
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ def event_record(
     """Write one audit event. Call inside the transaction that makes the change; once it
     commits, the event is handed on to whatever tells people and systems about it."""
     actor = Actor.of(actor)
+    log.info(
+        "job event %s", action,
+        extra={"job": job.public_id, "action": action, "from_status": from_status,
+               "to_status": to_status or from_status, "actor": actor.kind},
+    )
     event = JobEvent.objects.create(
         job=job,
         actor_kind=actor.kind,

@@ -104,6 +104,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         "jobs.expire_reportjob",
         "jobs.archive_reportjob",
         "jobs.review_reportjob",
+        # Sign-in lockouts (django-axes): operators see them and clear them.
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
     },
 }
 

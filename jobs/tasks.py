@@ -7,6 +7,7 @@ delivers at least once). Queued tasks and Schedule rows name these by dotted pat
 
 from __future__ import annotations
 
+import structlog
 from django_q.models import Schedule
 
 from . import queue
@@ -26,13 +27,14 @@ def tick() -> int:
     dispatcher already held the lease, in which case this returns at once)."""
     token = lease.new_lease_token()
     dispatched = -1
-    try:
-        dispatched = dispatcher.tick_loop(token=token)
-    finally:
-        # Even if this run died of an error, the successor starts now rather than when the
-        # watchdog schedule next fires.
-        if lease.dispatcher_lease_release(token=token):
-            queue.enqueue_dispatcher()
+    with structlog.contextvars.bound_contextvars(dispatcher=token):
+        try:
+            dispatched = dispatcher.tick_loop(token=token)
+        finally:
+            # Even if this run died of an error, the successor starts now rather than when the
+            # watchdog schedule next fires.
+            if lease.dispatcher_lease_release(token=token):
+                queue.enqueue_dispatcher()
     return dispatched
 
 

@@ -38,12 +38,17 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_q",
+    "axes",
+    "mozilla_django_oidc",
+    "django_structlog",
     "reportdesk",
     "sources",
     "jobs",
     "reviews",
     "console",
     "notifications",
+    "accounts",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -55,6 +60,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A request id on every log line of the request (and the job's public id on a job's
+    # routes: ops.log_context).
+    "django_structlog.middlewares.RequestMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reportdesk.urls"
@@ -70,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.sign_in",
             ],
         },
     },
@@ -114,14 +125,81 @@ STORAGES = {
 
 LOGIN_URL = "admin:login"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "django_q": {"level": "WARNING"}},
-}
+# --- Security: production defaults whenever DEBUG is off ------------------------------------
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers and orchestrators probe health over plain HTTP.
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^healthz$"])
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# The app runs behind a TLS-terminating proxy that sets X-Forwarded-Proto (and drops any value
+# a client sent); without it the HTTPS redirect would loop. Turn off when nothing sets it.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=not DEBUG):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Error pages and error emails, in every mode: credentials in URLs and DSNs are masked too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "reportdesk.error_reports.SecretSafeExceptionReporterFilter"
+
+# --- Sign-in: password (throttled), and OpenID Connect single sign-on when configured --------
+AUTHENTICATION_BACKENDS = [
+    # First, as django-axes asks: refuses a locked-out username and address before any check.
+    "accounts.backends.LoginThrottleBackend",
+    "accounts.backends.PasswordBackend",
+    "accounts.sso.SSOBackend",
+]
+# Password sign-in for everyone (true), or only for superusers as a break-glass way in.
+PASSWORD_LOGIN = env.bool("PASSWORD_LOGIN", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+# Hours a lockout lasts; 0 keeps it until an operator clears it in the admin.
+AXES_COOLOFF_TIME = env.float("LOGIN_LOCKOUT_HOURS", default=1.0) or None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_WHITELIST_CALLABLE = "accounts.backends.not_a_password_sign_in"
+# The address a lockout counts against. X-Forwarded-For is read only when LOGIN_PROXY_COUNT
+# says how many proxies of ours add to it; otherwise any client could pick its own address.
+LOGIN_PROXY_COUNT = env.int("LOGIN_PROXY_COUNT", default=0)
+if LOGIN_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = LOGIN_PROXY_COUNT
+    AXES_IPWARE_PROXY_ORDER = "right-most"
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# OpenID Connect (mozilla-django-oidc): on when OIDC_RP_CLIENT_ID is set. The endpoints are
+# the identity provider's (its /.well-known/openid-configuration lists them).
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT_SECONDS", default=10.0)
+# Match the ID token's signing key by its `kid` header; a provider with a single key that
+# omits the header needs this off.
+OIDC_VERIFY_KID = env.bool("OIDC_VERIFY_KID", default=True)
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
+# The claim holding the user's groups, and which group gives which role in which workspace:
+# "group=workspace-slug:role,..." (a group may appear more than once).
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_ROLE_MAP = env.str("OIDC_ROLE_MAP", default="")
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/sso/refused/"
+
+# --- Logs: JSON lines in production, readable lines in development (structlog) -------------
+from reportdesk.logs import logging_config  # noqa: E402
+
+LOG_FORMAT = env.str("LOG_FORMAT", default="console" if DEBUG else "json")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+DJANGO_STRUCTLOG_CELERY_ENABLED = False
+
+# --- Prometheus ----------------------------------------------------------------------------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Task queue (django-q2) -------------------------------------------------------------
 # `retry` must exceed `timeout`: a task still running at `retry` is handed out again.

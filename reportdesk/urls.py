@@ -1,4 +1,5 @@
-"""URL routes: the admin (operator console and review queue), the REST API, webhooks, health."""
+"""URL routes: the admin (operator console and review queue), the REST API, webhooks, health,
+single sign-on and the Prometheus endpoint."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -13,6 +14,10 @@ urlpatterns = [
     path("api/v1/", include("notifications.urls")),
     path("api/v1/", include("reportdesk.api.urls")),
     path("healthz", healthz, name="healthz"),
+    # The apps above jobs (ops: /metrics; accounts: single sign-on), by name: nothing below
+    # them imports them.
+    path("", include("ops.urls")),
+    path("", include("accounts.urls")),
 ]
 
 # Errors under /api/ answer in the API's JSON error shape; elsewhere, Django's pages.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install (with apt, where missing) and start the servers the test suite needs:
 # PostgreSQL on 127.0.0.1:5432 with a `reportdesk` role, Redis on 127.0.0.1:6390, and
-# Debian's Chromium for the browser tests. Idempotent: safe to run before every test run.
+# Debian's Chromium for the browser tests, and promtool (Debian's prometheus package) for the
+# alert-rule tests. Idempotent: safe to run before every test run.
 set -euo pipefail
 
 SUDO=""
@@ -11,6 +12,7 @@ missing=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "test-services: installing ${missing[*]}"
     $SUDO apt-get update -qq
@@ -43,4 +45,4 @@ if ! redis-cli -p 6390 ping >/dev/null 2>&1; then
     for _ in $(seq 1 20); do redis-cli -p 6390 ping >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 redis-cli -p 6390 ping >/dev/null
-echo "test-services: PostgreSQL $pg_version, Redis and Chromium ready"
+echo "test-services: PostgreSQL $pg_version, Redis, Chromium and promtool ready"

@@ -51,8 +51,34 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def terminate(self) -> None:
+        """SIGTERM the whole cluster, as honcho, systemd and `kill -TERM -<pgid>` do, and return
+        at once: a graceful stop, which `running()` follows."""
+        os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def running(self) -> int:
+        """How many processes of the cluster still run (zombies aside)."""
+        if self.proc.poll() is None:
+            return 1 + _group_members(self.proc.pid)
+        return _group_members(self.proc.pid)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _group_members(pgid: int) -> int:
+    """Live processes in process group `pgid`, other than its leader, read from /proc."""
+    count = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+        except OSError:
+            continue
+        fields = rest.rsplit(") ", 1)[1].split()
+        state, group = fields[0], int(fields[2])
+        if group == pgid and int(pid) != pgid and state != "Z":
+            count += 1
+    return count
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.2, message="condition"):

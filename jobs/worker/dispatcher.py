@@ -25,6 +25,7 @@ from django.utils import timezone
 from .. import queue, services
 from ..events import SCHEDULER
 from ..models import ACTIVE_STATUSES, CallStatus, JobStatus, ProviderCall, ReportJob
+from .graceful_stop import stop_requested
 from .lease import BEAT_SECONDS, dispatcher_is_alive, dispatcher_lease_acquire, new_lease_token
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def tick_loop(*, enqueue=queue.enqueue_job_advance, seconds: float | None = None
             log.exception("dispatcher cycle failed")
             batch = 0
         dispatched += batch
-        if time.monotonic() - started >= seconds:
+        if time.monotonic() - started >= seconds or stop_requested():
             return dispatched
         if batch < settings.TICK_BATCH:
             sleep(interval)

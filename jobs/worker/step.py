@@ -15,6 +15,7 @@ import logging
 import random
 from decimal import Decimal
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
@@ -106,6 +107,9 @@ def job_advance(*, job_id: int, lease_token: str | None = None, provider: Provid
         job = _load(job_id)
         if job is None:
             return
+        # Every log line of this step, ours or a library's, carries the job and its attempt.
+        structlog.contextvars.bind_contextvars(job=job.public_id, attempt=job.current_attempt.number if job.current_attempt_id else None)
+        log.info("worker step on a %s job", job.status)
         provider = provider or get_provider()
         if job.status == JobStatus.QUEUED:
             job = job_prepare(job=job)
@@ -119,6 +123,7 @@ def job_advance(*, job_id: int, lease_token: str | None = None, provider: Provid
         raise
     finally:
         job_lease_release(job_id=job_id, token=token)
+        structlog.contextvars.unbind_contextvars("job", "attempt")
 
 
 def _load(job_id: int) -> ReportJob | None:
