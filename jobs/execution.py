@@ -46,6 +46,7 @@ from .providers.base import (
     COMPLETED,
     FAILED,
     INCOMPLETE,
+    LOCAL_MODEL,
     QUEUED,
     Provider,
     TRANSIENT_RESPONSE_ERRORS,
@@ -621,4 +622,4 @@ def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState) -
         )
         runtime = (timezone.now() - (attempt.started_at or locked.created_at)).total_seconds()
         ReportJob.objects.filter(pk=job.pk).update(runtime_seconds=locked.runtime_seconds + runtime)
-        services.job_finish(job=locked, attempt=attempt, version=locked.version + 1)
+        services.job_finish(job=locked, attempt=attempt, version=locked.version + 1, offline=state.model == LOCAL_MODEL)

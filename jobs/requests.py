@@ -18,7 +18,7 @@ from django.conf import settings
 from sources.models import ManifestEntry, SourceStatus
 
 from .models import ArtifactKind, AttemptReason, JobAttempt, ProviderCall, ReportJob
-from .providers.base import ReportRequest, SourceDoc
+from .providers.base import LOCAL_MODEL, ReportRequest, SourceDoc
 from .report_schema import (
     CITATION_RULES,
     MAX_RESEARCH_QUESTIONS,
@@ -225,7 +225,7 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, st
         ]
         if attempt.instructions:
             lines += ["Address the reviewer's notes:", attempt.instructions]
-    model = "local-extractive" if provider_name == "local" else template.model
+    model = LOCAL_MODEL if provider_name == "local" else template.model
     request = ReportRequest(
         job_id=job.public_id,
         attempt=attempt.number,

@@ -412,8 +412,10 @@ def job_mark_running(*, job: ReportJob, call, response_id: str, provider_status:
         )
 
 
-def job_finish(*, job: ReportJob, attempt: JobAttempt, version: int, actor=WORKER) -> ReportJob | None:
-    """running → needs_review, or completed when the template does not require review.
+def job_finish(*, job: ReportJob, attempt: JobAttempt, version: int, actor=WORKER, offline: bool = False) -> ReportJob | None:
+    """running → needs_review, or completed when the template does not require review. An
+    `offline` draft (written by the local engine) needs review all the same unless the
+    template lets local drafts complete.
 
     Returns None for a late result: a job that is no longer running on this attempt (canceled,
     expired, failed) is never reopened.
@@ -424,7 +426,8 @@ def job_finish(*, job: ReportJob, attempt: JobAttempt, version: int, actor=WORKE
         if job.status != JobStatus.RUNNING or job.current_attempt_id != attempt.pk:
             return None
         JobAttempt.objects.filter(pk=attempt.pk).update(status=AttemptStatus.SUCCEEDED, finished_at=now, version=version)
-        if job.template.review_required:
+        template = job.template
+        if template.review_required or (offline and not template.local_drafts_complete):
             status, review_state, action = JobStatus.NEEDS_REVIEW, ReviewState.PENDING, "draft_ready"
         else:
             status, review_state, action = JobStatus.COMPLETED, ReviewState.NOT_REQUIRED, "completed"
@@ -437,7 +440,7 @@ def job_finish(*, job: ReportJob, attempt: JobAttempt, version: int, actor=WORKE
             version=version,
             finished_at=now,
             next_check_at=None,
-            details={"version": version, "attempt": attempt.number},
+            details={"version": version, "attempt": attempt.number, "offline": offline},
         )
 
 

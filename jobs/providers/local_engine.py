@@ -26,13 +26,10 @@ from jobs.providers.local_revision import RevisionNotes, read_notes
 from jobs.rendering import CITATION_MARKER, ENGINE_NOTE
 
 __all__ = [
-    "DEFAULT_SECTIONS", "LOCAL_MODEL", "MAX_PASSAGE_CHARS", "REVISION_SECTION",
+    "DEFAULT_SECTIONS", "MAX_PASSAGE_CHARS", "REVISION_SECTION",
     "build_extractive_report", "estimate_tokens",
 ]  # fmt: skip
 
-# The model name the local provider answers with: how the rest of reportdesk knows a draft
-# was written offline.
-LOCAL_MODEL = "local-extractive"
 DEFAULT_SECTIONS = ("Background", "Findings", "Risks and limitations")
 REVISION_SECTION = "Revision notes addressed"
 
@@ -132,6 +129,8 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-
 _LEADING_MARKER = re.compile(r"^(?:#{1,6}|[-*•+]|\d{1,3}[.)])\s+")
 _MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__|`)")
+# Where a sentence ends inside a passage, as the review checks split sentences.
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[^a-z\s])")
 _SUFFIXES = (
     "izations", "ization", "ations", "ation", "ments", "ment", "ings", "ing", "ies", "ied",
     "ed", "s",
@@ -535,7 +534,12 @@ def _claim(passage: _Passage, words: int = 24) -> str:
 
 
 def _cite(passages: list[_Passage]) -> str:
-    return " ".join(f"{_display(p.text)} [{p.sid}]" for p in passages)
+    """Passages as prose, every sentence followed by its citation (a passage may hold two
+    sentences, and each is a claim a reviewer checks on its own)."""
+    return " ".join(
+        _SENTENCE_END.sub(lambda m, sid=p.sid: f"{m.group()} [{sid}]", _display(p.text)) + f" [{p.sid}]"
+        for p in passages
+    )
 
 
 def _cited_ids(passages: list[_Passage]) -> list[str]:
