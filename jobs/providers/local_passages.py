@@ -22,6 +22,9 @@ PASSAGE_WINDOW_CHARS = 320
 # A line repeated this often (digits ignored) is page furniture: a running header or footer.
 _RUNNING_LINE_REPEATS = 3
 _RUNNING_LINE_MAX_CHARS = 100
+# A line of at most this many words, on its own, is a heading rather than a sentence.
+_HEADING_MAX_WORDS = 8
+_HEADING_MAX_CHARS = 80
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$")
@@ -50,18 +53,21 @@ _DATE_ONLY = re.compile(
 )
 _VERSION_HEADER = re.compile(r"^\s*\S*\s*v?\d+(?:\.\d+)+\b.{0,40}\d{4}.{0,4}$", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?\s*$", re.IGNORECASE)
-_URL_ONLY = re.compile(r"^\s*(?:<?(?:https?|file|ftp)://\S+>?\s*)+$", re.IGNORECASE)
+_URL_ONLY = re.compile(r"^\s*(?:<?(?:https?|file|ftp)://\S+>?\s*)+(?:\d{1,4}\s*(?:/|of)\s*\d{1,4})?\s*$", re.IGNORECASE)
+# A printed page's header: a date and time stamp, then the page title.
+_PRINT_STAMP = re.compile(r"^\s*\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4},?\s+\d{1,2}:\d{2}\b")
 _INDENTED_CODE = re.compile(r"^(?: {4}|\t)\S")
 # Characters that are common in code and rare in prose.
-_CODE_CHARS = re.compile(r"[{}();=<>\\$`|]")
+_CODE_CHARS = re.compile(r"[{};=<>\\$|]")
 # Where a passage ends: sentence punctuation (with closing quotes) before whitespace, CJK full
-# stops, a blank line, a line break before a list item or a "label:" line (changelogs), and
-# a <br> tag.
+# stops, a blank line, a line break before a list item or a "label:" line (changelogs) or
+# after a line ending in a colon, and a <br> tag.
 _BOUNDARY = re.compile(
     r"[.!?…]+[\"'”’)\]]*(?=\s)"
     r"|[。！？]+[」』”’）)]*"
     r"|\n[ \t]*\n\s*"
     r"|\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|#{1,6}|[A-Za-z][\w-]{0,15}:)[ \t])"
+    r"|(?<=:)[ \t]*\n"
     r"|<br\s*/?>",
     re.IGNORECASE,
 )
@@ -79,16 +85,17 @@ _LEANING = re.compile(
     r"on the other hand|even so|for example|for instance)\b",
     re.IGNORECASE,
 )
+_INLINE_CODE = re.compile(r"`[^`]*`")
+_CONTINUATION = re.compile(r"^(?:for|to|of|in|on|with|by|from|at|as|and|or|the|a|an|than|into)\s")
 _LEADING_MARKER = re.compile(r"^(?:#{1,6}|[-*•+]|\d{1,3}[.)])\s+")
 _WORD = re.compile(r"\w+")
 _LETTERS = re.compile(r"[^\W\d_]")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Span:
     start: int
     end: int
-    leans: bool = False  # joined to the sentence before it
 
 
 def passage_spans(text: str) -> list[Span]:
@@ -99,9 +106,11 @@ def passage_spans(text: str) -> list[Span]:
         previous: Span | None = None
         for start, end in _sentences(text, block_start, block_end):
             piece = text[start:end]
-            if previous is not None and _LEANING.match(piece) and end - previous.start <= MAX_PASSAGE_CHARS:
-                previous = Span(previous.start, end, leans=True)
-                spans[-1] = previous
+            if _LEANING.match(piece):
+                # Without the sentence it leans on, it would say something it does not.
+                if previous is not None and end - previous.start <= MAX_PASSAGE_CHARS:
+                    previous = Span(previous.start, end)
+                    spans[-1] = previous
                 continue
             if not is_prose(piece):
                 previous = None
@@ -121,8 +130,12 @@ def is_prose(text: str) -> bool:
         # CJK text has no spaces: one "word" can be a whole sentence.
         if not (len(words) >= 1 and len(stripped) >= 8 and not stripped.isascii()):
             return False
-    if _TAG.search(stripped) or _IMAGE.search(stripped) or _HEADING.match(text):
+    if _CONTINUATION.match(stripped):
+        return False  # the tail of a sentence whose start was cut off (a PDF line break)
+    if _TAG.search(stripped) or _IMAGE.search(stripped) or _HEADING.match(text) or " | " in stripped:
         return False
+    if "`" in stripped and len(_WORD.findall(_INLINE_CODE.sub(" ", stripped))) < 3:
+        return False  # a command, not a sentence about it
     if _DATE_ONLY.match(stripped) or _METADATA.match(stripped) or _URL_ONLY.match(stripped):
         return False
     if not any(ch.islower() for ch in stripped) and stripped.isascii():
@@ -130,7 +143,8 @@ def is_prose(text: str) -> bool:
     letters = len(_LETTERS.findall(stripped))
     if letters < 0.55 * len(stripped.replace(" ", "")):
         return False
-    code = len(_CODE_CHARS.findall(stripped))
+    # Inline code (`make check`) in a sentence is fine; a sentence made of code is not.
+    code = len(_CODE_CHARS.findall(_INLINE_CODE.sub("", stripped)))
     return code <= max(2, len(stripped) // 40)
 
 
@@ -141,6 +155,7 @@ def _prose_blocks(text: str):
     junk = [False] * len(lines)
     in_fence = False
     previous_blank = True
+    block_ended = True  # the line before ended a sentence or was not prose
     for i, (_, _, line) in enumerate(lines):
         stripped = line.strip()
         if _FENCE.match(line):
@@ -155,7 +170,10 @@ def _prose_blocks(text: str):
             junk[i] = junk[i - 1] = True
         elif _furniture(line, stripped, running, previous_blank):
             junk[i] = True
+        elif block_ended and _heading_like(stripped):
+            junk[i] = True
         previous_blank = not stripped or (previous_blank and _INDENTED_CODE.match(line) is not None)
+        block_ended = not stripped or junk[i] or stripped[-1] in ".!?:…。！？"
     block_start = None
     block_end = 0
     for i, (start, end, line) in enumerate(lines):
@@ -194,7 +212,7 @@ def _running_lines(lines: list[str]) -> set[str]:
 def _furniture(line: str, stripped: str, running: set[str], previous_blank: bool) -> bool:
     if _HEADING.match(line) or _RULE.match(line) or _TABLE_RULE.match(line):
         return True
-    if stripped.startswith("|") or stripped.count("|") >= 2 and stripped.count("|") * 12 > len(stripped):
+    if stripped.startswith("|") or (" | " in stripped and stripped[-1:] not in ".!?"):
         return True
     if _LINK_DEFINITION.match(line) or _IMAGE.search(line) or _MODE_LINE.search(line):
         return True
@@ -202,13 +220,23 @@ def _furniture(line: str, stripped: str, running: set[str], previous_blank: bool
         return True
     if _VERSION_HEADER.match(stripped) and len(stripped) <= 60 and not stripped.endswith("."):
         return True
-    if _URL_ONLY.match(stripped) or _digits_out(line) in running:
+    if _URL_ONLY.match(stripped) or _PRINT_STAMP.match(stripped) or _digits_out(line) in running:
         return True
     if previous_blank and _INDENTED_CODE.match(line):
         return True
     tags = _TAG.findall(stripped)
     # A line that is mostly tags (XML, HTML) rather than text with the odd tag in it.
     return bool(tags) and sum(len(t) for t in tags) * 3 > len(stripped)
+
+
+def _heading_like(stripped: str) -> bool:
+    """A short line that starts a block without ending a sentence: a heading, a contents
+    entry or a command in text from a PDF or a page."""
+    return (
+        len(stripped.split()) <= _HEADING_MAX_WORDS
+        and len(stripped) <= _HEADING_MAX_CHARS
+        and stripped[-1:] not in ".!?;,…。！？"
+    )
 
 
 def _sentences(text: str, start: int, end: int):
