@@ -45,6 +45,13 @@ _NOTE_WEIGHT = 2.0
 _TOPIC_SHARE = 0.4
 # A passage fits a section only when its score reaches this share of the section's best.
 _MIN_FIT = 0.2
+# How much a better fit with another section counts against a passage.
+_ELSEWHERE_PENALTY = 0.5
+# The weight of a heading word that the topic or another heading also has.
+_SHARED_TERM_WEIGHT = 0.3
+# A document opens with what it is about: its first passages on the topic suit an overview.
+_LEAD_PASSAGES = 3
+_LEAD_BONUS = 1.0
 # Passages sharing this much of their vocabulary say the same thing: keep one.
 _REDUNDANT_OVERLAP = 0.7
 # While other sources have fitting passages, a section takes at most this many from one.
@@ -104,7 +111,16 @@ _HEADING_HINTS_RAW = {
     "regulat": "regulation law directive target targets required require must mandatory "
     "compliance rule rules policy",
     "legal": "law legal regulation court contract license licence",
-    "work": "works process method route routes step uses stage format algorithm",
+    "work": "works process method route routes step steps uses using stage format algorithm "
+    "mechanism determines passes reads finds searches runs level",
+    "command": "cli option options flag flags terminal shell console",
+    "api": "api function functions parameter interface library call",
+    "bug": "bug bugs fix fixed fixes crash corruption leak issue error",
+    "build": "build builds building make cmake meson compile compiler",
+    "requirement": "need needs require requires required depend dependency dependencies "
+    "prerequisite newer version support",
+    "switch": "select selection selected choose change set use global local shell",
+    "cross": "cross compile compiling target host platform",
     "adoption": "install installation build building requires require support available "
     "package packages using",
     "install": "install installation build make package configure",
@@ -157,10 +173,11 @@ def build_extractive_report(request: ReportRequest) -> dict:
         for passage in _passages(index, source)
     ]
     index = _Index(passages)
-    relevance = index.scores(
-        _query([(topic, _TOPIC_WEIGHT), (request.audience, _AUDIENCE_WEIGHT)])
+    topic_query = _query([(topic, _TOPIC_WEIGHT), (request.audience, _AUDIENCE_WEIGHT)])
+    relevance = index.scores(topic_query)
+    plan = _plan_sections(
+        headings, passages, index, relevance, set(_query([(topic, 1.0)])), notes, budget.per_section
     )
-    plan = _plan_sections(headings, passages, index, relevance, notes, budget.per_section)
     used_keys = {p.key for chosen in plan.sections for p in chosen}
     summary = [
         p for p in _diverse(passages, relevance, count=budget.summary + len(used_keys))
@@ -390,13 +407,15 @@ def _plan_sections(
     passages: list[_Passage],
     index: _Index,
     relevance: dict[int, float],
+    topic_terms: set[str],
     notes: RevisionNotes,
     per_section: int,
 ) -> _Plan:
     """Passages for each heading, each passage in one section only.
 
     A section's fit for a passage is how well the passage matches the heading (its words and
-    the words a heading of that kind implies) plus a share of its relevance to the topic.
+    the words a heading of that kind implies) plus a share of its relevance to the topic; an
+    overview or background also favours the passages a source opens with.
     Passages named by a reviewer's note go where the note puts them first. Then the
     sections take turns, each its best remaining passage, a section taking at most two
     passages from one source while others have fitting ones.
@@ -424,9 +443,19 @@ def _plan_sections(
         else:
             plan.unanswered.append(section)
 
+    # A heading's words that the topic or another heading shares say less about what belongs
+    # in this section than the words only it has ("Dictionary" in "Dictionary compression").
+    heading_terms = [set(_query([(heading, 1.0)])) for heading in headings]
     section_scores = []
     for section, heading in enumerate(headings):
-        query = _heading_query(heading)
+        shared = set().union(*(terms for other, terms in enumerate(heading_terms) if other != section))
+        if heading_terms[section] - shared - topic_terms:
+            # The heading has words of its own: the topic's words add nothing to them.
+            shared |= topic_terms
+        query = {
+            term: weight * (_SHARED_TERM_WEIGHT if term in shared else 1.0)
+            for term, weight in _heading_query(heading).items()
+        }
         if section in notes.by_section:
             query = _merge(query, _note_query(notes.by_section[section]), _NOTE_WEIGHT)
         section_scores.append(index.scores(query))
@@ -458,17 +487,23 @@ def _plan_sections(
                 continue
             if head < _MIN_FIT and not (general and topic >= _MIN_FIT):
                 continue
-            fit[passage.key] = head + _TOPIC_SHARE * topic
+            opening = passage.key % MAX_PASSAGES_PER_SOURCE < _LEAD_PASSAGES
+            lead = _LEAD_BONUS * topic if general and opening else 0.0
+            if general:
+                fit[passage.key] = head + _TOPIC_SHARE * topic + lead
+            else:
+                # Relevance to the topic ranks the passages that match the heading; it cannot
+                # stand in for a heading match.
+                fit[passage.key] = head * (1 + _TOPIC_SHARE * topic)
         fits.append(fit)
-    # A passage's home is the section it fits best: a section takes passages at home there
-    # before any that fit another section better.
-    home = {}
-    for section, fit in enumerate(fits):
-        for key, value in fit.items():
-            if key not in home or value > fits[home[key]][key]:
-                home[key] = section
+    # A section prefers the passages that fit it better than any other section, so a passage
+    # about costs lands under "Costs" rather than under the heading that asks first.
+    def preference(section: int, key: int) -> float:
+        elsewhere = max((fit.get(key, 0.0) for other, fit in enumerate(fits) if other != section), default=0.0)
+        return fits[section][key] - _ELSEWHERE_PENALTY * max(0.0, elsewhere - fits[section][key])
+
     ranked = [
-        sorted(fit, key=lambda key, s=section: (home[key] != s, -fits[s][key], key))
+        sorted(fit, key=lambda key, s=section: (-preference(s, key), key))
         for section, fit in enumerate(fits)
     ]
 

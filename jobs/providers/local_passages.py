@@ -130,6 +130,8 @@ def is_prose(text: str) -> bool:
         # CJK text has no spaces: one "word" can be a whole sentence.
         if not (len(words) >= 1 and len(stripped) >= 8 and not stripped.isascii()):
             return False
+    if stripped.endswith(":"):
+        return False  # it introduces what follows (a command, a list) and says nothing alone
     if _CONTINUATION.match(stripped):
         return False  # the tail of a sentence whose start was cut off (a PDF line break)
     if _TAG.search(stripped) or _IMAGE.search(stripped) or _HEADING.match(text) or " | " in stripped:
