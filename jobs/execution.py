@@ -29,6 +29,7 @@ from . import policy, services
 from .heartbeat import dispatcher_ensure
 from .models import (
     ACTIVE_STATUSES,
+    LOCAL_MODEL,
     ArtifactKind,
     Artifact,
     FailureClass,
@@ -46,7 +47,6 @@ from .providers.base import (
     COMPLETED,
     FAILED,
     INCOMPLETE,
-    LOCAL_MODEL,
     QUEUED,
     Provider,
     TRANSIENT_RESPONSE_ERRORS,

@@ -13,7 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from .providers.base import LOCAL_MODEL
+# The model name of drafts the built-in local provider writes (by extraction, without a
+# language model): how the rest of reportdesk knows a draft was written offline.
+LOCAL_MODEL = "local-extractive"
 
 # Crockford's base32 without I, L, O, U: easy to read out over the phone.
 _PUBLIC_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"

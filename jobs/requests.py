@@ -17,8 +17,8 @@ from django.conf import settings
 
 from sources.models import ManifestEntry, SourceStatus
 
-from .models import ArtifactKind, AttemptReason, JobAttempt, ProviderCall, ReportJob
-from .providers.base import LOCAL_MODEL, ReportRequest, SourceDoc
+from .models import LOCAL_MODEL, ArtifactKind, AttemptReason, JobAttempt, ProviderCall, ReportJob
+from .providers.base import ReportRequest, SourceDoc
 from .report_schema import (
     CITATION_RULES,
     MAX_RESEARCH_QUESTIONS,

@@ -23,10 +23,6 @@ ACTIVE_STATUSES = frozenset({QUEUED, IN_PROGRESS})
 TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, INCOMPLETE})
 
 
-# The model name the built-in local provider answers with: how the rest of reportdesk knows a
-# draft was written offline, by extraction, without a language model.
-LOCAL_MODEL = "local-extractive"
-
 _POLICY_MARKERS = ("policy", "safety", "moderation", "content_filter")
 # Error codes of a failed response that may succeed if the same request is sent again.
 TRANSIENT_RESPONSE_ERRORS = frozenset({"server_error", "rate_limit_exceeded", "timeout"})

@@ -86,6 +86,7 @@ _LEANING = re.compile(
     re.IGNORECASE,
 )
 _INLINE_CODE = re.compile(r"`[^`]*`")
+_LIST_NUMBER = re.compile(r"[ \t]*\d{1,3}\.$")
 _CONTINUATION = re.compile(r"^(?:for|to|of|in|on|with|by|from|at|as|and|or|the|a|an|than|into)\s")
 _LEADING_MARKER = re.compile(r"^(?:#{1,6}|[-*•+]|\d{1,3}[.)])\s+")
 _WORD = re.compile(r"\w+")
@@ -107,8 +108,9 @@ def passage_spans(text: str) -> list[Span]:
         for start, end in _sentences(text, block_start, block_end):
             piece = text[start:end]
             if _LEANING.match(piece):
-                # Without the sentence it leans on, it would say something it does not.
-                if previous is not None and end - previous.start <= MAX_PASSAGE_CHARS:
+                # Without the sentence it leans on, it would say something it does not; and
+                # one that introduces what follows ("For example, run:") says nothing.
+                if previous is not None and end - previous.start <= MAX_PASSAGE_CHARS and not piece.endswith(":"):
                     previous = Span(previous.start, end)
                     spans[-1] = previous
                 continue
@@ -247,6 +249,8 @@ def _sentences(text: str, start: int, end: int):
     for boundary in _BOUNDARY.finditer(text, start, end):
         if _ABBREVIATION.search(text, max(position, boundary.start() - 8), boundary.end()):
             continue
+        if _LIST_NUMBER.match(text, text.rfind("\n", 0, boundary.start()) + 1, boundary.end()):
+            continue  # "1." opening a list item
         yield from _windows(text, position, boundary.start() if boundary.group().lower().startswith("<br") else boundary.end())
         position = boundary.end()
     yield from _windows(text, position, end)
