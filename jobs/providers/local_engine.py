@@ -413,29 +413,18 @@ def _plan_sections(
 ) -> _Plan:
     """Passages for each heading, each passage in one section only.
 
-    A section's fit for a passage is how well the passage matches the heading (its words and
-    the words a heading of that kind implies) plus a share of its relevance to the topic; an
-    overview or background also favours the passages a source opens with.
-    Passages named by a reviewer's note go where the note puts them first. Then the
-    sections take turns, each its best remaining passage, a section taking at most two
+    Passages named by a reviewer's note go where the note puts them first. Then the sections
+    take turns, each its best remaining passage (see _fits), a section taking at most two
     passages from one source while others have fitting ones.
     """
     plan = _Plan(sections=[[] for _ in headings], pulled={}, unanswered=[], placed_for_notes=[])
     if not passages:
         return plan
-    by_key = {p.key: p for p in passages}
-    on_topic_sources = {by_key[key].source_index for key in relevance}
-    if not relevance:
-        on_topic_sources = {p.source_index for p in passages}
-    top_relevance = max(relevance.values(), default=0.0)
     placed: set[int] = set()
-
     for section, texts in sorted(notes.by_section.items()):
         scores = index.scores(_note_query(texts))
-        pulled = [p for p in _diverse(passages, scores, count=2) if p.key not in placed]
-        if pulled and scores:
-            best = max(scores.values())
-            pulled = [p for p in pulled if scores[p.key] >= 0.5 * best]
+        best = max(scores.values(), default=0.0)
+        pulled = [p for p in _diverse(passages, scores, count=2) if p.key not in placed and scores[p.key] >= 0.5 * best]
         if pulled:
             plan.pulled[section] = pulled
             plan.sections[section].extend(pulled)
@@ -443,23 +432,9 @@ def _plan_sections(
         else:
             plan.unanswered.append(section)
 
-    # A heading's words that the topic or another heading shares say less about what belongs
-    # in this section than the words only it has ("Dictionary" in "Dictionary compression").
-    heading_terms = [set(_query([(heading, 1.0)])) for heading in headings]
-    section_scores = []
-    for section, heading in enumerate(headings):
-        shared = set().union(*(terms for other, terms in enumerate(heading_terms) if other != section))
-        if heading_terms[section] - shared - topic_terms:
-            # The heading has words of its own: the topic's words add nothing to them.
-            shared |= topic_terms
-        query = {
-            term: weight * (_SHARED_TERM_WEIGHT if term in shared else 1.0)
-            for term, weight in _heading_query(heading).items()
-        }
-        if section in notes.by_section:
-            query = _merge(query, _note_query(notes.by_section[section]), _NOTE_WEIGHT)
-        section_scores.append(index.scores(query))
-
+    section_scores = [
+        index.scores(_section_query(section, headings, topic_terms, notes)) for section in range(len(headings))
+    ]
     if notes.general:
         scores = index.scores(_note_query(notes.general))
         best = max(scores.values(), default=0.0)
@@ -467,48 +442,76 @@ def _plan_sections(
             if passage.key in placed or scores[passage.key] < 0.5 * best:
                 continue
             # The section whose heading the passage fits best (the first on a tie or no fit).
-            section = max(
-                range(len(headings)), key=lambda s: (section_scores[s].get(passage.key, 0.0), -s)
-            )
+            section = max(range(len(headings)), key=lambda s: (section_scores[s].get(passage.key, 0.0), -s))
             plan.sections[section].append(passage)
             plan.placed_for_notes.append((section, passage))
             placed.add(passage.key)
 
-    fits: list[dict[int, float]] = []
-    for section, heading in enumerate(headings):
-        scores = section_scores[section]
+    _take_turns(plan, _fits(headings, passages, section_scores, relevance), passages, placed, per_section)
+    for chosen in plan.sections:
+        chosen.sort(key=lambda p: p.key)
+    return plan
+
+
+def _section_query(section: int, headings: tuple[str, ...], topic_terms: set[str], notes: RevisionNotes) -> dict[str, float]:
+    """A section's query: its heading, the words a heading of that kind implies, its notes.
+
+    A heading's words that another heading shares, or that the topic has when the heading has
+    words of its own, say less about what belongs here than the words only it has
+    ("Dictionary" in "Dictionary compression" under a topic about compression)."""
+    heading_terms = [set(_query([(heading, 1.0)])) for heading in headings]
+    shared = set().union(*(terms for other, terms in enumerate(heading_terms) if other != section))
+    if heading_terms[section] - shared - topic_terms:
+        shared |= topic_terms
+    query = {
+        term: weight * (_SHARED_TERM_WEIGHT if term in shared else 1.0)
+        for term, weight in _heading_query(headings[section]).items()
+    }
+    if section in notes.by_section:
+        query = _merge(query, _note_query(notes.by_section[section]), _NOTE_WEIGHT)
+    return query
+
+
+def _fits(headings, passages, section_scores, relevance) -> list[dict[int, float]]:
+    """Per section, passage key → how well the passage fits it.
+
+    The heading match (normalised to the section's best) counts most; relevance to the topic
+    ranks the passages that match a heading and cannot stand in for a match, except under an
+    overview or background, which takes topic-relevant passages and favours those a source
+    opens with. Sources with nothing on the topic are left out (unless none has anything).
+    """
+    on_topic = {p.source_index for p in passages if p.key in relevance} or {p.source_index for p in passages}
+    top_relevance = max(relevance.values(), default=0.0)
+    fits = []
+    for heading, scores in zip(headings, section_scores):
         top = max(scores.values(), default=0.0)
         general = _is_general(heading)
         fit: dict[int, float] = {}
         for passage in passages:
             head = scores.get(passage.key, 0.0) / top if top else 0.0
             topic = relevance.get(passage.key, 0.0) / top_relevance if top_relevance else 0.0
-            if passage.source_index not in on_topic_sources:
+            if passage.source_index not in on_topic:
                 continue
-            if head < _MIN_FIT and not (general and topic >= _MIN_FIT):
-                continue
-            opening = passage.key % MAX_PASSAGES_PER_SOURCE < _LEAD_PASSAGES
-            lead = _LEAD_BONUS * topic if general and opening else 0.0
-            if general:
-                fit[passage.key] = head + _TOPIC_SHARE * topic + lead
-            else:
-                # Relevance to the topic ranks the passages that match the heading; it cannot
-                # stand in for a heading match.
+            if general and (head >= _MIN_FIT or topic >= _MIN_FIT):
+                opening = passage.key % MAX_PASSAGES_PER_SOURCE < _LEAD_PASSAGES
+                fit[passage.key] = head + _TOPIC_SHARE * topic + (_LEAD_BONUS * topic if opening else 0.0)
+            elif head >= _MIN_FIT:
                 fit[passage.key] = head * (1 + _TOPIC_SHARE * topic)
         fits.append(fit)
-    # A section prefers the passages that fit it better than any other section, so a passage
-    # about costs lands under "Costs" rather than under the heading that asks first.
+    return fits
+
+
+def _take_turns(plan: _Plan, fits, passages, placed: set[int], per_section: int) -> None:
+    """Round by round, each section takes its best remaining passage, so the first heading
+    cannot take every passage that would fit the others too; a section prefers the passages
+    that fit it better than any other section ("Costs" gets the passage about costs)."""
+    by_key = {p.key: p for p in passages}
+
     def preference(section: int, key: int) -> float:
         elsewhere = max((fit.get(key, 0.0) for other, fit in enumerate(fits) if other != section), default=0.0)
         return fits[section][key] - _ELSEWHERE_PENALTY * max(0.0, elsewhere - fits[section][key])
 
-    ranked = [
-        sorted(fit, key=lambda key, s=section: (-preference(s, key), key))
-        for section, fit in enumerate(fits)
-    ]
-
-    # Round by round, each section takes its best remaining passage, so the first heading
-    # cannot take every passage that would fit the others too.
+    ranked = [sorted(fit, key=lambda key, s=section: (-preference(s, key), key)) for section, fit in enumerate(fits)]
     for source_cap in (_PER_SOURCE_IN_SECTION, per_section):
         progress = True
         while progress:
@@ -519,9 +522,8 @@ def _plan_sections(
                     continue
                 for key in candidates:
                     passage = by_key[key]
-                    if key in placed or sum(
-                        1 for p in chosen if p.source_index == passage.source_index
-                    ) >= source_cap:
+                    from_source = sum(1 for p in chosen if p.source_index == passage.source_index)
+                    if key in placed or from_source >= source_cap:
                         continue
                     if any(_overlap(passage, other) >= _REDUNDANT_OVERLAP for other in chosen):
                         continue
@@ -529,9 +531,6 @@ def _plan_sections(
                     placed.add(key)
                     progress = True
                     break
-    for chosen in plan.sections:
-        chosen.sort(key=lambda p: p.key)
-    return plan
 
 
 def _evidence(sections: list[list[_Passage]], summary: list[_Passage], count: int) -> list[_Passage]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class CaseResult:
     junk: list[str] = field(default_factory=list)
     repeats: list[str] = field(default_factory=list)
     false_statements: list[str] = field(default_factory=list)
+    engine_ms: float = 0.0  # the engine alone, not the documents' extraction
 
     @property
     def recall(self) -> float:
@@ -86,8 +88,9 @@ def case_request(case: dict, *, sources: tuple[SourceDoc, ...] | None = None, no
 
 def evaluate(case: dict) -> tuple[CaseResult, dict]:
     request = case_request(case)
+    started = time.perf_counter()
     report = build_extractive_report(request)
-    result = CaseResult(name=case["name"])
+    result = CaseResult(name=case["name"], engine_ms=(time.perf_counter() - started) * 1000)
     bodies = {s["heading"]: normalise(s["body"]) for s in report["sections"]}
     for heading, items in case["expected"].items():
         for item in items:
