@@ -4,7 +4,8 @@ The notes arrive as jobs.requests carries them: the reviewer's comment, one para
 section comment ("On the section “Key players”: …"), then the automatic checks that failed on
 the version reviewed. Read here into what the engine can act on: the notes that belong to each
 section (to pull the facts they name into it), the notes that belong to none, and the sources
-to leave out ("drop S3", "S3 is stale", or a citation of a stale source that failed its check).
+the reviewer rejects ("drop S3", "S3 is stale"). The failed checks are the reviewer's reading
+material, not instructions.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ _DROP_STATE = re.compile(
     re.IGNORECASE,
 )
 _DROP_GO = re.compile(rf"\b({_SID_LIST})\s+(?:should|must|has to|needs to|can)\s+(?:go|be (?:dropped|removed))\b", re.IGNORECASE)
-_STALE_CHECK = re.compile(r"\b(S\d+) is stale\b.*\(cited\)")
 _SID = re.compile(r"S\d+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -59,9 +59,8 @@ def read_notes(text: str, *, headings: tuple[str, ...], sids: set[str]) -> Revis
         if _CHECKS_HEADER.match(paragraph):
             in_checks = True
         if in_checks:
-            for sid in _STALE_CHECK.findall(paragraph):
-                if sid in sids:
-                    notes.dropped.setdefault(sid, "an automatic check found it older than the template allows")
+            # The reviewer saw these and decided what to ask; a failed check alone (a stale
+            # source cited as a baseline, say) is not a request to drop anything.
             continue
         for sid, reason in _drops(paragraph):
             if sid in sids:

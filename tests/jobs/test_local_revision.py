@@ -41,18 +41,18 @@ def test_sources_the_reviewer_rejects(text, dropped):
     assert set(read_notes(text, headings=HEADINGS, sids=SIDS).dropped) == dropped
 
 
-def test_a_stale_cited_source_in_the_failed_checks_is_dropped_and_other_failures_are_not_notes():
+def test_the_failed_checks_are_not_notes_and_drop_nothing_the_reviewer_did_not_reject():
     text = (
-        "Needs work.\n\nAutomatic checks that failed on version 1:\n"
-        "- Sources: S3 is stale: published 2024-01-02, 400 days before the request, older than "
+        "S2 dates from 2019: keep it as the baseline.\n\nAutomatic checks that failed on version 1:\n"
+        "- Sources: S2 is stale: published 2019-05-01, 2400 days before the request, older than "
         "this template's limit of 365 days (cited).\n"
         "- Section “Risks”: States a figure without citing a source. (“Prices fell 40%.”)"
     )
 
     notes = read_notes(text, headings=HEADINGS, sids=SIDS)
 
-    assert set(notes.dropped) == {"S3"}
-    assert notes.general == ["Needs work."] and notes.by_section == {}
+    assert notes.dropped == {}
+    assert notes.general == ["S2 dates from 2019: keep it as the baseline."] and notes.by_section == {}
 
 
 def test_a_drop_instruction_is_not_a_query():
