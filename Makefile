@@ -49,6 +49,7 @@ test-postgres:
 
 bench: install-dev
 	$(PY) bench/poll_throughput.py
+	$(PY) bench/local_engine_eval.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* media staticfiles test-artifacts

@@ -508,7 +508,7 @@ class ReportTemplateAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "report_type", "description", "is_active"]}),
         ("What to write", {"fields": ["instructions", "required_sections", "output_schema"]}),
         ("How to run it", {"fields": ["model", "reasoning_effort", "mode", "web_search", "web_search_domains", "max_runtime_minutes"]}),
-        ("Review and delivery", {"fields": ["review_required", "useful_window_hours", "freshness_days"]}),
+        ("Review and delivery", {"fields": ["review_required", "local_drafts_complete", "useful_window_hours", "freshness_days"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):

@@ -13,6 +13,10 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+# The model name of drafts the built-in local provider writes (by extraction, without a
+# language model): how the rest of reportdesk knows a draft was written offline.
+LOCAL_MODEL = "local-extractive"
+
 # Crockford's base32 without I, L, O, U: easy to read out over the phone.
 _PUBLIC_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -94,6 +98,14 @@ class ReportTemplate(models.Model):
     web_search = models.BooleanField(default=False)
     web_search_domains = models.JSONField(default=list, blank=True)
     review_required = models.BooleanField(default=True)
+    # An offline draft (the local engine's) goes to review even when the template needs none,
+    # unless the operator lets it complete on its own here.
+    local_drafts_complete = models.BooleanField(
+        "Local drafts may complete without review",
+        default=False,
+        help_text="Only matters when review is not required: let drafts written offline by the "
+        "local engine complete without a reviewer too.",
+    )
     max_runtime_minutes = models.PositiveIntegerField(default=30)
     useful_window_hours = models.PositiveIntegerField(default=72)
     # Sources older than this many days are flagged in review; 0 turns the check off.
@@ -227,6 +239,11 @@ class ReportJob(models.Model):
 
     def __str__(self):
         return f"{self.public_id} · {self.topic[:60]}"
+
+    @property
+    def written_offline(self) -> bool:
+        """Was the draft written by the built-in local engine, by extraction, without a model?"""
+        return self.model == LOCAL_MODEL
 
     @property
     def is_terminal(self) -> bool:

@@ -17,6 +17,9 @@ import nh3
 # An inline citation: [S1], [S1, S3] or [S1; S3]. "[S1][S2]" is two markers.
 CITATION_MARKER = re.compile(r"\[\s*(S\d+(?:\s*[,;]\s*S\d+)*)\s*\]")
 _SOURCE_ID = re.compile(r"\bS\d+\b")
+# Opens a paragraph that a report writer (the local engine) says about its own draft, not
+# about the sources: the review checks do not ask it for citations.
+ENGINE_NOTE = "*Offline draft note:*"
 
 _ALLOWED_TAGS = {
     "p", "h1", "h2", "h3", "h4", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th",

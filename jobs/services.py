@@ -371,9 +371,13 @@ def job_mark_running(*, job: ReportJob, call, response_id: str, provider_status:
         )
 
 
-def job_finish(*, job: ReportJob, attempt: JobAttempt, artifacts: dict[str, str], actor=WORKER) -> ReportJob | None:
+def job_finish(
+    *, job: ReportJob, attempt: JobAttempt, artifacts: dict[str, str], actor=WORKER, offline: bool = False
+) -> ReportJob | None:
     """running → needs_review, or completed when the template does not require review: store
     the draft's artifacts as version N+1 of the report, under one lock with the transition.
+    An `offline` draft (written by the local engine) needs review all the same unless the
+    template lets local drafts complete.
 
     Returns None for a late result: a job that is no longer running on this attempt (canceled,
     expired, failed) is never reopened. Artifacts are unique per (attempt, kind), so a
@@ -391,7 +395,8 @@ def job_finish(*, job: ReportJob, attempt: JobAttempt, artifacts: dict[str, str]
         version = job.version + 1
         runtime = (now - (attempt.started_at or job.created_at)).total_seconds()
         JobAttempt.objects.filter(pk=attempt.pk).update(status=AttemptStatus.SUCCEEDED, finished_at=now, version=version)
-        if job.template.review_required:
+        template = job.template
+        if template.review_required or (offline and not template.local_drafts_complete):
             status, review_state, action = JobStatus.NEEDS_REVIEW, ReviewState.PENDING, EventAction.DRAFT_READY
         else:
             status, review_state, action = JobStatus.COMPLETED, ReviewState.NOT_REQUIRED, EventAction.COMPLETED
@@ -405,7 +410,7 @@ def job_finish(*, job: ReportJob, attempt: JobAttempt, artifacts: dict[str, str]
             runtime_seconds=job.runtime_seconds + runtime,
             finished_at=now,
             next_check_at=None,
-            details={"version": version, "attempt": attempt.number},
+            details={"version": version, "attempt": attempt.number, "offline": offline},
         )
 
 

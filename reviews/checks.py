@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from jobs.rendering import CITATION_MARKER
+from jobs.rendering import CITATION_MARKER, ENGINE_NOTE
 
 # Check names, as stored with a decision and shown on the review page.
 REPORT_STORED = "report_stored"
@@ -222,9 +222,9 @@ def run_checks(
     results += check_quotes(report, by_sid)
     results += check_claims_cited(report)
     results += check_urls(report, sources, web_search=web_search, allowed_domains=web_search_domains)
-    results += check_freshness(
-        sources, cited={sid for _, sid in cited}, freshness_days=freshness_days, as_of=as_of
-    )
+    # A source note describes a source; it does not make the report rest on it.
+    relied_on = {sid for place, sid in cited if place.part != PART_SOURCE_NOTES}
+    results += check_freshness(sources, cited=relied_on, freshness_days=freshness_days, as_of=as_of)
     results += check_required_sections(report, required_sections)
     return tuple(results)
 
@@ -598,14 +598,25 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in sentences if s]
 
 
+def _engine_notes_apart(text: str) -> tuple[str, str]:
+    """(the text, its ENGINE_NOTE paragraphs): what a report writer says about its own draft."""
+    paragraphs = re.split(r"\n\s*\n", text)
+    notes = [p for p in paragraphs if p.lstrip().startswith(ENGINE_NOTE)]
+    return "\n\n".join(p for p in paragraphs if p not in notes), "\n\n".join(notes)
+
+
 def check_claims_cited(report: dict) -> list[CheckResult]:
     """Statements in the summary and the sections that carry no citation. Recommendations and
-    open questions are not facts and are left to the reviewer."""
+    open questions are not facts and are left to the reviewer. A paragraph marked as the
+    writer's note on its own draft (ENGINE_NOTE) is not asked for citations, but a figure in
+    it still is: the mark cannot carry an unsourced number past the check."""
     results = []
     for place, text in report_places(report):
         if place.part not in (PART_SUMMARY, PART_SECTION):
             continue
-        for sentence in statements(text):
+        prose, engine_notes = _engine_notes_apart(text)
+        sentences = [(s, False) for s in statements(prose)] + [(s, True) for s in statements(engine_notes)]
+        for sentence, engine_note in sentences:
             if CITATION_MARKER.search(sentence):
                 continue
             plain = _EMPHASIS.sub("", sentence)
@@ -616,7 +627,7 @@ def check_claims_cited(report: dict) -> list[CheckResult]:
                     CLAIM_CITED, Outcome.FAILED, "States a figure without citing a source.",
                     place.part, place.index, place.section, claim=plain,
                 ))
-            elif len(plain.split()) >= MIN_CLAIM_WORDS:
+            elif len(plain.split()) >= MIN_CLAIM_WORDS and not engine_note:
                 results.append(CheckResult(
                     CLAIM_CITED, Outcome.WARNING, "No citation: check that this is not a factual claim.",
                     place.part, place.index, place.section, claim=plain,

@@ -18,6 +18,8 @@ import pypdf
 from bs4 import BeautifulSoup
 from bs4.dammit import EncodingDetector
 
+from . import titles
+
 PLAIN = "text/plain"
 MARKDOWN = "text/markdown"
 HTML = "text/html"
@@ -48,8 +50,6 @@ _DATE_META_NAMES = ("article:published_time", "date", "dc.date")
 _PARAGRAPH = "\ue000"
 _LINE = "\ue001"
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_DATE_LINE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})\b", re.IGNORECASE)
-_HEADING = re.compile(r"#{1,6}\s+(.+?)(?:\s+#+)?\s*$")
 _TITLE_LIMIT = 200
 # A byte order mark says the encoding more reliably than any declared charset.
 _BYTE_ORDER_MARKS = (
@@ -107,7 +107,7 @@ def extract_text(
     elif media_type == PDF:
         text, title, published = _from_pdf(data=data, filename=filename)
     elif media_type in (PLAIN, MARKDOWN):
-        text, title, published = _from_text(data=data, charset=charset)
+        text, title, published = _from_text(data=data, charset=charset, filename=filename)
     else:
         raise ExtractionError(
             f"{_label(filename)} is a {media_type or 'unknown'} file, which reportdesk cannot "
@@ -196,7 +196,11 @@ def _from_pdf(*, data: bytes, filename: str) -> tuple[str, str, dt.date | None]:
         # A damaged file can fail anywhere inside pypdf, with many exception types.
         raise ExtractionError(f"{label} is damaged or not really a PDF.") from exc
     title = " ".join((metadata.title or "").split()) if metadata else ""
-    return "\n\n".join(pages), title, _pdf_created(metadata)
+    first_page = (pages[0] if pages else "").splitlines()
+    title = title or titles.first_line_title(first_page) or titles.file_title(filename)
+    # The date the document states is its own; the file's creation date may be a reprint's.
+    published = titles.stated_date(first_page) or _pdf_created(metadata) or titles.filename_date(filename)
+    return "\n\n".join(pages), title, published
 
 
 def _opens_without_password(reader: pypdf.PdfReader) -> bool:
@@ -217,20 +221,11 @@ def _pdf_created(metadata: pypdf.DocumentInformation | None) -> dt.date | None:
     return created.date() if created else None
 
 
-def _from_text(*, data: bytes, charset: str | None) -> tuple[str, str, dt.date | None]:
+def _from_text(*, data: bytes, charset: str | None, filename: str) -> tuple[str, str, dt.date | None]:
     text = _decode(data=data, charsets=(charset,))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    published = None
-    date_line = ""
-    for line in lines[:5]:
-        match = _DATE_LINE.match(line)
-        if match:
-            published = _parse_date(match.group(1))
-            date_line = line
-            break
-    headings = (m.group(1) for m in map(_HEADING.match, lines) if m)
-    first_line = next((line for line in lines if line != date_line), "")
-    return text, next(headings, first_line), published
+    lines = [line.strip() for line in text.splitlines()]
+    published = titles.stated_date(lines) or titles.filename_date(filename)
+    return text, titles.text_title(lines, filename=filename), published
 
 
 def _decode(*, data: bytes, charsets: tuple[str | None, ...]) -> str:

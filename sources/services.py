@@ -4,6 +4,7 @@ build manifests, and ingest (fetch and extract) pending items.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import datetime as dt
 from collections.abc import Callable
@@ -86,8 +87,11 @@ def source_create_url(*, workspace, created_by, url: str, title: str = "") -> So
     )
 
 
-def source_create_upload(*, workspace, created_by, name: str, data: bytes, declared_type: str = "") -> SourceItem:
-    """Store an uploaded file and extract its text at once: a bad upload is refused now."""
+def source_create_upload(
+    *, workspace, created_by, name: str, data: bytes, declared_type: str = "", published: dt.date | None = None
+) -> SourceItem:
+    """Store an uploaded file and extract its text at once: a bad upload is refused now.
+    `published` is the date the uploader knows, ahead of any the document states."""
     if len(data) > settings.SOURCE_MAX_BYTES:
         raise ValidationFailed(
             f"The file is larger than the {settings.SOURCE_MAX_BYTES // (1024 * 1024)} MB limit.",
@@ -107,7 +111,7 @@ def source_create_upload(*, workspace, created_by, name: str, data: bytes, decla
         size=len(data),
         sha256=_sha256(data),
         text=extracted.text,
-        published_at=extracted.published,
+        published_at=published or extracted.published,
         status=SourceStatus.READY,
         fetched_at=timezone.now(),
     )

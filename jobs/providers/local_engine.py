@@ -1,10 +1,16 @@
 """The local provider's report writer: an offline extractive report built only from the sources.
 
 No model, no network, no database, and the same request always gives the same report. Each
-source is cut into passages (sentences, each an exact substring of the source text, so every
-evidence quote passes the reviewers' verbatim check), the passages are ranked against the
-topic and audience with BM25 over light word stems, and the best of them are spread across
-sources and sections. The report says plainly that it is an extractive draft.
+source is cut into prose passages (local_passages: markup, tables, dates and page furniture
+left out; every passage an exact slice of the source, so every quote passes the verbatim
+check). Each section is then searched on its own — its heading, the words a heading of that
+kind implies, and the topic — with BM25 over light word stems; a passage is used once in the
+whole report, and sections prefer passages from more than one source. What the draft says
+about its sources (counts, mentions, which source it leans on) is computed from the draft
+itself, so it is true by construction. A revision acts on the reviewer's notes
+(local_revision): facts a note names are pulled into its section, rejected sources are left
+out, and the new version says what it changed. The report says plainly that it is an
+extractive draft, in paragraphs marked with ENGINE_NOTE.
 """
 
 from __future__ import annotations
@@ -15,28 +21,41 @@ from collections import Counter
 from dataclasses import dataclass
 
 from jobs.providers.base import ReportRequest, SourceDoc
-from jobs.rendering import CITATION_MARKER
+from jobs.providers.local_passages import MAX_PASSAGE_CHARS, MAX_PASSAGES_PER_SOURCE, passage_spans
+from jobs.providers.local_revision import RevisionNotes, read_notes
+from jobs.rendering import CITATION_MARKER, ENGINE_NOTE
+
+__all__ = [
+    "DEFAULT_SECTIONS", "MAX_PASSAGE_CHARS", "REVISION_SECTION",
+    "build_extractive_report", "estimate_tokens",
+]  # fmt: skip
 
 DEFAULT_SECTIONS = ("Background", "Findings", "Risks and limitations")
 REVISION_SECTION = "Revision notes addressed"
 
-# Work stays bounded whatever the sources' size: this many candidate passages per source.
-MAX_PASSAGES_PER_SOURCE = 2000
-# Longer stretches without sentence punctuation are cut into windows of about this size.
-MAX_PASSAGE_CHARS = 600
-PASSAGE_WINDOW_CHARS = 320
-
-# BM25 parameters (the usual defaults) and the weight of each part of the query.
+# BM25 parameters (the usual defaults) and the weight of each part of a section's query.
 _K1 = 1.5
 _B = 0.75
-_TOPIC_WEIGHT = 1.0
-_AUDIENCE_WEIGHT = 0.3
-_NOTES_WEIGHT = 0.6
+_HEADING_WEIGHT = 1.0
 _HINT_WEIGHT = 0.5
-# Each passage already taken from a source divides the next one's score by (1 + this).
-_SOURCE_PENALTY = 0.5
+_TOPIC_WEIGHT = 1.0
+_AUDIENCE_WEIGHT = 0.2
+_NOTE_WEIGHT = 2.0
+# How much topic relevance adds to a passage's fit with a section heading.
+_TOPIC_SHARE = 0.4
+# A passage fits a section only when its score reaches this share of the section's best.
+_MIN_FIT = 0.2
+# How much a better fit with another section counts against a passage.
+_ELSEWHERE_PENALTY = 0.5
+# The weight of a heading word that the topic or another heading also has.
+_SHARED_TERM_WEIGHT = 0.3
+# A document opens with what it is about: its first passages on the topic suit an overview.
+_LEAD_PASSAGES = 3
+_LEAD_BONUS = 1.0
 # Passages sharing this much of their vocabulary say the same thing: keep one.
 _REDUNDANT_OVERLAP = 0.7
+# While other sources have fitting passages, a section takes at most this many from one.
+_PER_SOURCE_IN_SECTION = 2
 
 
 @dataclass(frozen=True)
@@ -46,9 +65,8 @@ class _Budget:
     summary: int
 
 
-_FIRST_DRAFT = _Budget(per_section=3, evidence=6, summary=2)
-# A revision takes visibly more, so version N+1 differs from version N even on the same sources.
-_REVISION = _Budget(per_section=4, evidence=8, summary=3)
+_FIRST_DRAFT = _Budget(per_section=3, evidence=8, summary=2)
+_REVISION = _Budget(per_section=4, evidence=10, summary=2)
 
 _STOP_WORDS = frozenset(
     """
@@ -58,34 +76,77 @@ _STOP_WORDS = frozenset(
     just me more most my no nor not now of off on once only or other our ours out over own
     same she should so some such than that the their theirs them then there these they this
     those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours report reports
+    whom why will with would you your yours report reports versus vs via per
+    """.split()
+)
+# Words of a reviewer's note that ask for something rather than name it.
+_NOTE_WORDS = frozenset(
+    """
+    add adds added name names named mention mentions mentioned include includes put move
+    section sections please need needs want fact facts detail details say says more less
+    here there section's list show cite quote missing instead better should must also
     """.split()
 )
 
-# Words that a common report heading implies, so "Risks" pulls in passages about concerns.
+# Words that a kind of heading implies, so "Risks" pulls in passages about delays and swings.
 _HEADING_HINTS_RAW = {
+    "overview": "market capacity size total overall reached main general describe",
+    "summary": "main overall key describe",
     "background": "history context origin overview introduced began since traditionally",
+    "introduction": "purpose describe overview intended",
     "finding": "found show shows result data study evidence increase decrease percent",
-    "risk": "risk challenge concern threat danger uncertainty uncertain barrier problem however",
-    "limitation": "limited limit constraint gap lack although however",
-    "outlook": "future expect expected forecast projected trend growth",
-    "recommendation": "should recommend need must consider propose",
-    "cost": "cost price expensive cheap spending budget investment",
-    "market": "market demand supply share revenue growth customer",
+    "player": "company companies firm firms operator operators vendor vendors largest "
+    "leading host hosts plant plants maker makers manufacturer country countries",
     "competitor": "competitor rival alternative vendor compare",
+    "vendor": "vendor supplier provider company product pricing",
+    "trend": "trend growing grow grew rising rise increase increasingly expected shift "
+    "future after until dominate improve",
+    "outlook": "future expect expected forecast projected trend growth",
+    "risk": "risk risks challenge concern threat danger uncertainty uncertain barrier problem "
+    "delay delays swing swings volatile harder slipped weak",
+    "limitation": "limited limit constraint gap lack although however only cannot loses",
+    "recommendation": "should recommend need must consider propose",
+    "cost": "cost price expensive cheap spending budget investment margin",
+    "market": "market demand supply share revenue growth customer capacity",
+    "regulat": "regulation law directive target targets required require must mandatory "
+    "compliance rule rules policy",
+    "legal": "law legal regulation court contract license licence",
+    "work": "works process method route routes step steps uses using stage format algorithm "
+    "mechanism determines passes reads finds searches runs level",
+    "command": "cli option options flag flags terminal shell console",
+    "api": "api function functions parameter interface library call",
+    "bug": "bug bugs fix fixed fixes crash corruption leak issue error",
+    "build": "build builds building make cmake meson compile compiler",
+    "requirement": "need needs require requires required depend dependency dependencies "
+    "prerequisite newer version support",
+    "switch": "select selection selected choose change set use global local shell",
+    "cross": "cross compile compiling target host platform",
+    "adoption": "install installation build building requires require support available "
+    "package packages using",
+    "install": "install installation build make package configure",
+    "performance": "speed fast faster slower ratio benchmark throughput mb compression "
+    "decompression level",
+    "change": "new added fixed improved changed removed deprecated",
+    "fix": "fix fixed bug bugs crash issue corruption",
+    "feature": "new support supports added option feature",
+    "financial": "revenue profit loss margin funding debt cost price",
+    "criteria": "criteria requirement capability pricing support maturity",
+    "comparison": "compared faster better than versus ratio",
+    "detail": "specifically describe example",
+    "next": "next should plan will step",
 }
+# Headings of these kinds take topic-relevant passages even without a heading match.
+_GENERAL_HEADINGS = frozenset(
+    "overview summary background introduction context details detail findings finding".split()
+)
 
 _WORD = re.compile(r"\w+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-# Where a passage ends: sentence punctuation (with closing quotes) before whitespace, CJK
-# full stops, a blank line, or a line break before a list item or a heading.
-_BOUNDARY = re.compile(
-    r"[.!?…]+[\"'”’)\]]*(?=\s)"
-    r"|[。！？]+[」』”’）)]*"
-    r"|\n[ \t]*\n\s*"
-    r"|\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|#{1,6})[ \t])"
-)
 _LEADING_MARKER = re.compile(r"^(?:#{1,6}|[-*•+]|\d{1,3}[.)])\s+")
+_MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_EMPHASIS = re.compile(r"(\*\*|__|`)")
+# Where a sentence ends inside a passage, as the review checks split sentences.
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[^a-z\s])")
 _SUFFIXES = (
     "izations", "ization", "ations", "ation", "ments", "ment", "ings", "ing", "ies", "ied",
     "ed", "s",
@@ -100,56 +161,52 @@ def estimate_tokens(text: str) -> int:
 def build_extractive_report(request: ReportRequest) -> dict:
     """The report for `request`, as a dict that validates against REPORT_SCHEMA."""
     sources = tuple(request.sources)
-    revision_notes = (request.revision_notes or "").strip()
-    budget = _REVISION if revision_notes else _FIRST_DRAFT
     headings = tuple(h for h in request.required_sections if h and h.strip()) or DEFAULT_SECTIONS
     topic = " ".join((request.topic or "").split())
+    notes = read_notes(request.revision_notes, headings=headings, sids={s.sid for s in sources})
+    budget = _REVISION if notes else _FIRST_DRAFT
 
-    passages = [p for index, source in enumerate(sources) for p in _passages(index, source)]
+    passages = [
+        passage
+        for index, source in enumerate(sources)
+        if source.sid not in notes.dropped
+        for passage in _passages(index, source)
+    ]
     index = _Index(passages)
     topic_query = _query([(topic, _TOPIC_WEIGHT), (request.audience, _AUDIENCE_WEIGHT)])
-    notes_query = _query([(revision_notes, 1.0)]) if revision_notes else {}
-    relevance = index.scores(_merge(topic_query, notes_query, _NOTES_WEIGHT))
+    relevance = index.scores(topic_query)
+    plan = _plan_sections(
+        headings, passages, index, relevance, set(_query([(topic, 1.0)])), notes, budget.per_section
+    )
+    used_keys = {p.key for chosen in plan.sections for p in chosen}
+    summary = [
+        p for p in _diverse(passages, relevance, count=budget.summary + len(used_keys))
+        if p.key not in used_keys
+    ][: budget.summary]
+    evidence = _evidence(plan.sections, summary, budget.evidence)
 
-    ranked = _diverse(passages, relevance, count=max(budget.evidence, budget.summary))
-    if len(ranked) < 3:
-        ranked += _leads(passages, exclude=ranked, count=3 - len(ranked))
-    evidence = ranked[: budget.evidence]
-    summary = ranked[: budget.summary]
-
-    revision_passages: list[_Passage] = []
-    if revision_notes:
-        revision_passages = _diverse(passages, index.scores(notes_query), count=2)
-
-    section_passages = _assign_sections(headings, passages, index, relevance, budget.per_section)
     sections = []
-    shown = [evidence, summary, revision_passages]
     folded = [heading.strip().casefold() for heading in headings]
-    for heading, chosen, name in zip(headings, section_passages, folded):
-        if revision_notes and name == REVISION_SECTION.casefold():
-            sections.append(_revision_section(heading, revision_notes, revision_passages, budget))
+    for number, (heading, chosen) in enumerate(zip(headings, plan.sections)):
+        if notes and folded[number] == REVISION_SECTION.casefold():
+            sections.append(_revision_section(heading, notes, plan, headings, sources))
         else:
-            sections.append(_section(heading, chosen, index, sources))
-            shown.append(chosen)
-    if revision_notes and REVISION_SECTION.casefold() not in folded:
-        sections.append(
-            _revision_section(REVISION_SECTION, revision_notes, revision_passages, budget)
-        )
-    used_passages = {p.key: p for group in shown for p in group}
-    used = Counter(p.source_index for p in used_passages.values())
+            sections.append(_section(heading, chosen, sources, passages))
+    if notes and REVISION_SECTION.casefold() not in folded:
+        sections.append(_revision_section(REVISION_SECTION, notes, plan, headings, sources))
 
-    unmatched = [word for stem, word in _topic_terms(topic).items() if not index.df.get(stem)]
+    quoted = {p.key: p for group in [*plan.sections, summary, evidence] for p in group}
+    used = Counter(p.source_index for p in quoted.values())
     return {
         "title": f"{topic or 'Research report'}: offline extractive draft",
-        "executive_summary": _summary(sources, passages, summary, topic, relevance, revision_notes),
+        "executive_summary": _summary(sources, passages, summary, plan, relevance, notes),
         "sections": sections,
         "evidence": [{"claim": _claim(p), "source_id": p.sid, "quote": p.text} for p in evidence],
-        "recommendations": _recommendations(
-            sources, passages, used, relevance, topic, request.audience, unmatched
-        ),
-        "open_questions": _open_questions(sources, passages, topic, unmatched),
+        "recommendations": _recommendations(sources, passages, used, request.audience),
+        "open_questions": _open_questions(sources, passages, topic, notes),
         "source_notes": [
-            _source_note(i, source, used[i], passages) for i, source in enumerate(sources)
+            _source_note(i, source, used[i], passages, relevance, plan, notes)
+            for i, source in enumerate(sources)
         ],
     }
 
@@ -170,12 +227,10 @@ class _Passage:
 def _passages(source_index: int, source: SourceDoc) -> list[_Passage]:
     text = source.text or ""
     passages = []
-    for position, (start, end) in enumerate(_spans(text)):
-        if position >= MAX_PASSAGES_PER_SOURCE:
-            break
-        passage_text = text[start:end]
+    for position, span in enumerate(passage_spans(text)):
+        passage_text = text[span.start : span.end]
         tokens = _tokens(passage_text)
-        if not _is_content(passage_text, tokens):
+        if not tokens:
             continue
         passages.append(
             _Passage(
@@ -188,45 +243,6 @@ def _passages(source_index: int, source: SourceDoc) -> list[_Passage]:
             )
         )
     return passages
-
-
-def _spans(text: str):
-    """(start, end) of each sentence-like passage, trimmed of surrounding whitespace."""
-    start = 0
-    for boundary in _BOUNDARY.finditer(text):
-        yield from _windows(text, start, boundary.end())
-        start = boundary.end()
-    yield from _windows(text, start, len(text))
-
-
-def _windows(text: str, start: int, end: int):
-    """The trimmed span, cut at whitespace into windows when it is too long to be a sentence."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    while end - start > MAX_PASSAGE_CHARS:
-        cut = start + PASSAGE_WINDOW_CHARS
-        space = text.rfind(" ", start + PASSAGE_WINDOW_CHARS // 2, cut)
-        if space == -1:
-            space = text.find(" ", cut, start + MAX_PASSAGE_CHARS)
-        piece_end = space if space != -1 else cut
-        yield start, piece_end
-        start = piece_end
-        while start < end and text[start].isspace():
-            start += 1
-    if end > start:
-        yield start, end
-
-
-def _is_content(text: str, tokens: list[str]) -> bool:
-    """Skip headings, list labels and fragments: they make poor evidence."""
-    if text.lstrip().startswith("#") or len(tokens) < 2:
-        return False
-    ends_sentence = text.rstrip()[-1:] in ".!?…。！？\"'”’)"
-    if not ends_sentence and len(tokens) < 4 and not _LEADING_MARKER.match(text):
-        return False
-    return True
 
 
 # --- terms and ranking ------------------------------------------------------------------
@@ -279,16 +295,6 @@ def _merge(base: dict[str, float], extra: dict[str, float], weight: float) -> di
     return merged
 
 
-def _topic_terms(topic: str) -> dict[str, str]:
-    """Topic stem → the word as the requester wrote it (for open questions)."""
-    terms: dict[str, str] = {}
-    for word in _WORD.findall(topic):
-        stems = _tokens(word)
-        if len(stems) == 1:
-            terms.setdefault(stems[0], word)
-    return terms
-
-
 class _Index:
     """BM25 over the request's passages."""
 
@@ -332,10 +338,7 @@ def _diverse(passages: list[_Passage], scores: dict[int, float], *, count: int) 
     while candidates and len(chosen) < count:
         best = max(
             candidates,
-            key=lambda p: (
-                scores[p.key] / (1 + _SOURCE_PENALTY * per_source[p.source_index]),
-                -p.key,
-            ),
+            key=lambda p: (scores[p.key] / (1 + 0.5 * per_source[p.source_index]), -p.key),
         )
         candidates.remove(best)
         if any(_overlap(best, other) >= _REDUNDANT_OVERLAP for other in chosen):
@@ -343,23 +346,6 @@ def _diverse(passages: list[_Passage], scores: dict[int, float], *, count: int) 
         chosen.append(best)
         per_source[best.source_index] += 1
     return chosen
-
-
-def _leads(passages: list[_Passage], *, exclude: list[_Passage], count: int) -> list[_Passage]:
-    """Opening passages, one source at a time in turn: the fallback when nothing matches."""
-    taken = {p.key for p in exclude}
-    by_source: dict[int, list[_Passage]] = {}
-    for passage in passages:
-        if passage.key not in taken:
-            by_source.setdefault(passage.source_index, []).append(passage)
-    leads: list[_Passage] = []
-    depth = 0
-    while len(leads) < count and any(depth < len(group) for group in by_source.values()):
-        for group in by_source.values():
-            if depth < len(group) and len(leads) < count:
-                leads.append(group[depth])
-        depth += 1
-    return leads
 
 
 def _overlap(a: _Passage, b: _Passage) -> float:
@@ -374,79 +360,204 @@ _HEADING_HINTS = {
 }
 
 
+def _hint_for(term: str) -> dict[str, float]:
+    for prefix, hints in _HEADING_HINTS.items():
+        if term.startswith(prefix):
+            return hints
+    return {}
+
+
 def _heading_query(heading: str) -> dict[str, float]:
-    query = _query([(heading, 1.0)])
+    query = _query([(heading, _HEADING_WEIGHT)])
     for term in list(query):
-        hints = _HEADING_HINTS.get(term)
-        if hints:
-            query = _merge(query, hints, _HINT_WEIGHT)
+        query = _merge(query, _hint_for(term), _HINT_WEIGHT)
     return query
 
 
-def _assign_sections(
+def _is_general(heading: str) -> bool:
+    return any(word in _GENERAL_HEADINGS for word in _WORD.findall(heading.casefold()))
+
+
+def _note_query(texts: list[str]) -> dict[str, float]:
+    """A note as a query: the words that name things, names and figures counted twice."""
+    query: dict[str, float] = {}
+    for text in texts:
+        for word in _WORD.findall(text):
+            if word.casefold() in _NOTE_WORDS:
+                continue
+            weight = 2.0 if word[:1].isupper() or word[:1].isdigit() else 1.0
+            for term in _tokens(word):
+                query[term] = query.get(term, 0.0) + weight
+    return query
+
+
+@dataclass
+class _Plan:
+    sections: list[list[_Passage]]
+    # Section index → the passages a note on it pulled in.
+    pulled: dict[int, list[_Passage]]
+    # Section indexes whose note matched no passage.
+    unanswered: list[int]
+    # Where the passages matching the notes tied to no section went: (section, passage).
+    placed_for_notes: list[tuple[int, _Passage]]
+
+
+def _plan_sections(
     headings: tuple[str, ...],
     passages: list[_Passage],
     index: _Index,
     relevance: dict[int, float],
+    topic_terms: set[str],
+    notes: RevisionNotes,
     per_section: int,
-) -> list[list[_Passage]]:
-    """Passages for each heading: topic relevance plus how well the heading's words match.
+) -> _Plan:
+    """Passages for each heading, each passage in one section only.
 
-    Only topic-relevant passages are placed while there are any (opening passages stand in
-    when nothing matches the topic). Greedy over (heading, passage) pairs, best pair first,
-    each passage in one section, so a passage about costs lands under "Costs" rather than
-    under the first heading; a section left empty reuses its best passage.
+    Passages named by a reviewer's note go where the note puts them first. Then the sections
+    take turns, each its best remaining passage (see _fits), a section taking at most two
+    passages from one source while others have fitting ones.
     """
+    plan = _Plan(sections=[[] for _ in headings], pulled={}, unanswered=[], placed_for_notes=[])
     if not passages:
-        return [[] for _ in headings]
-    wanted = per_section * len(headings)
-    heading_scores = [index.scores(_heading_query(heading)) for heading in headings]
-    if relevance:
-        pool = {p.key: p for p in _diverse(passages, relevance, count=wanted * 2)}
-        for scores in heading_scores:
-            on_topic = {key: score for key, score in scores.items() if key in relevance}
-            pool.update((p.key, p) for p in _diverse(passages, on_topic, count=per_section * 2))
-    else:
-        pool = {p.key: p for p in _leads(passages, exclude=[], count=wanted)}
-        for scores in heading_scores:
-            pool.update((p.key, p) for p in _diverse(passages, scores, count=per_section))
-    # Few passages to go round: share them out rather than fill the first headings only.
-    cap = min(per_section, max(1, -(-len(pool) // len(headings))))
-
-    top_relevance = max(relevance.values(), default=0.0)
-    top_heading = [max(scores.values(), default=0.0) for scores in heading_scores]
-
-    def fit(section: int, passage: _Passage) -> float:
-        scores, top = heading_scores[section], top_heading[section]
-        rel = relevance.get(passage.key, 0.0) / top_relevance if top_relevance else 0.0
-        head = scores.get(passage.key, 0.0) / top if top else 0.0
-        # Relevance to the topic comes first; a heading match alone cannot outrank it.
-        return rel + 0.6 * head + (0.5 if rel and head else 0.0)
-
-    pairs = sorted(
-        ((fit(s, p), s, p) for s in range(len(headings)) for p in pool.values()),
-        key=lambda item: (-item[0], item[1], item[2].key),
-    )
-    assigned: list[list[_Passage]] = [[] for _ in headings]
+        return plan
     placed: set[int] = set()
-    for _score, section, passage in pairs:
-        if len(assigned[section]) < cap and passage.key not in placed:
-            assigned[section].append(passage)
+    for section, texts in sorted(notes.by_section.items()):
+        scores = index.scores(_note_query(texts))
+        best = max(scores.values(), default=0.0)
+        pulled = [p for p in _diverse(passages, scores, count=2) if p.key not in placed and scores[p.key] >= 0.5 * best]
+        if pulled:
+            plan.pulled[section] = pulled
+            plan.sections[section].extend(pulled)
+            placed.update(p.key for p in pulled)
+        else:
+            plan.unanswered.append(section)
+
+    section_scores = [
+        index.scores(_section_query(section, headings, topic_terms, notes)) for section in range(len(headings))
+    ]
+    if notes.general:
+        scores = index.scores(_note_query(notes.general))
+        best = max(scores.values(), default=0.0)
+        for passage in _diverse(passages, scores, count=2):
+            if passage.key in placed or scores[passage.key] < 0.5 * best:
+                continue
+            # The section whose heading the passage fits best (the first on a tie or no fit).
+            section = max(range(len(headings)), key=lambda s: (section_scores[s].get(passage.key, 0.0), -s))
+            plan.sections[section].append(passage)
+            plan.placed_for_notes.append((section, passage))
             placed.add(passage.key)
-    for section, chosen in enumerate(assigned):
-        if not chosen:
-            chosen.append(next(p for _score, s, p in pairs if s == section))
+
+    _take_turns(plan, _fits(headings, passages, section_scores, relevance), passages, placed, per_section)
+    for chosen in plan.sections:
         chosen.sort(key=lambda p: p.key)
-    return assigned
+    return plan
+
+
+def _section_query(section: int, headings: tuple[str, ...], topic_terms: set[str], notes: RevisionNotes) -> dict[str, float]:
+    """A section's query: its heading, the words a heading of that kind implies, its notes.
+
+    A heading's words that another heading shares, or that the topic has when the heading has
+    words of its own, say less about what belongs here than the words only it has
+    ("Dictionary" in "Dictionary compression" under a topic about compression)."""
+    heading_terms = [set(_query([(heading, 1.0)])) for heading in headings]
+    shared = set().union(*(terms for other, terms in enumerate(heading_terms) if other != section))
+    if heading_terms[section] - shared - topic_terms:
+        shared |= topic_terms
+    query = {
+        term: weight * (_SHARED_TERM_WEIGHT if term in shared else 1.0)
+        for term, weight in _heading_query(headings[section]).items()
+    }
+    if section in notes.by_section:
+        query = _merge(query, _note_query(notes.by_section[section]), _NOTE_WEIGHT)
+    return query
+
+
+def _fits(headings, passages, section_scores, relevance) -> list[dict[int, float]]:
+    """Per section, passage key → how well the passage fits it.
+
+    The heading match (normalised to the section's best) counts most; relevance to the topic
+    ranks the passages that match a heading and cannot stand in for a match, except under an
+    overview or background, which takes topic-relevant passages and favours those a source
+    opens with. Sources with nothing on the topic are left out (unless none has anything).
+    """
+    on_topic = {p.source_index for p in passages if p.key in relevance} or {p.source_index for p in passages}
+    top_relevance = max(relevance.values(), default=0.0)
+    fits = []
+    for heading, scores in zip(headings, section_scores):
+        top = max(scores.values(), default=0.0)
+        general = _is_general(heading)
+        fit: dict[int, float] = {}
+        for passage in passages:
+            head = scores.get(passage.key, 0.0) / top if top else 0.0
+            topic = relevance.get(passage.key, 0.0) / top_relevance if top_relevance else 0.0
+            if passage.source_index not in on_topic:
+                continue
+            if general and (head >= _MIN_FIT or topic >= _MIN_FIT):
+                opening = passage.key % MAX_PASSAGES_PER_SOURCE < _LEAD_PASSAGES
+                fit[passage.key] = head + _TOPIC_SHARE * topic + (_LEAD_BONUS * topic if opening else 0.0)
+            elif head >= _MIN_FIT:
+                fit[passage.key] = head * (1 + _TOPIC_SHARE * topic)
+        fits.append(fit)
+    return fits
+
+
+def _take_turns(plan: _Plan, fits, passages, placed: set[int], per_section: int) -> None:
+    """Round by round, each section takes its best remaining passage, so the first heading
+    cannot take every passage that would fit the others too; a section prefers the passages
+    that fit it better than any other section ("Costs" gets the passage about costs)."""
+    by_key = {p.key: p for p in passages}
+
+    def preference(section: int, key: int) -> float:
+        elsewhere = max((fit.get(key, 0.0) for other, fit in enumerate(fits) if other != section), default=0.0)
+        return fits[section][key] - _ELSEWHERE_PENALTY * max(0.0, elsewhere - fits[section][key])
+
+    ranked = [sorted(fit, key=lambda key, s=section: (-preference(s, key), key)) for section, fit in enumerate(fits)]
+    for source_cap in (_PER_SOURCE_IN_SECTION, per_section):
+        progress = True
+        while progress:
+            progress = False
+            for section, candidates in enumerate(ranked):
+                chosen = plan.sections[section]
+                if len(chosen) >= per_section:
+                    continue
+                for key in candidates:
+                    passage = by_key[key]
+                    from_source = sum(1 for p in chosen if p.source_index == passage.source_index)
+                    if key in placed or from_source >= source_cap:
+                        continue
+                    if any(_overlap(passage, other) >= _REDUNDANT_OVERLAP for other in chosen):
+                        continue
+                    chosen.append(passage)
+                    placed.add(key)
+                    progress = True
+                    break
+
+
+def _evidence(sections: list[list[_Passage]], summary: list[_Passage], count: int) -> list[_Passage]:
+    """The quotes behind the draft: each section's passages in turn, so every section is
+    represented before any has a second row; the summary's passages when sections are thin."""
+    rows: list[_Passage] = []
+    depth = 0
+    while len(rows) < count and any(depth < len(chosen) for chosen in sections):
+        for chosen in sections:
+            if depth < len(chosen) and len(rows) < count:
+                rows.append(chosen[depth])
+        depth += 1
+    for passage in summary:
+        if len(rows) < max(3, count // 2) and passage not in rows:
+            rows.append(passage)
+    return rows
 
 
 # --- writing ----------------------------------------------------------------------------
 
 
 def _display(text: str) -> str:
-    """A passage as it reads in prose: whitespace collapsed, list markers dropped, and any
-    citation-like "[S9]" in the source itself defused so it never reads as our citation."""
+    """A passage as it reads in prose: whitespace collapsed, list markers and link syntax
+    dropped, and any citation-like "[S9]" in the source itself defused so it never reads as
+    our citation."""
     text = _LEADING_MARKER.sub("", " ".join(text.split()))
+    text = _EMPHASIS.sub("", _MARKDOWN_LINK.sub(r"\1", text))
     return CITATION_MARKER.sub(lambda m: f"({m.group(1)})", text)
 
 
@@ -457,48 +568,83 @@ def _claim(passage: _Passage, words: int = 24) -> str:
 
 
 def _cite(passages: list[_Passage]) -> str:
-    return " ".join(f"{_display(p.text)} [{p.sid}]" for p in passages)
+    """Passages as prose, every sentence followed by its citation (a passage may hold two
+    sentences, and each is a claim a reviewer checks on its own)."""
+    return " ".join(
+        _SENTENCE_END.sub(lambda m, sid=p.sid: f"{m.group()} [{sid}]", _display(p.text)) + f" [{p.sid}]"
+        for p in passages
+    )
 
 
 def _cited_ids(passages: list[_Passage]) -> list[str]:
     return list(dict.fromkeys(p.sid for p in sorted(passages, key=lambda p: p.key)))
 
 
-def _section(heading: str, chosen: list[_Passage], index: _Index, sources) -> dict:
-    if not chosen:
-        reason = "The sources contain no usable text" if sources else "No sources were supplied"
-        body = f"{reason}, so there is nothing to report here."
-        return {"heading": heading, "body": body, "citations": []}
-    body = _cite(chosen)
-    heading_scores = index.scores(_heading_query(heading))
-    if not any(p.key in heading_scores for p in chosen):
-        body = (
-            "No passage in the sources speaks to this heading directly; these are the "
-            f"passages most relevant to the topic.\n\n{body}"
-        )
-    return {"heading": heading, "body": body, "citations": _cited_ids(chosen)}
+def _note(text: str) -> str:
+    return f"{ENGINE_NOTE} {text}"
 
 
-def _revision_section(heading: str, notes: str, matching: list[_Passage], budget: _Budget) -> dict:
-    quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in notes.splitlines())
-    changed = (
-        "What changed in this version: the reviewer's notes were added to the ranking query, "
-        f"and the draft takes more from the sources ({budget.per_section} passages per section "
-        f"instead of {_FIRST_DRAFT.per_section}, up to {budget.evidence} evidence rows instead "
-        f"of {_FIRST_DRAFT.evidence})."
-    )
-    if matching:
-        follow = f"The passages that bear most directly on the notes: {_cite(matching)}"
+def _section(heading: str, chosen: list[_Passage], sources, passages) -> dict:
+    if chosen:
+        return {"heading": heading, "body": _cite(chosen), "citations": _cited_ids(chosen)}
+    if not sources:
+        reason = "No sources were supplied."
+    elif not passages:
+        reason = "The sources contain no usable text."
     else:
-        follow = (
+        reason = f"No passage in the sources speaks to “{heading}”."
+    return {"heading": heading, "body": _note(reason), "citations": []}
+
+
+def _revision_section(heading: str, notes: RevisionNotes, plan: _Plan, headings, sources) -> dict:
+    quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in notes.text.splitlines())
+    changes = []
+    titles = {s.sid: _title(s) for s in sources}
+    for sid in sorted(notes.dropped, key=lambda s: int(s[1:])):
+        changes.append(
+            f"{sid} (“{titles[sid]}”) is left out of this version: {notes.dropped[sid]}."
+        )
+    for section, pulled in sorted(plan.pulled.items()):
+        count = len(pulled)
+        origin = ", ".join(dict.fromkeys(p.sid for p in pulled))
+        changes.append(
+            f"“{headings[section]}” now quotes the {'passage' if count == 1 else f'{count} passages'} "
+            f"from {origin} that best {'matches' if count == 1 else 'match'} the note on it."
+        )
+    for section in plan.unanswered:
+        changes.append(
+            f"No passage in the sources matches the note on “{headings[section]}”, so it cannot "
+            "be answered from this material; more sources may be needed."
+        )
+    by_section: dict[int, list[_Passage]] = {}
+    for section, passage in plan.placed_for_notes:
+        by_section.setdefault(section, []).append(passage)
+    for section, placed in sorted(by_section.items()):
+        count = len(placed)
+        origin = ", ".join(dict.fromkeys(p.sid for p in placed))
+        changes.append(
+            f"The {'passage' if count == 1 else f'{count} passages'} from {origin} that best "
+            f"{'matches' if count == 1 else 'match'} the notes now {'sits' if count == 1 else 'sit'} "
+            f"under “{headings[section]}”."
+        )
+    if notes.general and not plan.placed_for_notes:
+        changes.append(
             "No passage in the sources matches the notes' wording, so they cannot be answered "
             "from this material; more sources may be needed."
         )
-    body = f"The reviewer asked for a revision:\n\n{quoted}\n\n{changed}\n\n{follow}"
-    return {"heading": heading, "body": body, "citations": _cited_ids(matching)}
+    if not changes:
+        changes.append("The notes named no section or source, so the sources were ranked again.")
+    body = "\n\n".join(
+        [
+            _note("The reviewer asked for a revision:"),
+            quoted,
+            _note("What changed in this version: " + " ".join(changes)),
+        ]
+    )
+    return {"heading": heading, "body": body, "citations": []}
 
 
-def _summary(sources, passages, top: list[_Passage], topic: str, relevance, notes: str) -> str:
+def _summary(sources, passages, top: list[_Passage], plan: _Plan, relevance, notes) -> str:
     count = f"{len(sources)} supplied source{'s' if len(sources) != 1 else ''}"
     notice = (
         "This is an offline extractive draft written by reportdesk's local engine from the "
@@ -508,20 +654,25 @@ def _summary(sources, passages, top: list[_Passage], topic: str, relevance, note
     if notes:
         notice += " This version was revised after a reviewer's notes."
     if not sources:
-        return notice + "\n\nNo sources were supplied, so the draft has no findings."
+        return _note(notice + " No sources were supplied, so the draft has no findings.")
     if not passages:
-        return notice + "\n\nThe sources contain no usable text, so the draft has no findings."
+        return _note(notice + " The sources contain no usable text, so the draft has no findings.")
     if not relevance:
         notice += (
             " Nothing in the sources matches the topic's key terms, so passages were chosen by "
-            "their position in each source."
+            "how well they fit each section's heading."
         )
-    return f"{notice}\n\nKey passages: {_cite(top)}"
+    filled = sum(1 for chosen in plan.sections if chosen)
+    notice += (
+        f" {filled} of {len(plan.sections)} sections quote the sources; each passage is used "
+        "once."
+    )
+    if not top:
+        return _note(notice)
+    return f"{_note(notice)}\n\nKey passages: {_cite(top)}"
 
 
-def _recommendations(
-    sources, passages, used: Counter, relevance, topic: str, audience: str, unmatched: list[str]
-) -> list[str]:
+def _recommendations(sources, passages, used: Counter, audience: str) -> list[str]:
     if not passages:
         return [
             "Suggestion: add sources with readable text (uploads, URLs or pasted text) and run "
@@ -531,23 +682,22 @@ def _recommendations(
         "Suggestion: check each quote in the Evidence table against its source before relying "
         "on it; this draft selects sentences, it does not weigh or reconcile them."
     ]
-    relevant_by_source = Counter(p.source_index for p in passages if p.key in relevance)
-    if relevant_by_source:
-        best, _ = min(relevant_by_source.items(), key=lambda item: (-item[1], item[0]))
-        source = sources[best]
-        subject = f"“{topic}”" if topic else "the topic"
-        items.append(
-            f"Suggestion: read {source.sid} (“{_title(source)}”) in full: it has the most "
-            f"passages on {subject}."
-        )
-    if unmatched:
-        items.append(f"Suggestion: add sources that cover {_quoted_list(unmatched)}.")
+    if used:
+        ranked = used.most_common()
+        best, most = ranked[0]
+        if len(ranked) > 1 and ranked[1][1] < most:
+            source = sources[best]
+            total = sum(used.values())
+            items.append(
+                f"Suggestion: read {source.sid} (“{_title(source)}”) in full: this draft quotes "
+                f"it most ({most} of {total} passages)."
+            )
     unused = [s.sid for i, s in enumerate(sources) if not used[i]]
-    if unused:
+    if unused and used:
         one = len(unused) == 1
         items.append(
             f"Suggestion: confirm that {', '.join(unused)} {'belongs' if one else 'belong'} in "
-            f"this report; nothing from {'it' if one else 'them'} was used."
+            f"this report; nothing from {'it' if one else 'them'} is quoted."
         )
     audience = " ".join((audience or "").split())
     for_whom = f" written for {audience}" if audience else ""
@@ -558,27 +708,44 @@ def _recommendations(
     return items
 
 
-def _open_questions(sources, passages, topic: str, unmatched: list[str]) -> list[str]:
+def _unmentioned(sources, topic: str) -> list[str]:
+    """Topic words that appear nowhere in any source, its title included, in any form."""
+    seen: set[str] = set()
+    for source in sources:
+        seen.update(_tokens(f"{source.title} {source.text}"))
+    words: dict[str, str] = {}
+    for word in _WORD.findall(topic):
+        stems = _tokens(word)
+        if len(stems) == 1 and len(word) >= 4 and word.isalpha() and stems[0] not in seen:
+            words.setdefault(stems[0], word)
+    return list(words.values())
+
+
+def _open_questions(sources, passages, topic: str, notes: RevisionNotes) -> list[str]:
     if not sources:
         return ["Which sources should this report draw on? None were supplied."]
     questions = []
-    if unmatched:
+    unmentioned = _unmentioned(sources, topic)
+    if unmentioned:
         questions.append(
-            f"The sources do not mention {_quoted_list(unmatched)}: what do other sources say about "
-            f"{'it' if len(unmatched) == 1 else 'them'}?"
+            f"No source mentions {_quoted_list(unmentioned)}: what do other sources say about "
+            f"{'it' if len(unmentioned) == 1 else 'them'}?"
         )
-    undated = [s.sid for s in sources if s.published is None]
+    undated = [s.sid for s in sources if s.published is None and s.sid not in notes.dropped]
     if undated:
         questions.append(
             f"When {'was' if len(undated) == 1 else 'were'} {', '.join(undated)} published? "
             f"{'It carries' if len(undated) == 1 else 'They carry'} no date, so freshness cannot "
             "be checked."
         )
-    empty = [s.sid for i, s in enumerate(sources) if not any(p.source_index == i for p in passages)]
+    readable = {p.source_index for p in passages}
+    empty = [
+        s.sid for i, s in enumerate(sources) if i not in readable and s.sid not in notes.dropped
+    ]
     if empty:
         questions.append(
-            f"What {'does' if len(empty) == 1 else 'do'} {', '.join(empty)} contain? No usable "
-            f"text could be read from {'it' if len(empty) == 1 else 'them'}."
+            f"What {'does' if len(empty) == 1 else 'do'} {', '.join(empty)} contain? No prose "
+            f"passage could be read from {'it' if len(empty) == 1 else 'them'}."
         )
     subject = f"“{topic}”" if topic else "this subject"
     questions.append(
@@ -588,15 +755,21 @@ def _open_questions(sources, passages, topic: str, unmatched: list[str]) -> list
     return questions
 
 
-def _source_note(index: int, source: SourceDoc, used: int, passages: list[_Passage]) -> dict:
+def _source_note(
+    index: int, source: SourceDoc, used: int, passages, relevance, plan: _Plan, notes
+) -> dict:
     date = f"published {source.published.isoformat()}" if source.published else "no publication date"
     facts = f"{_title(source)} ({source.kind or 'text'}, {date})"
-    if used:
-        use = f"{used} passage{'s' if used != 1 else ''} used"
+    if source.sid in notes.dropped:
+        use = "left out of this version at the reviewer's request"
+    elif used:
+        use = f"{used} passage{'s' if used != 1 else ''} quoted"
     elif not any(p.source_index == index for p in passages):
-        use = "not used; no usable text"
+        use = "not quoted; no prose passage could be read from it"
+    elif any(by.source_index == index for by in passages if by.key in relevance):
+        use = "not quoted; other sources' passages fitted the sections better"
     else:
-        use = "not used; no passage matched the topic"
+        use = "not quoted; no passage matched the topic or a section"
     return {"source_id": source.sid, "note": f"{facts}: {use}."}
 
 

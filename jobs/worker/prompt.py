@@ -17,7 +17,7 @@ from django.conf import settings
 
 from sources.selectors import ready_entries
 
-from ..models import ArtifactKind, AttemptReason, JobAttempt, ProviderCall, ReportJob
+from ..models import LOCAL_MODEL, ArtifactKind, AttemptReason, JobAttempt, ProviderCall, ReportJob
 from ..providers.base import ReportRequest, SourceDoc
 from ..report_schema import (
     CITATION_RULES,
@@ -223,7 +223,7 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, st
         ]
         if attempt.instructions:
             lines += ["Address the reviewer's notes:", attempt.instructions]
-    model = "local-extractive" if provider_name == "local" else template.model
+    model = LOCAL_MODEL if provider_name == "local" else template.model
     request = ReportRequest(
         job_id=job.public_id,
         attempt=attempt.number,

@@ -28,6 +28,7 @@ from sources.services import manifest_freeze, source_ingest
 from .. import events, policy, services
 from ..models import (
     ACTIVE_STATUSES,
+    LOCAL_MODEL,
     ArtifactKind,
     CallStatus,
     FailureClass,
@@ -496,4 +497,4 @@ def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState) -
         ArtifactKind.SOURCE_NOTES: json.dumps(report.get("source_notes", []) if isinstance(report.get("source_notes"), list) else [], ensure_ascii=False),
         ArtifactKind.RENDERED_HTML: render_html(markdown),
     }
-    services.job_finish(job=job, attempt=attempt, artifacts=contents)
+    services.job_finish(job=job, attempt=attempt, artifacts=contents, offline=state.model == LOCAL_MODEL)

@@ -351,6 +351,10 @@ class JobOut(serializers.Serializer):
     retryable = serializers.BooleanField()
     review_state = serializers.ChoiceField(choices=ReviewState.choices)
     version = serializers.IntegerField(help_text="The latest report version; 0 before the first draft.")
+    written_offline = serializers.BooleanField(
+        help_text="The draft was written by the built-in local engine: sentences selected from the "
+        "sources, without a language model."
+    )
     provider_response_id = serializers.CharField()
     last_checked_at = serializers.DateTimeField(allow_null=True)
     next_check_at = serializers.DateTimeField(allow_null=True)

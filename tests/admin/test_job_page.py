@@ -129,6 +129,14 @@ def test_the_page_shows_the_user_copy_and_the_cost_summary(as_user, operator, wo
     assert "Timeout</strong> (retryable)" in html
 
 
+def test_an_offline_draft_is_marked_as_such(as_user, operator, workspace):
+    offline = job_in("needs_review", workspace=workspace, model="local-extractive")
+    online = job_in("needs_review", workspace=workspace, model="gpt-5.2")
+
+    assert 'id="offline-draft"' in page_of(as_user(operator), offline)
+    assert 'id="offline-draft"' not in page_of(as_user(operator), online)
+
+
 class TestWhyIsntThisMoving:
     @time_machine.travel(NOW, tick=False)
     def test_due_with_no_worker_alive(self, as_user, operator, workspace):

@@ -46,7 +46,7 @@ def test_a_job_lives_its_whole_life_over_the_api(worker):
 
     wait_for(lambda: status() == "needs_review", timeout=60, message=lambda: f"needs_review ({status()}); worker log:\n{process.log()}")
     job = requester.get(url).json()
-    assert job["version"] == 1 and job["review_state"] == "pending"
+    assert job["version"] == 1 and job["review_state"] == "pending" and job["written_offline"] is True
     assert job["cost"]["model"] and job["cost"]["input_tokens"] > 0
     assert job["sources"][0]["status"] == "ready"
     assert job["state"]["actions"] == ["view_sources"]  # the requester may not review it

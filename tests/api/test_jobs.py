@@ -23,7 +23,7 @@ JOB_FIELDS = {
     "id", "workspace", "template", "topic", "audience", "input_summary", "status", "state",
     "failure_class", "failure_message", "retryable", "review_state", "version",
     "provider_response_id", "last_checked_at", "next_check_at", "created_at", "started_at",
-    "finished_at", "deadline", "archived_at", "requested_by", "sources", "cost",
+    "finished_at", "deadline", "archived_at", "requested_by", "sources", "cost", "written_offline",
 }  # fmt: skip
 COST_FIELDS = {
     "model", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "tool_calls",
@@ -66,6 +66,7 @@ def test_submit_creates_a_queued_job_with_its_sources(requester, template, djang
     assert [(s["sid"], s["kind"], s["status"]) for s in job["sources"]] == [("S1", "text", "ready"), ("S2", "url", "pending")]
     assert set(job["sources"][0]) == SOURCE_FIELDS
     assert job["cost"]["usd"] == "0.000000" and job["version"] == 0 and job["retryable"] is False
+    assert job["written_offline"] is False  # no draft yet
     assert ReportJob.objects.get(public_id=job["id"]).topic == "Battery recycling in Europe"
     assert len(work_callbacks(callbacks)) == 1  # preparation is enqueued on commit
 

@@ -3,6 +3,7 @@
 import dataclasses
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -240,7 +241,8 @@ def test_revision_notes_add_a_section_that_quotes_them_and_change_the_draft():
     revision = second["sections"][-1]["body"]
     assert "> Say more about lithium prices.\n> And costs." in revision
     assert "What changed in this version" in revision
-    assert "Prices for lithium fell sharply in 2023" in revision
+    home = next(s for s in second["sections"] if "Prices for lithium fell sharply in 2023" in s["body"])
+    assert f"now sits under “{home['heading']}”" in revision or f"now sit under “{home['heading']}”" in revision
     assert len(second["evidence"]) > len(first["evidence"])
     assert [s["body"] for s in second["sections"][:3]] != [s["body"] for s in first["sections"]]
 
@@ -262,14 +264,23 @@ def test_evidence_comes_mostly_from_the_relevant_source():
     assert len(from_battery) >= 3
     assert len(from_battery) >= 0.75 * len(report["evidence"])
     cooking_note = next(note["note"] for note in report["source_notes"] if note["source_id"] == "S2")
-    assert "not used" in cooking_note
+    assert "not quoted; no passage matched the topic or a section" in cooking_note
 
 
-def test_the_most_relevant_passage_leads_the_summary():
+def test_the_most_relevant_passage_is_quoted_in_a_section_and_in_the_evidence():
     report = build_extractive_report(make_request(topic="lithium prices", sources=(BATTERY, MARKET)))
 
-    key_passages = report["executive_summary"].split("Key passages:")[1]
-    assert key_passages.strip().startswith("Prices for lithium fell sharply in 2023")
+    passage = "Prices for lithium fell sharply in 2023, which squeezed recycling margins."
+    assert sum(passage in section["body"] for section in report["sections"]) == 1
+    assert passage in [row["quote"] for row in report["evidence"]]
+
+
+def test_each_section_gets_the_passages_its_heading_asks_for_not_the_first_heading():
+    report = build_extractive_report(make_request(topic="lithium prices", sources=(BATTERY, MARKET)))
+
+    bodies = {section["heading"]: section["body"] for section in report["sections"]}
+    assert "main barrier to recycling" in bodies["Risks and limitations"]
+    assert all("[S" in body for body in bodies.values())
 
 
 def test_non_english_sources_are_ranked_too():
@@ -317,7 +328,9 @@ def test_source_notes_give_title_kind_date_and_use():
 
     notes = {note["source_id"]: note["note"] for note in report["source_notes"]}
     assert notes["S1"].startswith("Battery recycling in Europe (url, published 2024-03-01)")
-    assert "passages used" in notes["S1"]
+    quoted = {row["quote"] for row in report["evidence"] if row["source_id"] == "S1"}
+    stated = int(re.search(r": (\d+) passages quoted\.$", notes["S1"]).group(1))
+    assert stated >= len(quoted) >= 3
     assert notes["S2"].startswith("Weeknight cooking (text, no publication date)")
 
 

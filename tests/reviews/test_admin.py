@@ -272,6 +272,21 @@ def test_a_clean_draft_shows_no_failure(as_reviewer, make_draft):
     assert page.select(".rd-failed") == []
 
 
+@pytest.mark.parametrize(("model", "marked"), [("local-extractive", True), ("gpt-5.2", False)])
+def test_an_offline_draft_is_marked_as_such_in_the_queue_and_on_the_review_page(as_reviewer, make_draft, model, marked):
+    job = make_draft(model=model)
+
+    page = get(as_reviewer, draft_url(job))
+    queue = get(as_reviewer, QUEUE)
+
+    marker = page.select_one("#offline-draft")
+    assert (marker is not None) == marked
+    if marked:
+        assert "without a language model" in text(marker)
+    row = queue.select_one(f'tr[data-job="{job.public_id}"]')
+    assert ("offline draft" in text(row)) == marked
+
+
 def test_model_html_is_neutralised_on_the_review_page_and_in_the_diff(as_reviewer, make_draft, reviewer):
     hostile = report_with(
         title="<img src=x onerror=alert(1)>Report",

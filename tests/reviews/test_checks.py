@@ -6,6 +6,7 @@ import pytest
 
 from jobs.providers.base import ReportRequest, SourceDoc
 from jobs.providers.local_engine import build_extractive_report
+from jobs.rendering import ENGINE_NOTE
 from reviews.checks import (
     CLAIM_CITED,
     QUOTE_FOUND,
@@ -319,9 +320,9 @@ def test_malformed_reports_never_raise(report):
     assert {r.check for r in checks.failed} <= {SECTION_PRESENT}
 
 
-def test_the_local_engines_drafts_pass_every_check_that_can_fail():
-    """The built-in engine quotes its sources verbatim and cites every passage: only its
-    framing sentences (warnings) and the sources' missing dates are left for the reviewer."""
+def test_the_local_engines_drafts_pass_every_check_without_a_warning():
+    """The built-in engine quotes its sources verbatim, cites every sentence it quotes and
+    marks its own framing as ENGINE_NOTE paragraphs: nothing is left to warn about."""
     docs = (SourceDoc("S1", S1.title, RECYCLING), SourceDoc("S2", S2.title, PRICES))
     for notes in ("", "Please add the 2025 capacity figure."):
         request = ReportRequest(
@@ -333,5 +334,27 @@ def test_the_local_engines_drafts_pass_every_check_that_can_fail():
 
         checks = check(report, freshness_days=365)
 
-        assert checks.failed == (), [r.message for r in checks.failed]
-        assert {r.check for r in checks.warnings} <= {CLAIM_CITED}
+        assert checks.flagged == (), [r.message for r in checks.flagged]
+
+
+def test_the_writers_notes_on_its_own_draft_are_not_asked_for_citations_but_figures_are():
+    report = report_with(sections=[
+        {"heading": "Overview", "body": f"{ENGINE_NOTE} No passage in the sources speaks to this heading at all.\n\n"
+         "Recycling recovers lithium from spent batteries. [S1]", "citations": ["S1"]},
+        {"heading": "Findings", "body": f"{ENGINE_NOTE} The market will be worth €12 billion by 2030.", "citations": []},
+    ])
+
+    results = flagged(check(report), CLAIM_CITED)
+
+    assert [(r.outcome, r.index, r.claim) for r in results] == [
+        (Outcome.FAILED, 1, "Offline draft note: The market will be worth €12 billion by 2030."),
+    ]
+
+
+def test_a_note_on_a_stale_source_does_not_make_the_report_rest_on_it():
+    old = SourceRef("S3", "Early study", OLD_STUDY, "", dt.date(2019, 3, 1))
+    report = report_with(source_notes=[{"source_id": "S3", "note": "Early study: left out of this version."}])
+
+    results = {r.source_id: r for r in check(report, sources=(S1, S2, old), freshness_days=365).results if r.check == SOURCE_FRESH}
+
+    assert results["S3"].outcome == Outcome.WARNING and results["S3"].message.endswith("(not cited).")
