@@ -223,3 +223,21 @@ def job_task_records(*, job: ReportJob) -> dict:
         succeeded=Count("id", filter=Q(success=True)), failed=Count("id", filter=Q(success=False)), last=Max("stopped")
     )
     return {"name": name, **totals}
+
+
+# --- Exports -----------------------------------------------------------------------------
+
+
+def attempt_source_entries(*, attempt: JobAttempt) -> list[ManifestEntry]:
+    """The sources (S1…Sn) of the manifest an attempt ran with (one query)."""
+    return list(ManifestEntry.objects.filter(manifest_id=attempt.manifest_id).select_related("item").order_by("position"))
+
+
+def attempt_decision(*, attempt: JobAttempt) -> Review | None:
+    """The review decision made on the draft an attempt wrote, if any (one query)."""
+    return (
+        Review.objects.filter(attempt=attempt, decided_at__isnull=False)
+        .select_related("reviewer")
+        .order_by("-decided_at")
+        .first()
+    )
