@@ -38,6 +38,7 @@ from reportdesk.errors import ApplicationError, NotFound
 from reportdesk.models import Workspace
 
 from . import charts, policy, selectors, services
+from .admin_journey import JourneyAdminMixin
 from .metrics import metrics_compute
 from .models import (
     ACTIVE_STATUSES,
@@ -193,7 +194,7 @@ def _plural(count: int) -> str:
 
 
 @admin.register(ReportJob)
-class ReportJobAdmin(WorkspaceScopedAdmin):
+class ReportJobAdmin(JourneyAdminMixin, WorkspaceScopedAdmin):
     list_display = [
         "public_id", "topic_short", "workspace", "requested_by", "template", "status_column", "review_column",
         "last_checked", "age", "runtime", "cost", "failure_class",
@@ -258,7 +259,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
     # whether the action is offered; the service decides for each job.
 
     def has_add_permission(self, request):
-        return False
+        return self.may_submit(request)
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -424,8 +425,6 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
             for name in state.actions
             if name in CONSOLE_ACTIONS and self._may(request, name)
         ]
-        # What this page already shows (sources, the report) is not worth a mention.
-        elsewhere = [name.replace("_", " ") for name in state.actions if name not in {*CONSOLE_ACTIONS, policy.VIEW_SOURCES, policy.OPEN}]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -435,7 +434,6 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
             "state": state,
             "status_badge": status_badge(job),
             "buttons": buttons,
-            "elsewhere": elsewhere,
             "facts": selectors.job_diagnosis(job=job, now=now),
             "timeline": selectors.job_timeline(job=job),
             "attempts": selectors.job_attempts(job=job),
@@ -445,6 +443,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
             "runtime": _duration(job.runtime_seconds) if job.runtime_seconds else "—",
             "has_view_permission": True,
             "original": job,
+            **self.journey_context(request, job, state),
         }
         response = TemplateResponse(request, "admin/jobs/reportjob/console.html", context)
         response["Content-Security-Policy"] = CONSOLE_CSP

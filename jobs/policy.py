@@ -57,6 +57,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         | REVIEW_ACTIONS
     ),
 }
+# Who may submit a report (and so edit or rerun one) in a workspace.
+SUBMIT_ROLES = frozenset({Role.REQUESTER, Role.OPERATOR})
 OWN_JOBS_ONLY = frozenset({CANCEL, EDIT, ARCHIVE, UNARCHIVE, RETRY, REVISE, RERUN})
 
 # The Django permission (codename on ReportJob) behind each role-gated action, so groups
@@ -140,6 +142,13 @@ def role_in(user, workspace_id: int) -> str | None:
     if getattr(user, "is_superuser", False):
         return Role.OPERATOR
     return user_roles(user).get(workspace_id)
+
+
+def submit_workspace_ids(user) -> list[int] | None:
+    """The workspaces where `user` may submit reports (None: every workspace, superusers)."""
+    if getattr(user, "is_superuser", False):
+        return None
+    return [workspace_id for workspace_id, role in user_roles(user).items() if role in SUBMIT_ROLES]
 
 
 def state_actions(job: ReportJob) -> tuple[str, ...]:

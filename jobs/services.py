@@ -250,8 +250,7 @@ def job_submit(
     manifest: SourceManifest | None = None,
 ) -> ReportJob:
     """Create the job, its manifest and its first attempt; preparation starts on commit."""
-    role = policy.role_in(requested_by, workspace.pk)
-    if role not in ("requester", "operator"):
+    if policy.role_in(requested_by, workspace.pk) not in policy.SUBMIT_ROLES:
         raise PermissionDenied(
             f"Submitting reports in {workspace.slug} needs the requester or operator role."
         )

@@ -28,6 +28,10 @@ class SourceSpec:
     text: str = ""
     item_id: int | None = None
     record_job_id: str = ""  # public id of an approved report of the same workspace
+    # An uploaded file, stored and extracted with the job it comes with (the admin's form).
+    upload_name: str = ""
+    upload_data: bytes = b""
+    upload_type: str = ""
 
 
 def _sha256(data: bytes) -> str:
@@ -154,6 +158,12 @@ def sources_from_specs(*, workspace, created_by, specs: list[SourceSpec]) -> lis
         elif spec.text:
             with _source_at(index):
                 items.append(source_create_text(workspace=workspace, created_by=created_by, title=spec.title, text=spec.text))
+        elif spec.upload_name:
+            with _source_at(index):
+                items.append(source_create_upload(
+                    workspace=workspace, created_by=created_by, name=spec.upload_name, data=spec.upload_data,
+                    declared_type=spec.upload_type,
+                ))
         elif spec.record_job_id:
             job = ReportJob.objects.filter(public_id=spec.record_job_id, workspace=workspace).first()
             if job is None:
