@@ -204,6 +204,14 @@ def _pdf_font() -> Path | None:
 
 
 def report_pdf(document: ReportDocument) -> bytes:
+    try:
+        return _pdf(document, as_html=True)
+    except Exception:  # fpdf2's write_html covers a subset of HTML; the text must still come out
+        log.warning("job %s: PDF export fell back to plain text", document.job.public_id, exc_info=True)
+        return _pdf(document, as_html=False)
+
+
+def _pdf(document: ReportDocument, *, as_html: bool) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
@@ -212,9 +220,9 @@ def report_pdf(document: ReportDocument) -> bytes:
     pdf.set_creator("reportdesk")
     font = _pdf_font()
     if font is not None:
-        pdf.add_font("Body", "", str(font))
-        bold = font.with_name(font.stem + "-Bold" + font.suffix)
-        pdf.add_font("Body", "B", str(bold if bold.is_file() else font))
+        for style, suffix in (("", ""), ("B", "-Bold"), ("I", "-Oblique"), ("BI", "-BoldOblique")):
+            variant = font.with_name(font.stem + suffix + font.suffix)
+            pdf.add_font("Body", style, str(variant if variant.is_file() else font))
         family = "Body"
 
         def text(value: str) -> str:
@@ -235,14 +243,14 @@ def report_pdf(document: ReportDocument) -> bytes:
         pdf.multi_cell(0, 5, text(f"{label}: {value}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font(family, "", 11)
-    body = text(_without_first_heading(document.html))
-    try:
-        pdf.write_html(body, font_family=family)
-    except Exception:  # write_html covers a subset of HTML; the text must still come out
-        log.warning("job %s: PDF export fell back to plain text", document.job.public_id, exc_info=True)
-        pdf.set_font(family, "", 11)
-        for block in _blocks(document.html):
-            pdf.multi_cell(0, 6, text(block.text), new_x="LMARGIN", new_y="NEXT")
+    body = _without_first_heading(document.html)
+    if as_html:
+        pdf.write_html(text(body), font_family=family)
+    else:
+        for block in _blocks(body):
+            pdf.set_font(family, "B" if block.kind == "heading" else "", 13 if block.kind == "heading" else 11)
+            prefix = "• " if block.kind in ("bullet", "number") else ""
+            pdf.multi_cell(0, 6, text(prefix + block.text), new_x="LMARGIN", new_y="NEXT")
             pdf.ln(1)
     if document.sources:
         pdf.ln(4)
