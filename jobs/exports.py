@@ -267,11 +267,15 @@ def _pdf(document: ReportDocument, *, as_html: bool) -> bytes:
 
 
 def _without_first_heading(html: str) -> str:
-    """The stored HTML starts with the report's title, which the header already shows."""
+    """The stored HTML without its first heading, the report's title, which the header
+    already shows; links the sanitiser emptied (a javascript: href) become their text."""
     soup = BeautifulSoup(html, "html.parser")
     first = soup.find("h1")
     if first is not None:
         first.decompose()
+    for link in soup.find_all("a"):
+        if not link.get("href"):
+            link.unwrap()
     return str(soup)
 
 
