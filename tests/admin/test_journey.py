@@ -240,6 +240,7 @@ def test_the_job_page_follows_a_moving_job_and_stops_when_it_stops(as_user, requ
 
     page = client.get(f"/admin/jobs/reportjob/{job.public_id}/change/").content.decode()
     assert 'hx-get="/admin/jobs/reportjob/%s/live/?shown=0"' % job.public_id in page and "htmx.min.js" in page
+    assert "{#" not in page and "{% comment" not in page
     moving = live(client, job).content.decode()
     assert 'id="job-live"' in moving and 'hx-trigger="every 2s"' in moving
     assert 'id="timeline" hx-swap-oob="true"' in moving and 'id="report"' not in moving
