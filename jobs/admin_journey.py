@@ -27,7 +27,7 @@ from .models import ACTIVE_STATUSES, JobStatus, ReportJob
 
 # How often a page showing a moving job asks again, in seconds.
 POLL_SECONDS = 2
-SUBMIT_PERMISSION = f"jobs.{policy.ACTION_PERMISSIONS[policy.RERUN]}"
+SUBMIT_PERMISSION = f"jobs.{policy.ACTION_PERMISSIONS[policy.SUBMIT]}"
 
 
 class JourneyAdminMixin:

@@ -195,7 +195,7 @@ _LATIN1 = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "—": 
 
 
 def _pdf_font() -> Path | None:
-    configured = getattr(settings, "EXPORT_PDF_FONT", "")
+    configured = settings.EXPORT_PDF_FONT
     for candidate in ([configured] if configured else []) + list(_FONT_CANDIDATES):
         path = Path(candidate)
         if path.is_file():

@@ -29,6 +29,8 @@ RETRY = "retry"
 REVISE = "revise"
 RERUN = "rerun"
 EXPIRE = "expire"
+# Not an action on a job but the permission to make one (the admin's "Add report job").
+SUBMIT = "submit"
 
 REVIEW_ACTIONS = frozenset({APPROVE, REJECT, REQUEST_REVISION})
 
@@ -64,6 +66,7 @@ OWN_JOBS_ONLY = frozenset({CANCEL, EDIT, ARCHIVE, UNARCHIVE, RETRY, REVISE, RERU
 # The Django permission (codename on ReportJob) behind each role-gated action, so groups
 # and the admin's has_*_permission agree with this module.
 ACTION_PERMISSIONS = {
+    SUBMIT: "submit_reportjob",
     CANCEL: "cancel_reportjob",
     RETRY: "retry_reportjob",
     REVISE: "retry_reportjob",

@@ -5,7 +5,6 @@ from both (the table test); a refusal stores nothing; the live fragments cost a 
 of queries and stop asking once nothing moves.
 """
 
-import datetime as dt
 import re
 
 import pytest

@@ -132,3 +132,24 @@ def test_an_analyst_submits_follows_and_takes_the_report_away(page, login, worke
     assert [(e.details["format"], e.actor_id) for e in exported] == [("pdf", requester.pk), ("docx", requester.pk)]
     screenshot(page, "journey_completed_downloads")
     assert page.dialogs == []
+
+
+def test_the_job_list_follows_its_moving_rows_without_reloading(page, login):
+    from django.utils import timezone
+
+    from tests.admin.builders import job_in
+
+    workspace = WorkspaceFactory(slug="research-ops", name="Research Ops")
+    requester = member(workspace, Role.REQUESTER, "remy")
+    job = job_in("running", workspace=workspace, requested_by=requester)
+
+    login(requester)
+    page.goto("/admin/jobs/reportjob/")
+    row = page.locator("#result_list tbody tr", has_text=job.public_id)
+    expect(row.locator(".rd-status-running")).to_be_visible()
+    page.evaluate("window.rdSamePage = 'still here'")
+
+    ReportJob.objects.filter(pk=job.pk).update(status="canceled", finished_at=timezone.now(), next_check_at=None)
+
+    expect(row.locator(".rd-status-canceled")).to_be_visible(timeout=15_000)
+    assert page.evaluate("window.rdSamePage") == "still here", "the page was reloaded"
