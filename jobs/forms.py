@@ -84,6 +84,7 @@ class SourcesForm(forms.Form):
     records = forms.ModelMultipleChoiceField(
         queryset=ReportJob.objects.none(), required=False, to_field_name="public_id", label="Earlier reports",
         help_text="Completed reports of the workspace, quoted as sources.",
+        widget=FilteredSelectMultiple("earlier reports", is_stacked=False),
     )
 
     def __init__(self, *args, user, **kwargs):
@@ -92,7 +93,6 @@ class SourcesForm(forms.Form):
         visible = jobs_visible_to(user).filter(status=JobStatus.COMPLETED, archived_at__isnull=True)
         self.fields["records"].queryset = visible.select_related("workspace").order_by("-finished_at", "-id")
         self.fields["records"].label_from_instance = lambda job: f"{job.public_id} · {job.topic[:90]} ({job.workspace})"
-        self.fields["records"].widget = FilteredSelectMultiple("earlier reports", is_stacked=False)
         self.texts = TextSourceFormSet(self.data or None, prefix="texts")
         self.places: list[_Place] = []
         self.texts_errors: list[str] = []

@@ -76,10 +76,41 @@ def test_a_requester_submits_with_every_kind_of_source(as_user, requester, works
     assert JobEvent.objects.get(job=job).action == "submitted"
 
 
+@pytest.mark.parametrize("earlier", [0, 40])
+def test_the_add_page_costs_the_same_queries_however_many_earlier_reports(earlier, as_user, requester, workspace, template, django_assert_num_queries):
+    for _ in range(earlier):
+        job_in("completed", workspace=workspace, requested_by=requester)
+    client = as_user(requester)
+    client.get(ADD)
+
+    # session, user, permissions (user, group), memberships, the workspaces (twice: the
+    # select's required check, its options), the templates (the select, their details),
+    # the earlier reports.
+    with django_assert_num_queries(10):
+        assert client.get(ADD).status_code == 200
+
+
+@pytest.mark.parametrize("sources", [1, 20])
+def test_the_edit_page_costs_the_same_queries_however_many_sources(sources, as_user, requester, workspace, django_assert_num_queries):
+    from tests.factories import SourceItemFactory, SourceManifestFactory
+
+    manifest = SourceManifestFactory(workspace=workspace, items=[SourceItemFactory(workspace=workspace) for _ in range(sources)])
+    job = job_in("queued", workspace=workspace, requested_by=requester, source_manifest=manifest)
+    client = as_user(requester)
+    client.get(f"/admin/jobs/reportjob/{job.public_id}/edit/")
+
+    # session, user, memberships, the job, its sources, the earlier reports, permissions
+    # (user, group).
+    with django_assert_num_queries(8):
+        assert client.get(f"/admin/jobs/reportjob/{job.public_id}/edit/").status_code == 200
+
+
 def test_the_add_page_is_for_requesters_and_operators(as_user, requester, reviewer, operator, workspace, template):
+    done = job_in("completed", workspace=workspace, requested_by=requester, topic="Earlier scan of recyclers")
     page = as_user(requester).get(ADD)
     assert page.status_code == 200
     html = page.content.decode()
+    assert f'<option value="{done.public_id}">{done.public_id} · Earlier scan of recyclers (Research Ops)</option>' in html
     assert 'data-template-detail="%d"' % template.pk in html and "A scan of a market." in html
     assert "A reviewer approves each draft" in html
     assert as_user(operator).get(ADD).status_code == 200

@@ -53,6 +53,14 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   }
 
+  // One submit per click: a second click while the first is on its way would make a second job.
+  const requestForm = document.getElementById("request-form");
+  if (requestForm) {
+    requestForm.addEventListener("submit", function () {
+      requestForm.querySelectorAll("input[type=submit]").forEach(function (button) { button.disabled = true; });
+    });
+  }
+
   // Templates: the chosen one's description, review policy and mode.
   const template = document.getElementById("id_template");
   if (template) {
@@ -63,6 +71,16 @@ document.addEventListener("DOMContentLoaded", function () {
     };
     template.addEventListener("change", showTemplate);
     showTemplate();
+  }
+});
+
+// A session that ended while a page was following a job: show the login page itself rather
+// than swapping it into the page.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  const landed = event.detail.xhr && event.detail.xhr.responseURL;
+  if (landed && landed.indexOf("/login/") !== -1) {
+    event.detail.shouldSwap = false;
+    window.location.assign(landed);
   }
 });
 
