@@ -1,8 +1,9 @@
 """An analyst's whole journey in headless Chromium, with a real worker (qcluster) and the local
-provider: submit in the admin with two uploaded files, a web page (served on loopback) and a
-pasted text; watch the job page follow the job to needs_review without reloading; after a
-reviewer approves, download the PDF and the DOCX and find the report's title and a cited
-passage in both."""
+provider: submit in the admin with two uploaded files, a web page (served on loopback), a
+pasted text and an earlier report found by search; watch the job page follow the job to
+needs_review without reloading; after a reviewer approves, download the PDF and the DOCX
+and find the report's title and a cited passage in both. And the job list follows its
+moving rows."""
 
 import io
 import json
@@ -16,6 +17,7 @@ from jobs.models import Artifact, ArtifactKind, JobEvent, ReportJob
 from reportdesk.models import Role
 from reviews.models import CHECKLIST
 from reviews.services import review_decide
+from tests.admin.builders import job_in, report_json, store_report
 from tests.browser.conftest import screenshot
 from tests.factories import ReportTemplateFactory, WorkspaceFactory, member
 from tests.sources.conftest import site  # noqa: F401  (the loopback web server fixture)
@@ -63,6 +65,9 @@ def test_an_analyst_submits_follows_and_takes_the_report_away(page, login, worke
     requester = member(workspace, Role.REQUESTER, "remy")
     reviewer = member(workspace, Role.REVIEWER, "rita")
     ReportTemplateFactory(slug="market-scan-journey", name="Market scan (journey)", required_sections=["Market overview", "Risks"])
+    earlier = store_report(job_in("running", workspace=workspace, requested_by=requester, topic="Lithium prices in 2025"), report_json())
+    ReportJob.objects.filter(pk=earlier.pk).update(status="completed", review_state="approved")
+    decoy = job_in("completed", workspace=workspace, requested_by=requester, topic="Cobalt supply chains")
     site.route("/outlook", body=PAGE.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
     settings.SOURCE_ALLOWED_INTERNAL_HOSTS = ["localhost"]
     process = worker(SOURCE_ALLOWED_INTERNAL_HOSTS="localhost")
@@ -81,6 +86,10 @@ def test_an_analyst_submits_follows_and_takes_the_report_away(page, login, worke
     ])
     expect(page.locator("#dropzone .rd-file-list li")).to_have_count(2)
     page.fill("#id_urls", site.url("/outlook"))
+    page.locator("#id_records_input").press_sequentially("lithium")  # the earlier reports are searchable
+    expect(page.locator("#id_records_from option")).to_have_count(1)
+    page.locator("#id_records_from option", has_text=earlier.public_id).dblclick()
+    expect(page.locator("#id_records_to option")).to_have_text([f"{earlier.public_id} · Lithium prices in 2025 (Research Ops)"])
     page.fill("#id_texts-0-title", "Plant manager interview")
     page.fill("#id_texts-0-text", PASTED)
     screenshot(page, "journey_submit_form")
@@ -88,7 +97,7 @@ def test_an_analyst_submits_follows_and_takes_the_report_away(page, login, worke
 
     # then the job page shows the new job, and follows it to needs_review without a reload
     expect(page.locator(".messagelist")).to_contain_text("Submitted")
-    job = ReportJob.objects.get()
+    job = ReportJob.objects.exclude(pk__in=[earlier.pk, decoy.pk]).get()
     assert page.url.endswith(f"/admin/jobs/reportjob/{job.public_id}/change/")
     page.evaluate("window.rdSamePage = 'still here'")
     live = page.locator("#job-live")
@@ -98,7 +107,8 @@ def test_an_analyst_submits_follows_and_takes_the_report_away(page, login, worke
     expect(page.locator("#user-copy")).to_have_text("A draft is ready and needs human review before use.")
     expect(live).not_to_have_attribute("hx-trigger", "every 2s")  # nothing moves: polling stopped
     expect(page.locator("#report .rd-report h1")).to_contain_text("Battery recycling capacity in Europe")
-    expect(page.locator("#sources tbody tr")).to_have_count(4)
+    expect(page.locator("#sources tbody tr")).to_have_count(5)
+    expect(page.locator("#sources")).to_contain_text(f"Report {earlier.public_id}: Lithium prices in 2025")
     expect(page.locator("#sources")).to_contain_text("Recycling capacity outlook")
     screenshot(page, "journey_needs_review")
     assert "Traceback" not in process.log()
@@ -136,8 +146,6 @@ def test_an_analyst_submits_follows_and_takes_the_report_away(page, login, worke
 
 def test_the_job_list_follows_its_moving_rows_without_reloading(page, login):
     from django.utils import timezone
-
-    from tests.admin.builders import job_in
 
     workspace = WorkspaceFactory(slug="research-ops", name="Research Ops")
     requester = member(workspace, Role.REQUESTER, "remy")
