@@ -73,6 +73,14 @@ def test_an_analyst_submits_follows_and_takes_the_report_away(page, login, worke
     process = worker(SOURCE_ALLOWED_INTERNAL_HOSTS="localhost")
 
     # when the requester fills in "Add report job"
+    console_errors = []  # a CSP refusal or a script error would show here
+
+    def on_console(message):
+        # The site has no favicon yet (branding is its own piece of work).
+        if message.type == "error" and not (message.location.get("url") or "").endswith("/favicon.ico"):
+            console_errors.append(message.text)
+
+    page.on("console", on_console)
     login(requester)
     page.goto("/admin/jobs/reportjob/")
     page.get_by_role("link", name="Add report job").click()
@@ -141,7 +149,7 @@ def test_an_analyst_submits_follows_and_takes_the_report_away(page, login, worke
     exported = JobEvent.objects.filter(job=job, action="exported").order_by("id")
     assert [(e.details["format"], e.actor_id) for e in exported] == [("pdf", requester.pk), ("docx", requester.pk)]
     screenshot(page, "journey_completed_downloads")
-    assert page.dialogs == []
+    assert page.dialogs == [] and console_errors == []
 
 
 def test_the_job_list_follows_its_moving_rows_without_reloading(page, login):
