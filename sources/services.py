@@ -143,40 +143,49 @@ def sources_from_specs(*, workspace, created_by, specs: list[SourceSpec]) -> lis
     from jobs.models import ReportJob
 
     items: list[SourceItem] = []
-    for index, spec in enumerate(specs):
-        if spec.item_id is not None:
-            item = SourceItem.objects.filter(pk=spec.item_id, workspace=workspace).first()
-            if item is None:
+    uploaded: list[SourceItem] = []
+    try:
+        for index, spec in enumerate(specs):
+            if spec.item_id is not None:
+                item = SourceItem.objects.filter(pk=spec.item_id, workspace=workspace).first()
+                if item is None:
+                    raise ValidationFailed(
+                        f"Source {spec.item_id} does not exist in this workspace.",
+                        fields={"sources": {str(index): "Unknown source id."}},
+                    )
+                items.append(item)
+            elif spec.url:
+                with _source_at(index):
+                    items.append(source_create_url(workspace=workspace, created_by=created_by, url=spec.url, title=spec.title))
+            elif spec.text:
+                with _source_at(index):
+                    items.append(source_create_text(workspace=workspace, created_by=created_by, title=spec.title, text=spec.text))
+            elif spec.upload_name:
+                with _source_at(index):
+                    uploaded.append(source_create_upload(
+                        workspace=workspace, created_by=created_by, name=spec.upload_name, data=spec.upload_data,
+                        declared_type=spec.upload_type,
+                    ))
+                items.append(uploaded[-1])
+            elif spec.record_job_id:
+                job = ReportJob.objects.filter(public_id=spec.record_job_id, workspace=workspace).first()
+                if job is None:
+                    raise ValidationFailed(
+                        f"Report {spec.record_job_id} does not exist in this workspace.",
+                        fields={"sources": {str(index): "Unknown report."}},
+                    )
+                items.append(source_create_record(workspace=workspace, created_by=created_by, job=job))
+            else:
                 raise ValidationFailed(
-                    f"Source {spec.item_id} does not exist in this workspace.",
-                    fields={"sources": {str(index): "Unknown source id."}},
+                    "Each source needs a url, a text, or a source id.",
+                    fields={"sources": {str(index): "Empty source."}},
                 )
-            items.append(item)
-        elif spec.url:
-            with _source_at(index):
-                items.append(source_create_url(workspace=workspace, created_by=created_by, url=spec.url, title=spec.title))
-        elif spec.text:
-            with _source_at(index):
-                items.append(source_create_text(workspace=workspace, created_by=created_by, title=spec.title, text=spec.text))
-        elif spec.upload_name:
-            with _source_at(index):
-                items.append(source_create_upload(
-                    workspace=workspace, created_by=created_by, name=spec.upload_name, data=spec.upload_data,
-                    declared_type=spec.upload_type,
-                ))
-        elif spec.record_job_id:
-            job = ReportJob.objects.filter(public_id=spec.record_job_id, workspace=workspace).first()
-            if job is None:
-                raise ValidationFailed(
-                    f"Report {spec.record_job_id} does not exist in this workspace.",
-                    fields={"sources": {str(index): "Unknown report."}},
-                )
-            items.append(source_create_record(workspace=workspace, created_by=created_by, job=job))
-        else:
-            raise ValidationFailed(
-                "Each source needs a url, a text, or a source id.",
-                fields={"sources": {str(index): "Empty source."}},
-            )
+    except Exception:
+        # The caller's transaction takes the rows back, but not the files stored for this
+        # request's uploads.
+        for item in uploaded:
+            item.file.delete(save=False)
+        raise
     return items
 
 

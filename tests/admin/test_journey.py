@@ -11,10 +11,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from jobs import services
 from jobs.models import JobEvent, ReportJob
+from reportdesk.errors import PermissionDenied
 from reportdesk.models import Role
 from reviews.services import review_decide
 from sources.models import SourceItem
+from sources.services import SourceSpec
 from tests.api.conftest import client_for
 from tests.factories import ReportTemplateFactory, WorkspaceFactory, member
 
@@ -133,6 +136,28 @@ def test_only_the_persons_submit_workspaces_are_offered_and_a_refusal_stores_not
 
     assert response.status_code == 200 and "Select a valid choice" in form_errors(response)
     assert ReportJob.objects.count() == 0 and SourceItem.objects.count() == items_before
+
+
+def stored_files(settings) -> list:
+    root = settings.MEDIA_ROOT
+    return [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
+
+
+def test_a_refused_submit_leaves_no_row_and_no_file(as_user, requester, reviewer, workspace, template, settings):
+    upload = SourceSpec(upload_name="note.md", upload_data=NOTE, upload_type="text/markdown")
+
+    # the role check comes before anything is stored
+    with pytest.raises(PermissionDenied, match="needs the requester or operator role"):
+        services.job_submit(workspace=workspace, requested_by=reviewer, template=template, topic="T", sources=[upload])
+    assert SourceItem.objects.count() == 0 and stored_files(settings) == []
+
+    # a later source that fails takes the stored upload with it
+    response = as_user(requester).post(ADD, {
+        **submit_data(workspace, template, urls="http://127.0.0.1/private"),
+        "files": [SimpleUploadedFile("note.md", NOTE, "text/markdown")],
+    })
+    assert "line 1: " in form_errors(response)
+    assert SourceItem.objects.count() == 0 and stored_files(settings) == [] and ReportJob.objects.count() == 0
 
 
 # The same bad input, through the form and through the API: the same message, because the
