@@ -36,6 +36,7 @@ from reportdesk.errors import ApplicationError, NotFound
 from reportdesk.formatting import duration, span
 
 from . import dashboard, policy, search, selectors, services
+from .admin_journey import JourneyAdminMixin
 from .models import (
     ACTIVE_STATUSES,
     Artifact,
@@ -175,7 +176,7 @@ def _plural(count: int) -> str:
 
 
 @admin.register(ReportJob)
-class ReportJobAdmin(WorkspaceScopedAdmin):
+class ReportJobAdmin(JourneyAdminMixin, WorkspaceScopedAdmin):
     # Workspace, requester and template ride under the topic, so the columns a row is scanned
     # by fit a 1440 px screen without a sideways scroll.
     list_display = [
@@ -251,7 +252,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
     # whether the action is offered; the service decides for each job.
 
     def has_add_permission(self, request):
-        return False
+        return self.may_submit(request)
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -433,8 +434,6 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
             for name in state.actions
             if name in CONSOLE_ACTIONS and self._may(request, name)
         ]
-        # What this page already shows (sources, the report) is not worth a mention.
-        elsewhere = [name.replace("_", " ") for name in state.actions if name not in {*CONSOLE_ACTIONS, policy.VIEW_SOURCES, policy.OPEN}]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -444,7 +443,6 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
             "state": state,
             "status_badge": status_badge(job),
             "buttons": buttons,
-            "elsewhere": elsewhere,
             "facts": selectors.job_diagnosis(job=job, now=now),
             "timeline": selectors.job_timeline(job=job),
             "attempts": selectors.job_attempts(job=job),
@@ -456,6 +454,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
             "runtime": duration(job.runtime_seconds) if job.runtime_seconds else "—",
             "has_view_permission": True,
             "original": job,
+            **self.journey_context(request, job, state),
         }
         response = TemplateResponse(request, "admin/jobs/reportjob/console.html", context)
         response["Content-Security-Policy"] = CONSOLE_CSP

@@ -31,6 +31,8 @@ RETRY = "retry"
 REVISE = "revise"
 RERUN = "rerun"
 EXPIRE = "expire"
+# Not an action on a job but the permission to make one (the admin's "Add report job").
+SUBMIT = "submit"
 
 REVIEW_ACTIONS = frozenset({APPROVE, REJECT, REQUEST_REVISION})
 
@@ -59,11 +61,14 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         | REVIEW_ACTIONS
     ),
 }
+# Who may submit a report (and so edit or rerun one) in a workspace.
+SUBMIT_ROLES = frozenset({Role.REQUESTER, Role.OPERATOR})
 OWN_JOBS_ONLY = frozenset({CANCEL, EDIT, ARCHIVE, UNARCHIVE, RETRY, REVISE, RERUN})
 
 # The Django permission (codename on ReportJob) behind each role-gated action, so groups
 # and the admin's has_*_permission agree with this module.
 ACTION_PERMISSIONS = {
+    SUBMIT: "submit_reportjob",
     CANCEL: "cancel_reportjob",
     RETRY: "retry_reportjob",
     REVISE: "retry_reportjob",
@@ -148,7 +153,6 @@ def role_in(user, workspace_id: int) -> str | None:
 
 # --- Who may do what, beyond a job's actions ---------------------------------------------
 
-SUBMIT_ROLES = (Role.REQUESTER, Role.OPERATOR)
 REVIEW_ROLES = (Role.REVIEWER, Role.OPERATOR)  # requesters never review
 
 
@@ -187,6 +191,8 @@ def is_operator(user, workspace_id: int) -> bool:
 def may_release_claim(user, *, workspace_id: int, holder_id: int) -> bool:
     """The holder releases their own review claim; an operator may release anyone's."""
     return holder_id == getattr(user, "pk", None) or is_operator(user, workspace_id)
+
+
 def operated_workspace_ids(user) -> list[int] | None:
     """The workspaces where `user` is an operator (None: every workspace, for a superuser)."""
     if getattr(user, "is_superuser", False):
@@ -211,6 +217,12 @@ def index_lists(user, model_label: str) -> bool:
             return True
     return False
 
+
+def submit_workspace_ids(user) -> list[int] | None:
+    """The workspaces where `user` may submit reports (None: every workspace, superusers)."""
+    if getattr(user, "is_superuser", False):
+        return None
+    return [workspace_id for workspace_id, role in user_roles(user).items() if role in SUBMIT_ROLES]
 
 def state_actions(job: ReportJob) -> tuple[str, ...]:
     """The actions the job's state allows, whoever asks."""

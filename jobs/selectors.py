@@ -238,3 +238,48 @@ def job_task_records(*, job: ReportJob) -> dict:
         succeeded=Count("id", filter=Q(success=True)), failed=Count("id", filter=Q(success=False)), last=Max("stopped")
     )
     return {"name": name, **totals}
+
+
+# --- Exports -----------------------------------------------------------------------------
+
+
+def attempt_source_entries(*, attempt: JobAttempt) -> list[ManifestEntry]:
+    """The sources (S1…Sn) of the manifest an attempt ran with (one query)."""
+    return list(ManifestEntry.objects.filter(manifest_id=attempt.manifest_id).select_related("item").order_by("position"))
+
+
+def attempt_decision(*, attempt: JobAttempt) -> Review | None:
+    """The review decision made on the draft an attempt wrote, if any (one query)."""
+    return (
+        Review.objects.filter(attempt=attempt, decided_at__isnull=False)
+        .select_related("reviewer")
+        .order_by("-decided_at")
+        .first()
+    )
+
+
+# --- Following a job ---------------------------------------------------------------------
+
+
+def job_step(*, job: ReportJob) -> str:
+    """Where a running attempt is, in the words of a multi-step run ("Plan", "Question 2 of
+    4", "Synthesis"), or "" when no provider step is under way (one query at most)."""
+    if job.status not in (JobStatus.PREPARING, JobStatus.RUNNING) or job.current_attempt_id is None:
+        return ""
+    call = (
+        ProviderCall.objects.filter(attempt_id=job.current_attempt_id)
+        .order_by("-id")
+        .values("step", "request_summary")
+        .first()
+    )
+    if call is None:
+        return ""
+    step, summary = call["step"], call["request_summary"] or {}
+    if step == "plan":
+        return "Plan: choosing the research questions"
+    if step.startswith("research-"):
+        number, of = summary.get("number") or step.split("-", 1)[1], summary.get("of")
+        return f"Question {number} of {of}" if of else f"Question {number}"
+    if step == "synthesize":
+        return "Synthesis: writing the report from the research notes"
+    return "Writing the report"

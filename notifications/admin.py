@@ -234,7 +234,7 @@ class EndpointDeliveryAdmin(OperatorScopedAdmin):
     def job_link(self, delivery):
         if delivery.job is None:
             return "—"
-        return format_html('<a href="{}">{}</a>', reverse("admin:jobs_reportjob_change", args=[delivery.job_id]), delivery.job.public_id)
+        return format_html('<a href="{}">{}</a>', reverse("admin:jobs_reportjob_change", args=[delivery.job.public_id]), delivery.job.public_id)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, delivery):

@@ -56,7 +56,7 @@ def site_link(path: str) -> str:
 
 
 def job_page_link(job: ReportJob) -> str:
-    return site_link(reverse("admin:jobs_reportjob_change", args=[job.pk]))
+    return site_link(reverse("admin:jobs_reportjob_change", args=[job.public_id]))
 
 
 def review_page_link(job: ReportJob) -> str:

@@ -276,6 +276,9 @@ PROVIDER_RETRY_BASE_SECONDS = env.float("PROVIDER_RETRY_BASE_SECONDS", default=5
 SOURCE_MAX_BYTES = env.int("SOURCE_MAX_BYTES", default=10 * 1024 * 1024)
 SOURCE_FETCH_TIMEOUT = env.float("SOURCE_FETCH_TIMEOUT", default=15.0)
 SOURCE_MAX_REDIRECTS = env.int("SOURCE_MAX_REDIRECTS", default=5)
+# A TrueType font for PDF exports (any script); empty: DejaVu Sans where the system has it,
+# else the built-in Helvetica with the text narrowed to Latin-1.
+EXPORT_PDF_FONT = env.str("EXPORT_PDF_FONT", default="")
 # Hosts that may be fetched even though they resolve to internal addresses.
 SOURCE_ALLOWED_INTERNAL_HOSTS = env.list("SOURCE_ALLOWED_INTERNAL_HOSTS", default=[])
 CONTEXT_BUDGET_CHARS = env.int("CONTEXT_BUDGET_CHARS", default=120_000)

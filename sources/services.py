@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import datetime as dt
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,10 @@ class SourceSpec:
     text: str = ""
     item_id: int | None = None
     record_job_id: str = ""  # public id of an approved report of the same workspace
+    # An uploaded file, stored and extracted with the job it comes with (the admin's form).
+    upload_name: str = ""
+    upload_data: bytes = b""
+    upload_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,32 +169,47 @@ def sources_from_specs(
     """Resolve a caller's source list into items of `workspace`, in order. Internal records
     (earlier reports) need `record`, the resolver of the app that owns them."""
     items: list[SourceItem] = []
-    for index, spec in enumerate(specs):
-        if spec.item_id is not None:
-            item = SourceItem.objects.filter(pk=spec.item_id, workspace=workspace).first()
-            if item is None:
+    uploaded: list[SourceItem] = []
+    try:
+        for index, spec in enumerate(specs):
+            if spec.item_id is not None:
+                item = SourceItem.objects.filter(pk=spec.item_id, workspace=workspace).first()
+                if item is None:
+                    raise ValidationFailed(
+                        f"Source {spec.item_id} does not exist in this workspace.",
+                        fields={"sources": {str(index): "Unknown source id."}},
+                    )
+                items.append(item)
+            elif spec.url:
+                with _source_at(index):
+                    items.append(source_create_url(workspace=workspace, created_by=created_by, url=spec.url, title=spec.title))
+            elif spec.text:
+                with _source_at(index):
+                    items.append(source_create_text(workspace=workspace, created_by=created_by, title=spec.title, text=spec.text))
+            elif spec.upload_name:
+                with _source_at(index):
+                    uploaded.append(source_create_upload(
+                        workspace=workspace, created_by=created_by, name=spec.upload_name, data=spec.upload_data,
+                        declared_type=spec.upload_type,
+                    ))
+                items.append(uploaded[-1])
+            elif spec.record_job_id:
+                with _source_at(index):
+                    if record is None:
+                        raise ValidationFailed("Earlier reports cannot be used as sources here.")
+                    resolved = record(workspace=workspace, public_id=spec.record_job_id)
+                    items.append(source_create_record(workspace=workspace, created_by=created_by, record=resolved))
+            else:
                 raise ValidationFailed(
-                    f"Source {spec.item_id} does not exist in this workspace.",
-                    fields={"sources": {str(index): "Unknown source id."}},
+                    "Each source needs a url, a text, or a source id.",
+                    fields={"sources": {str(index): "Empty source."}},
                 )
-            items.append(item)
-        elif spec.url:
-            with _source_at(index):
-                items.append(source_create_url(workspace=workspace, created_by=created_by, url=spec.url, title=spec.title))
-        elif spec.text:
-            with _source_at(index):
-                items.append(source_create_text(workspace=workspace, created_by=created_by, title=spec.title, text=spec.text))
-        elif spec.record_job_id:
-            with _source_at(index):
-                if record is None:
-                    raise ValidationFailed("Earlier reports cannot be used as sources here.")
-                resolved = record(workspace=workspace, public_id=spec.record_job_id)
-                items.append(source_create_record(workspace=workspace, created_by=created_by, record=resolved))
-        else:
-            raise ValidationFailed(
-                "Each source needs a url, a text, or a source id.",
-                fields={"sources": {str(index): "Empty source."}},
-            )
+    except Exception:
+        # The caller's transaction takes the rows back, but not the files stored for this
+        # request's uploads.
+        for item in uploaded:
+            item.file.delete(save=False)
+        raise
     return items
 
 

@@ -215,7 +215,7 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, st
         ]
         output_schema, schema_name = {}, ""
         tools = (SEARCH_SOURCES_TOOL,) + tools
-        summary["question"] = step.question
+        summary.update(question=step.question, number=step.number, of=step.of)
     elif step.name == "synthesize":
         lines = [
             "Write the final report now, from your research notes above and the sources.",

@@ -16,6 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from jobs import policy
+from jobs.exports import FORMATS as EXPORT_FORMATS
 from jobs.models import ActorKind, FailureClass, JobStatus, ReportJob, ReportTemplate, ReviewState
 from reportdesk.models import Workspace
 from reviews.models import CHECKLIST, Decision
@@ -290,7 +291,7 @@ class ReviewDecisionIn(serializers.Serializer):
 
 
 class ReportQueryIn(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["md", "html", "json"], default="json", required=False)
+    format = serializers.ChoiceField(choices=list(EXPORT_FORMATS), default="json", required=False)
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
 
 

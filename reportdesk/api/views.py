@@ -9,7 +9,6 @@ allow it is a 409 listing what is allowed now.
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpResponse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -23,9 +22,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs import policy, services
+from jobs.downloads import export_response
+from jobs.exports import CONTENT_TYPES, report_export
 from jobs.metrics import metrics_for
-from jobs.models import ArtifactKind, ReportJob, ReportTemplate
-from jobs.selectors import job_events, jobs_visible_to, report_artifact, report_bundle, sources_visible_to
+from jobs.models import ReportJob, ReportTemplate
+from jobs.selectors import job_events, jobs_visible_to, sources_visible_to
 from reportdesk.errors import NotFound, ValidationFailed
 from reviews import services as review_services
 from reviews.selectors import queue_item, review_queue_for
@@ -136,7 +137,10 @@ class SourceViewSet(ApiViewMixin, viewsets.GenericViewSet):
 
 # --- Jobs --------------------------------------------------------------------------------
 
-REPORT_OK = "The report: format=json as application/json, md as text/markdown, html as text/html."
+REPORT_OK = (
+    "The report: format=json as application/json, md as text/markdown, html as text/html, pdf as "
+    "application/pdf, docx as a Word document."
+)
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
@@ -209,8 +213,9 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Download the report",
-        description="`format=md` (text/markdown), `html` (text/html: the stored sanitised rendering) or `json` "
-        "(the structured report with `version`, `versions` and citations); `version` defaults to the latest. "
+        description="`format=md` (text/markdown), `html` (a standalone HTML document: title, workspace, requester, "
+        "review decision, date, version, the report sanitised, its sources with links), `json` (the structured "
+        "report with `version`, `versions` and citations), `pdf` or `docx`; `version` defaults to the latest. "
         "A job with no draft yet (or no such version) is a 404. Every download is recorded as an export.",
         parameters=[ID_PARAM, s.ReportQueryIn],
         responses=responses(
@@ -218,6 +223,8 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
                 (200, "application/json"): OpenApiResponse(s.ReportJsonOut, description=REPORT_OK),
                 (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR, description=REPORT_OK),
                 (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description=REPORT_OK),
+                (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description=REPORT_OK),
+                (200, CONTENT_TYPES["docx"]): OpenApiResponse(OpenApiTypes.BINARY, description=REPORT_OK),
             },
             400,
             404,
@@ -228,20 +235,11 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
     def report(self, request, id=None):
         job = self._job()
         query = self.parsed(s.ReportQueryIn, request.query_params)
-        fmt, version = query["format"], query.get("version")
-        kind = {"md": ArtifactKind.REPORT_MARKDOWN, "html": ArtifactKind.RENDERED_HTML, "json": ArtifactKind.STRUCTURED_JSON}[fmt]
-        artifact, version = report_artifact(job=job, kind=kind, version=version)
-        if request.method == "GET":  # a HEAD is a check, not a download
-            services.job_record_export(job=job, actor=request.user, fmt=fmt, version=version)
-        if fmt == "json":
-            return Response(s.ReportJsonOut(report_bundle(job=job, version=version)).data)
-        content_type = "text/markdown" if fmt == "md" else "text/html"
-        response = HttpResponse(artifact.content, content_type=f"{content_type}; charset=utf-8")
-        response["Content-Disposition"] = f'inline; filename="{job.public_id}-v{version}.{fmt}"'
-        if fmt == "html":
-            # Sanitised already; a sandbox keeps even a sanitiser miss from running as us.
-            response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
-        return response
+        # A HEAD is a check, not a download.
+        export = report_export(
+            job=job, actor=request.user, fmt=query["format"], version=query.get("version"), record=request.method == "GET"
+        )
+        return export_response(export)
 
     # --- Writes
 

@@ -549,7 +549,7 @@ def test_a_job_without_a_draft_has_no_report(make_job, requester):
     assert "no draft yet" in error_of(response)["message"]
     missing = client_for(requester).get(f"/api/v1/jobs/{make_job('completed', draft=True).public_id}/report/?version=7")
     assert missing.status_code == 404 and "no version 7" in error_of(missing)["message"]
-    bad = client_for(requester).get(f"/api/v1/jobs/{job.public_id}/report/?format=pdf")
+    bad = client_for(requester).get(f"/api/v1/jobs/{job.public_id}/report/?format=rtf")
     assert bad.status_code == 400 and "format" in error_of(bad)["fields"]
 
 

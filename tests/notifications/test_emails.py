@@ -90,7 +90,7 @@ def test_the_requester_hears_what_became_of_their_report(smtp, django_capture_on
     [mail] = smtp.mails
     assert mail.to == [requester.email]
     assert mail.subject == f"Your report was {outcome}: {job.topic}"
-    link = f"https://reports.example.com/admin/jobs/reportjob/{job.pk}/change/"
+    link = f"https://reports.example.com/admin/jobs/reportjob/{job.public_id}/change/"
     assert link in mail.text and f'href="{link}"' in mail.html
     assert says in mail.html
 
@@ -149,7 +149,7 @@ def test_operators_hear_of_a_stuck_job_once(smtp, ws, requester, operator, templ
     [mail] = smtp.mails
     assert mail.to == [operator.email] and mail.subject == f"Job {job.public_id} is stuck"
     assert "due for a check for 40 minutes" in mail.text
-    assert f"https://reports.example.com/admin/jobs/reportjob/{job.pk}/change/" in mail.text
+    assert f"https://reports.example.com/admin/jobs/reportjob/{job.public_id}/change/" in mail.text
 
 
 def test_a_job_that_is_merely_due_is_not_stuck(smtp, ws, requester, operator, template):

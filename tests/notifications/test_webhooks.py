@@ -193,7 +193,7 @@ def test_chat_gets_failed_messages_with_escaped_text(receiver, committed, ws, jo
     text = json.loads(request.body)["text"]
     assert "Report failed" in text and "Costs &lt;b&gt;&amp;&lt;/b&gt; margins" in text
     assert "Upstream said &lt;no&gt;." in text
-    assert f"/admin/jobs/reportjob/{job.pk}/change/|Open the job>" in text
+    assert f"/admin/jobs/reportjob/{job.public_id}/change/|Open the job>" in text
 
 
 def test_the_notify_task_for_an_event_twice_delivers_once(receiver, cancel, ws, operator, job):

@@ -106,7 +106,7 @@ class Command(BaseCommand):
     def _summary(self, job: ReportJob) -> None:
         if job.status in ("needs_review", "completed"):
             self.stdout.write(self.style.SUCCESS(f"{job.public_id} is {job.status} (version {job.version})."))
-            self.stdout.write(f"  Read it in the admin: /admin/jobs/reportjob/{job.pk}/change/")
+            self.stdout.write(f"  Read it in the admin: /admin/jobs/reportjob/{job.public_id}/change/")
             self.stdout.write(f"  Or over the API:      GET /api/v1/jobs/{job.public_id}/report/?format=md")
             return
         message = f"{job.public_id} ended {job.status}"
