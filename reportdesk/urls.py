@@ -1,15 +1,18 @@
 """URL routes: the admin (operator console and review queue), the REST API, webhooks, health."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from jobs.views import openai_webhook
+from reportdesk.api.exceptions import api_not_found
 from reportdesk.api.health import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/openai/", openai_webhook, name="openai-webhook"),
     path("api/v1/", include("reportdesk.api.urls")),
+    # Anything else under /api/ is a JSON 404 too, even with DEBUG on ((?s): encoded newlines).
+    re_path(r"(?s)^api/.*$", api_not_found),
     path("healthz", healthz, name="healthz"),
 ]
 
