@@ -218,10 +218,10 @@ def role_refusal(job: ReportJob, user, action: str) -> str | None:
     role = role_in(user, job.workspace_id)
     if role is None:
         return "You are not a member of this job's workspace."
-    if action not in ROLE_ACTIONS[role]:
-        return f"Your role ({role}) does not include the '{action}' action."
     if action in REVIEW_ACTIONS and job.requested_by_id == user.pk:
         return "You requested this report, so someone else must review it."
+    if action not in ROLE_ACTIONS[role]:
+        return f"Your role ({role}) does not include the '{action}' action."
     if role == Role.REQUESTER and action in OWN_JOBS_ONLY and job.requested_by_id != user.pk:
         return f"Requesters may {action} only their own jobs."
     return None

@@ -11,8 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/openai/", openai_webhook, name="openai-webhook"),
     path("api/v1/", include("reportdesk.api.urls")),
-    # Anything else under /api/ is a JSON 404 too, even with DEBUG on ((?s): encoded newlines).
-    re_path(r"(?s)^api/.*$", api_not_found),
+    # Anything else under /api/ is a JSON 404 too, even with DEBUG on (encoded newlines too).
+    re_path(r"^api/[\s\S]*$", api_not_found),
     path("healthz", healthz, name="healthz"),
 ]
 
