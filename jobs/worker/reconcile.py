@@ -32,6 +32,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from reportdesk.jsonlimits import text_problem
+
 from .. import events, queue, services
 from ..models import ACTIVE_STATUSES, CallStatus, JobAttempt, JobStatus, ProviderCall, ReportJob, WebhookDelivery
 from ..pricing import usage_cost
@@ -126,18 +128,19 @@ def response_match(*, response_id: str, provider: Provider | None = None) -> str
             return "later"
         _matched(response_id)
         return "not_ours"
-    metadata = state.raw.get("metadata") or {}
-    job = ReportJob.objects.filter(public_id=str(metadata.get("job_id", ""))).first()
+    ours = _our_metadata(state.raw.get("metadata"))
+    job = ReportJob.objects.filter(public_id=ours[0]).first() if ours else None
     if job is None:
         _matched(response_id)
         return "not_ours"
+    _, attempt_number, step = ours
     with transaction.atomic():
         job = services.job_lock(job.pk)
         if ProviderCall.objects.filter(provider_response_id=response_id).exists():
             outcome = "known"
         else:
             candidates = ProviderCall.objects.filter(
-                job=job, attempt__number=str(metadata.get("attempt", "")), step=str(metadata.get("step", "")),
+                job=job, attempt__number=attempt_number, step=step,
                 provider_response_id=None, status__in=CallStatus.UNANSWERED,
             ).select_related("attempt")
             call = candidates.order_by("id").first()
@@ -151,6 +154,19 @@ def response_match(*, response_id: str, provider: Provider | None = None) -> str
                 outcome = _found_after_lost(job=job, call=call, state=state)
         _matched(response_id)
     return outcome
+
+
+def _our_metadata(metadata) -> tuple[str, int, str] | None:
+    """(job public id, attempt number, step) from a response's metadata, if it is shaped
+    like ours (jobs.providers.openai_provider.request_metadata); None otherwise."""
+    if not isinstance(metadata, dict):
+        return None
+    job_id, attempt, step = (metadata.get(key) for key in ("job_id", "attempt", "step"))
+    if not all(isinstance(value, str) and value and len(value) <= 64 for value in (job_id, attempt, step)):
+        return None
+    if not (attempt.isascii() and attempt.isdigit()) or not job_id.isalnum() or not job_id.isascii() or text_problem(step):
+        return None
+    return job_id, int(attempt), step
 
 
 def _matched(response_id: str) -> None:
