@@ -13,9 +13,11 @@ def _after_migrate(sender, **kwargs):
 
 
 def _worker_spawned(sender, proc_name=None, **kwargs):
-    """A django-q2 worker process started: let SIGTERM stop it gracefully, and make sure a
-    dispatcher runs now rather than at the scheduler's first firing, about 30 s later."""
-    from .worker.dispatcher import dispatcher_ensure
+    """A django-q2 worker process started: let SIGTERM stop it gracefully, make sure a
+    dispatcher runs now rather than at the scheduler's first firing, about 30 s later, and keep
+    watching that one does (a killed cluster's dispatcher lease looks alive for a few seconds
+    more)."""
+    from .worker.dispatcher import dispatcher_ensure, dispatcher_watch
     from .worker.graceful_stop import graceful_stop_install
 
     graceful_stop_install()
@@ -23,6 +25,7 @@ def _worker_spawned(sender, proc_name=None, **kwargs):
         dispatcher_ensure()
     except Exception:  # the cluster must come up even if the database is not ready yet
         logging.getLogger(__name__).exception("could not start the dispatcher")
+    dispatcher_watch()
 
 
 class JobsConfig(AppConfig):

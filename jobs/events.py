@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
-
-from django.db import transaction
 
 from . import queue
 from .models import ActorKind, EventAction, JobEvent, ReportJob
@@ -82,7 +79,7 @@ def event_record(
         reason=reason,
         details=details or {},
     )
-    transaction.on_commit(partial(queue.enqueue_event_notify, event.pk))
+    queue.enqueue_on_commit(queue.enqueue_event_notify, event.pk)
     return event
 
 
@@ -113,6 +110,23 @@ def sources_partially_failed(*, job: ReportJob, failed: list[dict]) -> JobEvent:
 
 def provider_call_lost(*, job: ReportJob, call_id: int, retry: int) -> JobEvent:
     return _note(job, actor=WORKER, action=EventAction.PROVIDER_CALL_LOST, details={"call": call_id, "retry": retry})
+
+
+def provider_call_unconfirmed(*, job: ReportJob, call_id: int, reason: str, until) -> JobEvent:
+    return _note(job, actor=WORKER, action=EventAction.PROVIDER_CALL_UNCONFIRMED, reason=reason,
+                 details={"call": call_id, "no_new_create_until": until.isoformat()})
+
+
+def provider_call_reconciled(*, job: ReportJob, call_id: int, response_id: str, status: str) -> JobEvent:
+    return _note(job, actor=WORKER, action=EventAction.PROVIDER_CALL_RECONCILED,
+                 details={"call": call_id, "response_id": response_id, "provider_status": status})
+
+
+def provider_orphan_found(*, job: ReportJob, call_id: int, response_id: str, status: str, kept: bool, canceled: str | None) -> JobEvent:
+    """Two responses for one create: which was kept, which canceled (or already ended)."""
+    return _note(job, actor=WORKER, action=EventAction.PROVIDER_ORPHAN_FOUND,
+                 details={"call": call_id, "response_id": response_id, "provider_status": status,
+                          "kept": kept, "canceled": canceled})
 
 
 def provider_retry_scheduled(*, job: ReportJob, reason: str, details: dict) -> JobEvent:

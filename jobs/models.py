@@ -317,12 +317,17 @@ class CallStatus:
     CANCELLED = "cancelled"
     # Ours.
     PENDING = ""  # recorded before the create; the provider has not answered yet
-    LOST = "lost"  # the worker died before the provider answered the create
+    # The create got no answer (a timeout, a dropped connection, a worker that died): the
+    # provider may have started a response. No new create until the reconcile window is over.
+    UNCONFIRMED = "unconfirmed"
+    LOST = "lost"  # the window passed without a sign of a response: a new create went ahead
     ERROR = "error"  # the create call itself failed
     CANCEL_FAILED = "cancel_failed"  # the provider refused our cancel for good (e.g. unknown id)
 
     # A call whose response may still be running (and billing) at the provider.
     LIVE = (PENDING, QUEUED, IN_PROGRESS)
+    # A create that may have started a response nobody has seen yet.
+    UNANSWERED = (PENDING, UNCONFIRMED, LOST)
 
 
 class ProviderCallQuerySet(models.QuerySet):
@@ -343,8 +348,12 @@ class ProviderCall(models.Model):
     provider_response_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
     previous_response_id = models.CharField(max_length=200, blank=True)
     # CallStatus: the provider's own status, as it spells it, or one of ours ("" until the
-    # create call has answered, "lost" when a worker died before it could record the id).
+    # create call has answered, "unconfirmed" / "lost" when it never answered).
     status = models.CharField(max_length=20, blank=True)
+    # A response the job does not use: a duplicate that turned up for a create given up as
+    # lost, or the one of two for the same step that was not kept. Canceled at the provider
+    # while live; its usage still counts in the job's cost.
+    orphan = models.BooleanField(default=False)
     error_code = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
     polls = models.PositiveIntegerField(default=0)
@@ -407,6 +416,9 @@ class EventAction(models.TextChoices):
     PROVIDER_CALL_LOST = "provider_call_lost"
     PROVIDER_RETRY_SCHEDULED = "provider_retry_scheduled"
     PROVIDER_NOTIFIED = "provider_notified"
+    PROVIDER_CALL_UNCONFIRMED = "provider_call_unconfirmed"
+    PROVIDER_CALL_RECONCILED = "provider_call_reconciled"
+    PROVIDER_ORPHAN_FOUND = "provider_orphan_found"
 
 
 class JobEvent(models.Model):
@@ -502,12 +514,22 @@ class IdempotencyKey(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """A provider webhook we have accepted, deduplicated on its `webhook-id`."""
+    """A provider webhook we have accepted, deduplicated on its `webhook-id` and on the
+    event's own id (the same event may come again under a new delivery id)."""
 
     webhook_id = models.CharField(max_length=200, unique=True)
+    event_id = models.CharField(max_length=200, unique=True, null=True, blank=True)
     event_type = models.CharField(max_length=64)
     response_id = models.CharField(max_length=200, blank=True)
+    # The response is none of our known calls': a worker reads its metadata to see whether it
+    # answers a create that never answered (jobs.worker.reconcile).
+    needs_match = models.BooleanField(default=False)
     received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["received_at"], condition=Q(needs_match=True), name="webhook_needs_match_idx"),
+        ]
 
 
 class LocalResponse(models.Model):

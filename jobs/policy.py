@@ -176,6 +176,12 @@ def may_review_in(user, workspace_id: int) -> bool:
     return role_in(user, workspace_id) in REVIEW_ROLES
 
 
+def check_review_queue(user) -> None:
+    """Refuse (403) the review queue to someone who reviews in no workspace (requesters)."""
+    if reviewable_workspace_ids(user) == []:
+        raise PermissionDenied("The review queue is for reviewers and operators; you review in none of your workspaces.")
+
+
 def reviewable_workspace_ids(user) -> list[int] | None:
     """Workspaces where `user` reviews drafts (None: every workspace, for a superuser)."""
     if getattr(user, "is_superuser", False):
@@ -255,22 +261,30 @@ def allowed_actions(job: ReportJob, user) -> tuple[str, ...]:
     return tuple(result)
 
 
-def why_not(job: ReportJob, user, action: str) -> str:
-    """A sentence saying why `action` is not available to `user`, for refusals."""
+def role_refusal(job: ReportJob, user, action: str) -> str | None:
+    """Why `user`'s role never allows `action` on this job, whatever its state; None if it may."""
     role = role_in(user, job.workspace_id)
     if role is None:
         return "You are not a member of this job's workspace."
-    if action in state_actions(job):
-        if action in REVIEW_ACTIONS and job.requested_by_id == user.pk:
-            return "You requested this report, so someone else must review it."
-        if role == Role.REQUESTER and action in OWN_JOBS_ONLY:
-            return f"Requesters may {action} only their own jobs."
+    if action in REVIEW_ACTIONS and job.requested_by_id == user.pk:
+        return "You requested this report, so someone else must review it."
+    if action not in ROLE_ACTIONS[role]:
         return f"Your role ({role}) does not include the '{action}' action."
-    return state_refusal(job, action)
+    if role == Role.REQUESTER and action in OWN_JOBS_ONLY and job.requested_by_id != user.pk:
+        return f"Requesters may {action} only their own jobs."
+    return None
 
 
-def state_refusal(job: ReportJob, action: str) -> str:
-    allowed = ", ".join(state_actions(job)) or "none"
+def why_not(job: ReportJob, user, action: str) -> str:
+    """A sentence saying why `action` is not available to `user`, for refusals: the role
+    first (a person who may never do it is told so, whatever the state), then the state."""
+    return role_refusal(job, user, action) or state_refusal(job, action, user=user)
+
+
+def state_refusal(job: ReportJob, action: str, *, user=None) -> str:
+    """Why the job's state does not allow `action`, listing what is allowed now: to `user`
+    when given (only what they may do), else to anyone."""
+    allowed = ", ".join(state_actions(job) if user is None else allowed_actions(job, user)) or "none"
     where = f"{job.status}, archived" if job.archived_at else job.status
     if action == RETRY and job.status == JobStatus.FAILED and not job.retryable:
         return (

@@ -1,14 +1,21 @@
 """The one module that enqueues work for django-q2.
 
 Tasks are named by their dotted path, so nothing of ours is imported here and no module that
-enqueues pulls the worker into its import chain. Callers inside a transaction wrap these in
-`transaction.on_commit` (jobs.services does) so a task never runs before its data exists.
+enqueues pulls the worker into its import chain.
+
+The database is the outbox: whatever a task is for is saved first (a job due now through its
+`next_check_at`, a live response of a stopped job, a webhook still to match), and the
+dispatcher's loop and sweeps hand out whatever was saved but never enqueued. So a failed
+enqueue only delays work: `enqueue_on_commit` runs after the transaction commits and logs a
+broker error instead of raising it into a request whose work is already saved.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
+from django.db import transaction
 from django_q.tasks import async_task
 
 log = logging.getLogger(__name__)
@@ -24,16 +31,32 @@ def enqueue_provider_cancel(response_id: str) -> None:
     async_task("jobs.tasks.cancel_at_provider", response_id, task_name=f"cancel {response_id}", group="cancel")
 
 
+def enqueue_response_match(response_id: str) -> None:
+    """A worker matches a response a webhook named to the create it answers (jobs.tasks.match_response)."""
+    async_task("jobs.tasks.match_response", response_id, task_name=f"match {response_id}", group="match")
+
+
 def enqueue_dispatcher() -> None:
     """A worker becomes the dispatcher, unless one already is (jobs.tasks.tick)."""
     async_task("jobs.tasks.tick", task_name="dispatcher", group="dispatcher")
 
 
+def enqueue_safely(enqueue: Callable[..., None], *args) -> bool:
+    """Enqueue, or log why not: the saved state is the outbox, a sweep enqueues it later."""
+    try:
+        enqueue(*args)
+    except Exception:
+        log.exception("could not enqueue %s%r; the dispatcher's sweeps will pick it up", enqueue.__name__, args)
+        return False
+    return True
+
+
+def enqueue_on_commit(enqueue: Callable[..., None], *args) -> None:
+    """Enqueue once the current transaction commits; a broker error is logged, never raised."""
+    transaction.on_commit(lambda: enqueue_safely(enqueue, *args))
+
+
 def enqueue_event_notify(event_id: int) -> None:
     """Hand a committed job event to the notifications app (notifications.tasks.job_event_notify),
     named by path: jobs never imports it."""
-    try:
-        async_task("notifications.tasks.job_event_notify", event_id, task_name=f"notify event {event_id}", group="notify")
-    except Exception:
-        # The change is committed: a broker that is down must not fail the request that made it.
-        log.exception("could not enqueue notifications for job event %s", event_id)
+    async_task("notifications.tasks.job_event_notify", event_id, task_name=f"notify event {event_id}", group="notify")

@@ -68,19 +68,20 @@ def _lock(job: ReportJob) -> ReportJob:
 
 
 def _authorize(job: ReportJob, actor: Actor, action: str) -> None:
-    """Refuse a person's action: 403 if their role lacks it, 409 if the state does not allow it."""
+    """Refuse a person's action: 403 if their role lacks it (whatever the state), else 409 if
+    the state does not allow it, naming only what they may do now."""
     if actor.is_user:
         if action in policy.allowed_actions(job, actor.user):
             return
-        if action not in policy.state_actions(job):
-            _refuse(job, action)
-        raise PermissionDenied(policy.why_not(job, actor.user, action))
+        if (refusal := policy.role_refusal(job, actor.user, action)) is not None:
+            raise PermissionDenied(refusal)
+        _refuse(job, action, user=actor.user)
     elif action not in policy.state_actions(job):
         _refuse(job, action)
 
 
-def _refuse(job: ReportJob, action: str):
-    message = policy.state_refusal(job, action)
+def _refuse(job: ReportJob, action: str, *, user=None):
+    message = policy.state_refusal(job, action, user=user)
     if action == policy.RETRY and job.status == JobStatus.FAILED:
         raise NotRetryable(message)
     raise InvalidTransition(message)
@@ -121,9 +122,9 @@ def _change(
 
 
 def job_advance_on_commit(job: ReportJob) -> None:
-    """Ask a worker to move the job on, once the current transaction commits."""
-    job_id = job.pk
-    transaction.on_commit(lambda: queue.enqueue_job_advance(job_id))
+    """Ask a worker to move the job on, once the current transaction commits. The job is due
+    already (its next_check_at), so if the broker is down the dispatcher takes it later."""
+    queue.enqueue_on_commit(queue.enqueue_job_advance, job.pk)
 
 
 def _cancel_live_responses_on_commit(job: ReportJob) -> None:
@@ -131,7 +132,8 @@ def _cancel_live_responses_on_commit(job: ReportJob) -> None:
     provider (in multi-step research, or a create that was in flight, there can be more than
     the current one)."""
     for response_id in ProviderCall.objects.filter(job=job).live().values_list("provider_response_id", flat=True):
-        transaction.on_commit(lambda response_id=response_id: queue.enqueue_provider_cancel(response_id))
+        # Should the broker be down, the orphan sweep cancels what stays live.
+        queue.enqueue_on_commit(queue.enqueue_provider_cancel, response_id)
 
 
 def _new_attempt(job: ReportJob, *, reason: str, actor: Actor, manifest: SourceManifest, instructions: str = "") -> JobAttempt:

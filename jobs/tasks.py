@@ -11,7 +11,7 @@ import structlog
 from django_q.models import Schedule
 
 from . import queue
-from .worker import dispatcher, lease, step
+from .worker import dispatcher, lease, reconcile, step
 
 
 def advance_job(job_id: int, lease_token: str | None = None) -> None:
@@ -20,6 +20,10 @@ def advance_job(job_id: int, lease_token: str | None = None) -> None:
 
 def cancel_at_provider(response_id: str) -> None:
     step.response_cancel(response_id=response_id)
+
+
+def match_response(response_id: str) -> str:
+    return reconcile.response_match(response_id=response_id)
 
 
 def tick() -> int:

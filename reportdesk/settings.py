@@ -216,10 +216,19 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Task queue",
 }
+# A Redis that does not answer must fail a call in seconds, not hang a request or a worker.
+_REDIS_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 if REDIS_URL:
-    Q_CLUSTER["redis"] = REDIS_URL
+    _separator = "&" if "?" in REDIS_URL else "?"
+    Q_CLUSTER["redis"] = REDIS_URL + _separator + "&".join(f"{k}={v}" for k, v in _REDIS_TIMEOUTS.items())
     # Shared by every web process, so API throttles count across them.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": _REDIS_TIMEOUTS,
+        }
+    }
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = env.float("Q_ORM_POLL", default=0.2)
@@ -268,7 +277,12 @@ POLL_JITTER = env.float("POLL_JITTER", default=0.2)
 TICK_SECONDS = env.float("TICK_SECONDS", default=60.0)
 TICK_INTERVAL = env.float("TICK_INTERVAL", default=0.5)
 TICK_BATCH = env.int("TICK_BATCH", default=50)
-LEASE_SECONDS = env.int("LEASE_SECONDS", default=120)
+# A worker holds a job for LEASE_SECONDS and renews it every quarter of that while a step
+# runs, so a worker that dies frees its jobs within LEASE_SECONDS.
+LEASE_SECONDS = env.int("LEASE_SECONDS", default=20)
+# A create that got no answer (timeout, dropped connection, a worker that died) may have
+# started a response: no new create for this long after it, unless a webhook names it first.
+CREATE_RECONCILE_SECONDS = env.float("CREATE_RECONCILE_SECONDS", default=30.0)
 PROVIDER_MAX_AUTO_RETRIES = env.int("PROVIDER_MAX_AUTO_RETRIES", default=3)
 PROVIDER_RETRY_BASE_SECONDS = env.float("PROVIDER_RETRY_BASE_SECONDS", default=5.0)
 

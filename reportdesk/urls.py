@@ -2,9 +2,10 @@
 single sign-on and the Prometheus endpoint."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from jobs.views import openai_webhook
+from reportdesk.api.exceptions import api_not_found
 from reportdesk.api.health import healthz
 
 urlpatterns = [
@@ -13,6 +14,8 @@ urlpatterns = [
     # Before the API's own routes, whose last one answers every unknown /api/v1/ path.
     path("api/v1/", include("notifications.urls")),
     path("api/v1/", include("reportdesk.api.urls")),
+    # Anything else under /api/ is a JSON 404 too, even with DEBUG on (encoded newlines too).
+    re_path(r"^api/[\s\S]*$", api_not_found),
     path("healthz", healthz, name="healthz"),
     # The apps above jobs (ops: /metrics; accounts: single sign-on), by name: nothing below
     # them imports them.

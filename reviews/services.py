@@ -63,10 +63,11 @@ def review_claim(*, job: ReportJob, reviewer) -> Review:
     try:
         with transaction.atomic():
             job = _lock(job)
+            # The role first: someone who may never review this job is told so, whatever its state.
+            if (refusal := policy.role_refusal(job, reviewer, policy.APPROVE)) is not None:
+                raise PermissionDenied(refusal)
             if job.status != JobStatus.NEEDS_REVIEW or job.archived_at is not None:
                 raise InvalidTransition(f"Only drafts that need review can be claimed; this job is {job.status}.")
-            if policy.APPROVE not in policy.allowed_actions(job, reviewer):
-                raise PermissionDenied(policy.why_not(job, reviewer, policy.APPROVE))
             claims = _unresolved_claims(job).select_related("reviewer")
             expired = [c for c in claims if c.claim_expires_at and c.claim_expires_at <= now]
             if expired:

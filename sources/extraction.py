@@ -59,6 +59,49 @@ _BYTE_ORDER_MARKS = (
 )
 
 
+# Signatures of common binary formats: whatever the file is named, it is not text.
+_BINARY_SIGNATURES = (
+    (b"\x7fELF", "an executable (ELF)"),
+    (b"MZ", "a Windows executable"),
+    (b"\xcf\xfa\xed\xfe", "an executable (Mach-O)"),
+    (b"\xfe\xed\xfa\xcf", "an executable (Mach-O)"),
+    (b"\xca\xfe\xba\xbe", "an executable or Java class"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document"),
+    (b"\x00asm", "a WebAssembly module"),
+)
+# Text has next to no control characters besides tab, newlines, form feed and escape.
+# (A stray NUL in text is tolerated, and dropped when the text is normalised.)
+_CONTROL_BYTES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D, 0x1B}
+_SNIFF_BYTES = 8192
+
+
+def binary_kind(data: bytes) -> str | None:
+    """What a file that is not text is ("an executable (ELF)", "binary data"), or None when
+    its bytes read as text. Documents with a UTF-16 byte order mark are text."""
+    if any(data.startswith(bom) for bom, _ in _BYTE_ORDER_MARKS):
+        return None
+    for signature, kind in _BINARY_SIGNATURES:
+        if data.startswith(signature):
+            # "MZ" also begins ordinary text now and then: only with binary bytes after it.
+            if signature == b"MZ" and not _has_binary_bytes(data):
+                continue
+            return kind
+    return "binary data" if _has_binary_bytes(data) else None
+
+
+def _has_binary_bytes(data: bytes) -> bool:
+    head = data[:_SNIFF_BYTES]
+    controls = sum(1 for byte in head if byte in _CONTROL_BYTES)
+    return controls > max(2, len(head) // 100)
+
+
 @dataclass(frozen=True)
 class Extracted:
     text: str
@@ -102,6 +145,10 @@ def extract_text(
     *, data: bytes, content_type: str, charset: str | None = None, filename: str = ""
 ) -> Extracted:
     media_type = _media_type(content_type)
+    if media_type in (HTML, XHTML, PLAIN, MARKDOWN) and (kind := binary_kind(data)):
+        raise ExtractionError(
+            f"{_label(filename)} is {kind}, not a text document; upload a PDF, HTML, Markdown or plain-text file."
+        )
     if media_type in (HTML, XHTML):
         text, title, published = _from_html(data=data, charset=charset)
     elif media_type == PDF:

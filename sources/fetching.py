@@ -425,7 +425,9 @@ def _resolve(*, host: str, port: int) -> list[IPAddress]:
 
 
 def _literal_address(host: str) -> IPAddress | None:
-    """The address `host` spells, in any form the system resolver accepts (0x7f.1, 2130706433)."""
+    """The address `host` spells, in any form the system resolver accepts (0x7f.1, 2130706433,
+    and with a trailing dot, 169.254.169.254., which a resolver reads as the same address)."""
+    host = host.rstrip(".") or host
     try:
         return ipaddress.ip_address(host)
     except ValueError:

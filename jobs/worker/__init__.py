@@ -3,7 +3,9 @@
 - `step`: one job one step forward (prepare, start, check, store), under the job lease;
 - `research`: which step of a multi-step research run comes next;
 - `prompt`: the provider request built from the job, its template and its sources;
-- `lease`: the job lease and the dispatcher lease;
+- `reconcile`: creates that never answered (timeout, dropped connection, worker death):
+  matched to the response they started, or given up after a window; orphans canceled;
+- `lease`: the job lease (renewed by a heartbeat while a step runs) and the dispatcher lease;
 - `dispatcher`: the dispatcher loop and its sweeps (recovery, expiry, orphans).
 
 django-q2 reaches these through jobs.tasks; everything else enqueues through jobs.queue.

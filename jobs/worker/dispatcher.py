@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 
 from django.conf import settings
@@ -26,9 +27,14 @@ from .. import queue, services
 from ..events import SCHEDULER
 from ..models import ACTIVE_STATUSES, CallStatus, JobStatus, ProviderCall, ReportJob
 from .graceful_stop import stop_requested
-from .lease import BEAT_SECONDS, dispatcher_is_alive, dispatcher_lease_acquire, new_lease_token
+from .lease import BEAT_SECONDS, STALE_SECONDS, dispatcher_is_alive, dispatcher_lease_acquire, new_lease_token
+from .reconcile import deliveries_to_match
 
 log = logging.getLogger(__name__)
+
+# The sweeps run this often: a job whose worker died is due again within a few seconds of
+# its lease running out.
+SWEEP_SECONDS = 10.0
 
 
 def dispatcher_ensure() -> None:
@@ -36,6 +42,27 @@ def dispatcher_ensure() -> None:
     if settings.TICK_SECONDS <= 0 or dispatcher_is_alive():
         return
     queue.enqueue_dispatcher()
+
+
+def dispatcher_watch(*, stop: threading.Event | None = None) -> threading.Thread:
+    """In a worker process: start a dispatcher whenever none is alive. A SIGKILLed cluster
+    leaves a dispatcher lease that looks alive for up to STALE_SECONDS, and a successor that
+    could not be enqueued (a broker outage) leaves none; without this watch the next one
+    would wait for the minute schedule."""
+    stop = stop or threading.Event()
+
+    def watch():
+        while not stop.wait(STALE_SECONDS / 2):
+            try:
+                dispatcher_ensure()
+            except Exception:
+                log.warning("dispatcher watch: could not start a dispatcher", exc_info=True)
+            finally:
+                close_old_connections()
+
+    thread = threading.Thread(target=watch, name="dispatcher-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def jobs_claim_due(*, limit: int, now=None) -> tuple[str, list[int]]:
@@ -66,7 +93,7 @@ def dispatch_due(*, enqueue=queue.enqueue_job_advance, limit: int | None = None)
 
 def tick_loop(*, enqueue=queue.enqueue_job_advance, seconds: float | None = None, interval: float | None = None, sleep=time.sleep, token: str | None = None) -> int:
     """Be the dispatcher for `seconds`: dispatch due jobs every `interval`, run the sweeps
-    about every 30 s, renew the lease every few seconds. Returns at once (0) if another
+    every SWEEP_SECONDS, renew the lease every few seconds. Returns at once (0) if another
     dispatcher holds the lease, and -1 if the lease was lost midway."""
     seconds = settings.TICK_SECONDS if seconds is None else seconds
     interval = settings.TICK_INTERVAL if interval is None else interval
@@ -88,7 +115,7 @@ def tick_loop(*, enqueue=queue.enqueue_job_advance, seconds: float | None = None
                 if not connection.in_atomic_block:
                     # A long-lived task: drop connections the database has timed out or broken.
                     close_old_connections()
-                next_sweep = time.monotonic() + 30
+                next_sweep = time.monotonic() + SWEEP_SECONDS
                 sweep()
             batch = dispatch_due(enqueue=enqueue)
         except Exception:
@@ -148,12 +175,20 @@ def expiry_sweep(*, now=None) -> int:
     return expired
 
 
-def orphan_sweep(*, enqueue_cancel=queue.enqueue_provider_cancel, limit: int = 20) -> int:
-    """Cancel provider responses still running for jobs that no longer need them: the job
-    stopped (canceled, expired, failed) while a response was live, or a cancel failed for a
-    passing reason. Each is handed to a cancel task; the next sweep tries again if it fails."""
-    live = ProviderCall.objects.live().exclude(job__status__in=[*ACTIVE_STATUSES, JobStatus.NEEDS_REVIEW, JobStatus.COMPLETED])
+def orphan_sweep(
+    *, enqueue_cancel=queue.enqueue_provider_cancel, enqueue_match=queue.enqueue_response_match, limit: int = 20
+) -> int:
+    """Cancel provider responses still running that nobody needs: the job stopped (canceled,
+    expired, failed) while a response was live, the response is an orphan (a duplicate of
+    a create), or a cancel failed for a passing reason. And hand out the webhooks naming a
+    response still to be matched to its create. Each is a task; the next sweep tries again
+    if it fails (a broker outage: the rows are the outbox)."""
+    stopped = [*ACTIVE_STATUSES, JobStatus.NEEDS_REVIEW, JobStatus.COMPLETED]
+    live = ProviderCall.objects.live().filter(Q(orphan=True) | ~Q(job__status__in=stopped))
     ids = list(live.values_list("provider_response_id", flat=True)[:limit])
     for response_id in ids:
         enqueue_cancel(response_id)
-    return len(ids)
+    to_match = deliveries_to_match()[:limit]
+    for response_id in to_match:
+        enqueue_match(response_id)
+    return len(ids) + len(to_match)

@@ -3,7 +3,8 @@
 Two leases of one shape — a token that holds it, an expiry that frees it if the holder dies,
 and acquire / renew / release:
 - the **job lease** (ReportJob.lease_token / lease_expires_at): one worker steps a job at a
-  time; a worker that dies loses the job when LEASE_SECONDS pass without a renewal;
+  time; while the step runs a heartbeat thread renews it every quarter of LEASE_SECONDS (a
+  provider call may take a minute), so a worker that dies loses the job within LEASE_SECONDS;
 - the **dispatcher lease** (the "dispatcher" WorkerHeartbeat row): exactly one dispatcher
   runs; it renews every BEAT_SECONDS, and STALE_SECONDS without a renewal frees it.
 Each acquire is one conditional UPDATE, so two workers racing for a lease cannot both win.
@@ -11,15 +12,20 @@ Each acquire is one conditional UPDATE, so two workers racing for a lease cannot
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import secrets
+import threading
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from ..models import ACTIVE_STATUSES, ReportJob, WorkerHeartbeat
+
+log = logging.getLogger(__name__)
 
 DISPATCHER = "dispatcher"
 BEAT_SECONDS = 5.0
@@ -50,6 +56,32 @@ def job_lease_acquire(*, job_id: int, token: str) -> bool:
 def job_lease_renew(*, job_id: int, token: str) -> bool:
     """Extend our lease before something slow. False if another worker has taken the job."""
     return bool(ReportJob.objects.filter(pk=job_id, lease_token=token).update(lease_expires_at=job_lease_expiry()))
+
+
+@contextlib.contextmanager
+def job_lease_heartbeat(*, job_id: int, token: str):
+    """Renew the job's lease every LEASE_SECONDS / 4 for as long as the block runs, from a
+    thread of its own: the step itself may be waiting on the provider or a source."""
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while not stop.wait(settings.LEASE_SECONDS / 4):
+                if not job_lease_renew(job_id=job_id, token=token):
+                    return  # taken over: still_ours() stops the step before its next write
+        except Exception:
+            log.exception("job %s: could not renew the lease", job_id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"lease-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        # Not forever: a renewal waiting on a row lock must not hold the step's end.
+        thread.join(timeout=5)
 
 
 def job_lease_release(*, job_id: int, token: str) -> None:

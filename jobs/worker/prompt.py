@@ -116,7 +116,7 @@ def previous_draft_response_id(*, job: ReportJob, attempt: JobAttempt) -> str | 
     return (
         ProviderCall.objects.filter(
             job=job, attempt__number__lt=attempt.number, attempt__version__isnull=False,
-            attempt__artifacts__kind=ArtifactKind.STRUCTURED_JSON,
+            attempt__artifacts__kind=ArtifactKind.STRUCTURED_JSON, orphan=False,
         )
         .exclude(provider_response_id=None)
         .order_by("-attempt__number", "-id")

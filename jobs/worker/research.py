@@ -55,7 +55,7 @@ def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
     first = Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
     if job.template.mode != TemplateMode.MULTI_STEP:
         return first
-    done = list(ProviderCall.objects.filter(attempt=attempt, status=CallStatus.COMPLETED).order_by("id"))
+    done = list(ProviderCall.objects.filter(attempt=attempt, status=CallStatus.COMPLETED, orphan=False).order_by("id"))
     if not done:
         return Step(name="plan", previous_response_id=first.previous_response_id)
     last = done[-1]

@@ -54,8 +54,16 @@ from ..providers.base import (
 )
 from ..rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown
 from .dispatcher import dispatcher_ensure
-from .lease import job_lease_acquire, job_lease_expiry, job_lease_release, job_lease_renew, new_lease_token
+from .lease import (
+    job_lease_acquire,
+    job_lease_expiry,
+    job_lease_heartbeat,
+    job_lease_release,
+    job_lease_renew,
+    new_lease_token,
+)
 from .prompt import build_request
+from .reconcile import call_reconcile, call_unconfirmed, create_ambiguous
 from .research import ResearchLoop, call_is_final, next_step
 
 log = logging.getLogger(__name__)
@@ -105,19 +113,22 @@ def job_advance(*, job_id: int, lease_token: str | None = None, provider: Provid
     if not job_lease_acquire(job_id=job_id, token=token):
         return
     try:
-        job = _load(job_id)
-        if job is None:
-            return
-        # Every log line of this step, ours or a library's, carries the job and its attempt.
-        structlog.contextvars.bind_contextvars(job=job.public_id, attempt=job.current_attempt.number if job.current_attempt_id else None)
-        log.info("worker step on a %s job", job.status)
-        provider = provider or get_provider()
-        if job.status == JobStatus.QUEUED:
-            job = job_prepare(job=job)
-        if job is not None and job.status == JobStatus.PREPARING:
-            attempt_start(job=job, provider=provider, token=token)
-        elif job is not None and job.status == JobStatus.RUNNING:
-            job_check(job=job, provider=provider, token=token)
+        with job_lease_heartbeat(job_id=job_id, token=token):
+            job = _load(job_id)
+            if job is None:
+                return
+            # Every log line of this step, ours or a library's, carries the job and its attempt.
+            structlog.contextvars.bind_contextvars(
+                job=job.public_id, attempt=job.current_attempt.number if job.current_attempt_id else None
+            )
+            log.info("worker step on a %s job", job.status)
+            provider = provider or get_provider()
+            if job.status == JobStatus.QUEUED:
+                job = job_prepare(job=job)
+            if job is not None and job.status == JobStatus.PREPARING:
+                attempt_start(job=job, provider=provider, token=token)
+            elif job is not None and job.status == JobStatus.RUNNING:
+                job_check(job=job, provider=provider, token=token)
     except Exception as exc:
         log.exception("job %s: the worker step failed", job_id)
         _worker_error(job_id=job_id, token=token, error=exc)
@@ -217,12 +228,17 @@ def attempt_start(*, job: ReportJob, provider: Provider, token: str) -> None:
             message=f"Could not start within the template's limit of {job.template.max_runtime_minutes} minutes.",
         )
         return
-    call = ProviderCall.objects.filter(attempt=attempt).exclude(status=CallStatus.LOST).order_by("-id").first()
+    call = current_call(attempt)
     if call is not None and call.provider_response_id:
-        # A previous worker created the response but died before marking the job running.
+        # A previous worker created the response but died before marking the job running,
+        # or a webhook matched the response of a create that never answered.
         services.job_mark_running(job=job, call=call, response_id=call.provider_response_id, provider_status=call.status)
         return
-    if call is not None and call.status == CallStatus.PENDING and not _call_lost(job=job, attempt=attempt, call=call):
+    if (
+        call is not None
+        and call.status in (CallStatus.PENDING, CallStatus.UNCONFIRMED)
+        and not _call_lost(job=job, attempt=attempt, call=call, provider=provider)
+    ):
         return
     if attempt_sources_fetch(job=job, token=token) is None:
         return
@@ -234,26 +250,19 @@ def _past_runtime(job: ReportJob, attempt: JobAttempt) -> bool:
     return timezone.now() > started + dt.timedelta(minutes=job.template.max_runtime_minutes)
 
 
-def _call_lost(*, job: ReportJob, attempt: JobAttempt, call: ProviderCall) -> bool:
-    """A call recorded without a response id: a worker died mid-create. It counts as one of
-    the attempt's automatic retries. Returns True if a new create may go ahead."""
-    if call.created_at > timezone.now() - dt.timedelta(seconds=settings.LEASE_SECONDS):
-        # Too recent to be sure its worker is gone: look again once its lease would be over.
-        _schedule(job.pk, seconds=settings.LEASE_SECONDS)
-        return False
-    ProviderCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
-        status=CallStatus.LOST, error_message="The worker stopped before the provider answered."
+def current_call(attempt: JobAttempt) -> ProviderCall | None:
+    """The attempt's latest call the job follows: not one given up as lost, not an orphan."""
+    return (
+        ProviderCall.objects.filter(attempt=attempt, orphan=False).exclude(status=CallStatus.LOST).order_by("-id").first()
     )
-    JobAttempt.objects.filter(pk=attempt.pk).update(provider_retries=F("provider_retries") + 1)
-    attempt.refresh_from_db(fields=["provider_retries"])
-    events.provider_call_lost(job=job, call_id=call.pk, retry=attempt.provider_retries)
-    if attempt.provider_retries > settings.PROVIDER_MAX_AUTO_RETRIES:
-        services.job_fail(
-            job=job, failure_class=FailureClass.PROVIDER_ERROR, attempt=attempt,
-            message=f"The worker stopped during the provider call {attempt.provider_retries} times.",
-        )
-        return False
-    return True
+
+
+def _call_lost(*, job: ReportJob, attempt: JobAttempt, call: ProviderCall, provider: Provider) -> bool:
+    """A call recorded without a response id, met under our lease: its create never
+    answered (a timeout, a dropped connection, a worker that died). The provider may have
+    started a response, so nothing is created again until it is reconciled
+    (jobs.worker.reconcile). Returns True if a new create may go ahead."""
+    return call_reconcile(job=job, attempt=attempt, call=call, provider=provider)
 
 
 def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, token: str) -> None:
@@ -290,20 +299,28 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
     try:
         state = provider.create(request)
     except ProviderError as exc:
+        if create_ambiguous(exc):
+            # The request may have reached the provider: a response may be running.
+            call_unconfirmed(job=job, call=call, reason=exc.message)
+            return
         ProviderCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
             status=CallStatus.ERROR, error_code=exc.code[:100], error_message=exc.message, completed_at=timezone.now()
         )
         _provider_error(job=job, attempt=attempt, error=exc)
         return
     except Exception as exc:
-        # Not a provider answer but our own failure: this call is over (job_advance records it).
-        ProviderCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
-            status=CallStatus.ERROR, error_message=f"{type(exc).__name__}: {exc}"[:2000], completed_at=timezone.now()
-        )
+        # Our own failure, perhaps after the request went out: reconcile before creating
+        # again (job_advance records the error and backs off).
+        call_unconfirmed(job=job, call=call, reason=f"{type(exc).__name__}: {exc}")
         raise
-    ProviderCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
-        provider_response_id=state.id, status=state.status or QUEUED, model=state.model or request.model
-    )
+    recorded = ProviderCall.objects.filter(
+        pk=call.pk, provider_response_id=None, status__in=[CallStatus.PENDING, CallStatus.UNCONFIRMED]
+    ).update(provider_response_id=state.id, status=state.status or QUEUED, model=state.model or request.model, error_message="")
+    if not recorded:
+        # Our lease lapsed mid-create and another worker gave this call up (or matched it to
+        # a response it found): this response is a duplicate.
+        _duplicate_record(call=call, state=state, provider=provider)
+        return
     call.provider_response_id = state.id
     if state.is_terminal:
         # Some answers are ready at once: keep what they said, as a poll would.
@@ -320,6 +337,19 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
     if not moved:
         # Canceled or expired while the create was in flight: the product's cancel wins.
         response_cancel(response_id=state.id, provider=provider)
+
+
+def _duplicate_record(*, call: ProviderCall, state: ResponseState, provider: Provider) -> None:
+    """Keep a trace of a response nobody will follow, and cancel it."""
+    duplicate = ProviderCall.objects.create(
+        job_id=call.job_id, attempt_id=call.attempt_id, step=call.step, provider=call.provider, model=state.model or call.model,
+        previous_response_id=call.previous_response_id, request_summary=call.request_summary,
+        provider_response_id=state.id, status=state.status or QUEUED, orphan=True,
+    )
+    events.provider_orphan_found(
+        job=call.job, call_id=duplicate.pk, response_id=state.id, status=state.status, kept=False, canceled=state.id,
+    )
+    response_cancel(response_id=state.id, provider=provider)
 
 
 def _provider_error(*, job: ReportJob, attempt: JobAttempt, error: ProviderError) -> None:
@@ -369,7 +399,7 @@ def response_cancel(*, response_id: str, provider: Provider | None = None) -> No
 def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
     """Poll the running response once and act on what it says."""
     attempt = job.current_attempt
-    latest = ProviderCall.objects.filter(attempt=attempt).exclude(status=CallStatus.LOST).order_by("-id").first()
+    latest = current_call(attempt)
     if latest is None or latest.status in (CallStatus.ERROR, FAILED) or (latest.status == COMPLETED and not call_is_final(latest)):
         # A retry after a failed response, or the next research step (its predecessor ended
         # but the worker stopped before creating it): start it, unless a backoff is in force.
@@ -377,7 +407,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
             _call_create(job=job, attempt=attempt, provider=provider, token=token)
         return
     if not latest.provider_response_id:
-        if _call_lost(job=job, attempt=attempt, call=latest):
+        if _call_lost(job=job, attempt=attempt, call=latest, provider=provider):
             _call_create(job=job, attempt=attempt, provider=provider, token=token)
         return
     call = latest

@@ -12,6 +12,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views import defaults
@@ -24,6 +25,16 @@ from reportdesk.errors import ApplicationError
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
+
+
+# Seconds a client is asked to wait when the database cannot serve the request.
+UNAVAILABLE_RETRY_AFTER = 30
+
+
+class Unavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "unavailable"
+    default_detail = "The service cannot answer right now (its database is unavailable); try again shortly."
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -82,6 +93,11 @@ def api_exception_handler(exc, context):
             exc = exceptions.NotFound(str(exc) if exc.args else "Not found.")
         elif isinstance(exc, DjangoPermissionDenied):
             exc = exceptions.PermissionDenied(str(exc) if exc.args else None)
+        elif isinstance(exc, (OperationalError, InterfaceError)):
+            # The database is down, restarting or locked: nothing to fix in the request.
+            log.warning("database unavailable: %s", exc)
+            exc = Unavailable()
+            exc.wait = UNAVAILABLE_RETRY_AFTER
         elif isinstance(exc, RequestDataTooBig):
             exc = PayloadTooLarge(
                 "The request body is larger than this server accepts; uploads are limited to "

@@ -1,17 +1,19 @@
-"""JSON bodies that are text: a `\\ud800` escape (half of a UTF-16 pair) parses in Python but
-is no character, cannot be stored or echoed back in an error, so it is refused up front."""
-
-import json
+"""JSON bodies within limits: nesting refused beyond reportdesk.jsonlimits.MAX_DEPTH (Python's
+parser would recurse until RecursionError), and strings the database cannot store (a lone
+surrogate escape, NUL) refused, all as a 400 parse error."""
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from reportdesk.jsonlimits import MAX_DEPTH, json_problem
+
 
 class StrictJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
         try:
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ParseError("JSON parse error - the body contains an unpaired surrogate escape (\\ud800–\\udfff).") from None
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels.") from None
+        if problem := json_problem(data):
+            raise ParseError(f"JSON parse error - {problem}.")
         return data

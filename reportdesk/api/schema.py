@@ -1,7 +1,8 @@
 """OpenAPI helpers: the error responses every operation documents.
 
 `@extend_schema(responses=responses(JobOut, 404, 409))` lists an operation's own outcomes;
-`ApiAutoSchema` adds the ones that any authenticated call can meet (401, 429) and any call
+`ApiAutoSchema` adds the ones that any authenticated call can meet (401, 429, and 503 while
+the database is unavailable) and any call
 with a body can meet (400, 403 for a missing CSRF token under session auth, 413, 415), so
 the document names every status the API can answer with.
 """
@@ -23,6 +24,7 @@ ERROR_DESCRIPTIONS = {
     413: "Too large (uploads and pasted text are limited to SOURCE_MAX_BYTES).",
     415: "Unsupported Content-Type for this operation.",
     429: "Throttled; the Retry-After header says how many seconds to wait.",
+    503: "The database is unavailable for a moment; the Retry-After header says when to try again.",
 }
 
 
@@ -45,7 +47,7 @@ class ApiAutoSchema(AutoSchema):
             return bodies
         codes = []
         if not any(isinstance(p, AllowAny) for p in self.view.get_permissions()):
-            codes += [401, 429]
+            codes += [401, 429, 503]
         if self.method in ("POST", "PUT", "PATCH"):
             codes += [400, 403, 413, 415]
         for code in codes:

@@ -21,5 +21,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     # Last: anything else under /api/v1/ is a JSON 404, even with DEBUG on.
-    re_path(r"^.*$", api_not_found),
+    # [\s\S], not ".": a path may hold an encoded newline, which "." does not match.
+    re_path(r"^[\s\S]*$", api_not_found),
 ]

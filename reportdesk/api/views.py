@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import filters, mixins, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import MultiPartParser
@@ -35,7 +35,7 @@ from sources.services import source_create
 
 from . import serializers as s
 from .exceptions import PayloadTooLarge
-from .filters import JobFilter
+from .filters import JobFilter, StrictOrderingFilter
 from .pagination import ApiPagination
 from .parsers import StrictJSONParser
 from .schema import responses
@@ -155,7 +155,7 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
     lookup_value_regex = "[0-9A-Za-z]{1,16}"
-    filter_backends = [DjangoFilterBackend, filters.OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     filterset_class = JobFilter
     ordering_fields = ["created_at", "finished_at", "deadline", "status"]
     ordering = ["-created_at", "-id"]
@@ -414,9 +414,10 @@ class ReviewQueueView(ApiViewMixin, APIView):
         description="Drafts that need review and that you may review (in workspaces where you review, not "
         "your own requests), oldest first, with the reviewer holding each, if any.",
         parameters=[s.ReviewQueueQueryIn],
-        responses=responses(s.ReviewQueueItemOut(many=True), 400, 404),
+        responses=responses(s.ReviewQueueItemOut(many=True), 400, 403, 404),
     )
     def get(self, request):
+        policy.check_review_queue(request.user)
         query = self.parsed(s.ReviewQueueQueryIn, request.query_params)
         now = timezone.now()
         paginator = self.pagination_class()

@@ -236,6 +236,17 @@ def test_attempts_show_their_provider_calls_with_usage_and_cost(as_user, operato
     assert "1200 (200)" in attempts and "800 (100)" in attempts and "$0.0456" in attempts
 
 
+def test_an_orphan_response_is_shown_beside_the_one_the_job_follows(as_user, operator, workspace):
+    job = job_in("running", workspace=workspace)
+    kept = ProviderCallFactory(job=job, attempt=job.current_attempt, status="in_progress")
+    orphan = ProviderCallFactory(job=job, attempt=job.current_attempt, status="cancelled", orphan=True)
+
+    attempts = section(page_of(as_user(operator), job), "attempts")
+
+    assert kept.provider_response_id in attempts and orphan.provider_response_id in attempts
+    assert attempts.count(">orphan</strong>") == 1
+
+
 def test_sources_show_their_status_and_errors(as_user, operator, workspace):
     manifest = SourceManifestFactory(workspace=workspace, items=[
         SourceItemFactory(workspace=workspace, title="Good note"),

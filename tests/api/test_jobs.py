@@ -112,7 +112,6 @@ def test_the_job_url_uses_the_public_id(requester, make_job):
         (_submit_body(deadline="yesterday"), "deadline", "format"),
         (_submit_body(deadline="2001-01-01T00:00:00Z"), "deadline", "future"),
         (_submit_body(audience="x" * 301), "audience", "300"),
-        (_submit_body(topic="nul\x00byte"), "topic", "Null"),
         ([1, 2], "non_field_errors", "dictionary"),
     ],
 )
@@ -498,7 +497,7 @@ def test_claim_release_and_the_queue(make_job, reviewer, operator, requester):
     assert client_for(reviewer).post(f"/api/v1/jobs/{newer.public_id}/release/").status_code == 204
     queue = client_for(operator).get("/api/v1/reviews/queue/").json()
     assert queue["results"][1]["claim"] is None
-    assert client_for(requester).get("/api/v1/reviews/queue/").json()["count"] == 0
+    assert client_for(requester).get("/api/v1/reviews/queue/").status_code == 403  # requesters never review
 
 
 # --- Events and the report ---------------------------------------------------------------

@@ -110,6 +110,23 @@ def seeded(ws, make_job, requester, reviewer, settings):
     return {"token": token.key, "jobs": [j.public_id for j in jobs], "sources": [s.pk for s in sources]}
 
 
+# Each operation runs the explicit examples, the coverage phase (boundary and invalid values
+# for every parameter and body field, derived from the document: missing required fields,
+# wrong types, out-of-range numbers, unknown enum values) and the fuzzing phase (Hypothesis,
+# EXAMPLES_PER_OPERATION cases), with valid and invalid data alike. Stateful runs are off:
+# one in-process transaction per test cannot hold a chain of requests apart.
+SCHEMATHESIS_CONFIG = {
+    "seed": 4242,
+    "generation": {"mode": "all"},
+    "phases": {
+        "examples": {"enabled": True},
+        "coverage": {"enabled": True},
+        "fuzzing": {"enabled": True},
+        "stateful": {"enabled": False},
+    },
+}
+
+
 def _load_schema():
     """The document /api/v1/schema/ serves, bound to the WSGI app: schemathesis calls the app
     in-process, so requests run inside the test's transaction and see the seeded rows."""
@@ -119,12 +136,22 @@ def _load_schema():
     from reportdesk.wsgi import application
 
     document = json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
-    loaded = schemathesis.openapi.from_dict(document, config=schemathesis.config.SchemathesisConfig.from_dict({"seed": 4242}))
+    loaded = schemathesis.openapi.from_dict(document, config=schemathesis.config.SchemathesisConfig.from_dict(SCHEMATHESIS_CONFIG))
     loaded.app = application
     return loaded
 
 
 schema = _load_schema()
+
+
+def test_schemathesis_runs_the_coverage_and_fuzzing_phases_with_invalid_data_too():
+    from schemathesis.generation.hypothesis.builder import HypothesisTestMode
+    from schemathesis.generation.modes import GenerationMode
+    from schemathesis.pytest._test_builder import enabled_modes
+
+    operation = next(iter(schema.get_all_operations())).ok()
+    assert {HypothesisTestMode.COVERAGE, HypothesisTestMode.FUZZING} <= set(enabled_modes(schema.config.phases_for(operation=operation)))
+    assert GenerationMode.NEGATIVE in schema.config.generation_for(operation=operation, phase="coverage").modes
 
 
 @pytest.fixture

@@ -97,3 +97,29 @@ def test_pasted_text_then_used_by_id(requester, template):
     )
     assert job.status_code == 201
     assert [(s["id"], s["sid"]) for s in job.json()["sources"]] == [(source["id"], "S1")]
+
+
+ELF = b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4
+
+
+@pytest.mark.parametrize(
+    "name, data, content_type, kind",
+    [
+        ("notes.md", bytes((i * 7919 + 13) % 256 for i in range(4096)), "text/markdown", "binary data"),
+        ("page.html", ELF, "text/html", "an executable"),
+        ("page.html", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + bytes(500), "text/html", "a Windows executable"),
+        ("notes.txt", b"PK\x03\x04" + bytes(300), "text/plain", "a ZIP archive"),
+    ],
+    ids=["random-bytes-as-md", "elf-as-html", "exe-as-html", "zip-as-txt"],
+)
+def test_an_upload_is_sniffed_for_what_it_is(requester, name, data, content_type, kind):
+    upload = SimpleUploadedFile(name, data, content_type=content_type)
+    response = client_for(requester).post("/api/v1/sources/", {"workspace": "acme", "file": upload}, format="multipart")
+    assert response.status_code == 400
+    assert kind in error_of(response)["fields"]["file"]
+
+
+def test_text_that_happens_to_start_like_a_binary_is_still_text(requester):
+    upload = SimpleUploadedFile("mz.md", b"MZ is the signature of DOS executables; this note is text.\n", content_type="text/markdown")
+    response = client_for(requester).post("/api/v1/sources/", {"workspace": "acme", "file": upload}, format="multipart")
+    assert response.status_code == 201 and response.json()["status"] == "ready"

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from jobs.models import JobEvent, ReportJob, WebhookDelivery
 from tests.factories import ProviderCallFactory, ReportJobFactory
-from tests.fakes.responses_api import make_webhook_secret, webhook_delivery
+from tests.fakes.responses_api import make_webhook_secret, sign_webhook, webhook_delivery
 from tests.oncommit import work_callbacks
 
 pytestmark = pytest.mark.django_db
@@ -50,10 +50,13 @@ def test_a_signed_event_wakes_the_job_at_once_and_is_deduplicated(client, secret
     assert JobEvent.objects.filter(job=job).count() == 1 and WebhookDelivery.objects.count() == 1
 
 
-def test_an_event_for_an_unknown_or_finished_response_is_acknowledged_and_ignored(client, secret):
+def test_an_event_for_an_unknown_response_is_kept_to_be_matched_to_a_create(client, secret, django_capture_on_commit_callbacks):
     body, headers = webhook_delivery("resp_nobody", "response.completed", secret=secret)
-    response = post(client, body, headers)
-    assert response.status_code == 200 and response.json() == {"status": "ignored"}
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post(client, body, headers)
+    assert response.status_code == 200 and response.json() == {"status": "to_match"}
+    assert WebhookDelivery.objects.get().needs_match
+    assert len(callbacks) == 1  # a match task, enqueued once the delivery is saved
 
 
 @pytest.mark.parametrize("tamper", ["body", "secret", "stale", "missing"])
@@ -92,3 +95,36 @@ def test_an_event_for_a_response_that_already_failed_does_not_cut_its_retry_wait
     assert post(client, body, headers).json() == {"status": "ignored"}
     running_call.job.refresh_from_db()
     assert running_call.job.next_check_at > timezone.now()
+
+
+def test_the_same_event_under_a_new_delivery_id_wakes_the_job_once(client, secret, running_call):
+    body, headers = webhook_delivery("resp_abc123", "response.completed", secret=secret)
+    assert post(client, body, headers).json() == {"status": "woken"}
+    # the provider re-sends the event (same `id`) as a new delivery, signed anew
+    resent = {**headers, **sign_webhook(payload=body, secret=secret, msg_id="wh_another", timestamp=int(time.time()))}
+    assert post(client, body, resent).json() == {"status": "duplicate"}
+    assert JobEvent.objects.filter(job=running_call.job, action="provider_notified").count() == 1
+
+
+def _signed(secret, payload: bytes):
+    headers = {"content-type": "application/json"}
+    return payload, headers | sign_webhook(payload=payload, secret=secret, msg_id="wh_odd", timestamp=int(time.time()))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[" * 5000 + b"]" * 5000,
+        b'{"id": "evt_1", "type": "response.completed", "data": ' + b'{"x": ' * 5000 + b"1" + b"}" * 5000 + b"}",
+        b'{"id": "evt_1", "type": "response.completed", "data": {"id": "\\ud800"}}',
+        b'{"id": "evt_\\udfff", "type": "response.completed", "data": {"id": "resp_1"}}',
+        b'{"id": "evt_1", "type": "response.completed", "data": {"id": "resp_\\u0000"}}',
+        b'{"id": "evt_1", "type": "response.completed", "data": {"id": "' + b"r" * 300 + b'"}}',
+    ],
+    ids=["nested-list", "nested-data", "surrogate-response-id", "surrogate-event-id", "nul", "overlong"],
+)
+def test_a_correctly_signed_but_unreadable_body_is_a_400_not_a_crash(client, secret, payload):
+    response = post(client, *_signed(secret, payload))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_signature"
+    assert not WebhookDelivery.objects.exists()

@@ -41,4 +41,4 @@ def test_a_broker_that_is_down_does_not_fail_the_change(django_capture_on_commit
         canceled = jobs_services.job_cancel(job=job, actor=requester, reason="Wrong topic")
 
     assert canceled.status == "canceled"
-    assert "could not enqueue notifications for job event" in caplog.text
+    assert "could not enqueue enqueue_event_notify" in caplog.text

@@ -273,7 +273,14 @@ def test_allowed_content_types_can_be_narrowed(site, connections):
         fetch(site.url("/"), allowed_content_types=["application/pdf"])
 
 
-@pytest.mark.parametrize("url", ["http://[::1]/", "http://2130706433/", "http://localhost/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1]/", "http://2130706433/", "http://localhost/",
+        # A trailing dot still spells the address (the resolver reads 169.254.169.254. as it).
+        "http://169.254.169.254./latest/meta-data/", "http://127.0.0.1./", "http://2130706433./", "http://0x7f.1./",
+    ],
+)
 def test_check_url_refuses_without_network_access(connections, url):
     with pytest.raises(SourceFetchError):
         check_url(url)

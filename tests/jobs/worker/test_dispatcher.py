@@ -111,7 +111,8 @@ class TestSweeps:
         job = services.job_mark_preparing(job=job)
         # A worker recorded the call, then died before the provider answered.
         ProviderCallFactory(attempt=job.current_attempt, job=job, provider_response_id=None, status="", provider="local")
-        ProviderCall.objects.update(created_at=timezone.now() - dt.timedelta(seconds=settings.LEASE_SECONDS + 5))
+        # ... longer ago than a lease and the reconcile window, and no webhook named a response.
+        ProviderCall.objects.update(created_at=timezone.now() - dt.timedelta(seconds=settings.CREATE_RECONCILE_SECONDS + 5))
         ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now() + dt.timedelta(hours=1))
 
         dispatcher.recovery_sweep()
@@ -251,6 +252,19 @@ class TestRobustness:
         sent = []
         assert dispatcher.orphan_sweep(enqueue_cancel=sent.append) == 1
         assert sent == [orphan.provider_response_id]
+
+    def test_the_orphan_sweep_cancels_live_duplicates_and_hands_out_webhooks_to_match(self):
+        from jobs.models import WebhookDelivery
+
+        running = _due_job()
+        duplicate = ProviderCallFactory(attempt=running.current_attempt, job=running, status="in_progress", orphan=True)
+        ProviderCallFactory(attempt=running.current_attempt, job=running, status="in_progress")  # the one it follows
+        ProviderCallFactory(attempt=running.current_attempt, job=running, status="cancelled", orphan=True)  # done
+        WebhookDelivery.objects.create(webhook_id="wh_1", event_id="evt_1", event_type="response.completed", response_id="resp_x", needs_match=True)
+        WebhookDelivery.objects.create(webhook_id="wh_2", event_id="evt_2", event_type="response.completed", response_id="resp_y")
+        canceled, matched = [], []
+        assert dispatcher.orphan_sweep(enqueue_cancel=canceled.append, enqueue_match=matched.append) == 2
+        assert canceled == [duplicate.provider_response_id] and matched == ["resp_x"]
 
     def test_cancel_reaches_every_live_response_of_the_job(self, django_capture_on_commit_callbacks):
         job = _due_job(status="preparing")  # a create was in flight: the response exists, unattached

@@ -57,6 +57,13 @@ def advance(job, provider, *, times=1):
     return job
 
 
+def step_once(job, provider):
+    """One worker step, as a stray task would run it: whether or not the job is due."""
+    step.job_advance(job_id=job.pk, provider=provider)
+    job.refresh_from_db()
+    return job
+
+
 def actions(job):
     return list(JobEvent.objects.filter(job=job).order_by("id").values_list("action", flat=True))
 
@@ -130,17 +137,24 @@ class TestCreateErrors:
         assert openai_fake.count(CREATE) == 1
 
     def test_a_transient_error_then_success_runs_the_job(self, workspace, requester, openai_fake, openai_provider):
-        openai_fake.inject(CREATE, Fault.drop())
+        openai_fake.inject(CREATE, Fault.server_error())
         job = advance(submit(workspace, requester), openai_provider, times=2)
         assert job.status == "running"
         assert ProviderCall.objects.filter(job=job).count() == 2
         assert list(ProviderCall.objects.filter(job=job).values_list("status", flat=True)) == ["error", "queued"]
 
-    def test_a_create_that_times_out_is_transient(self, workspace, requester, openai_fake, openai_provider):
-        openai_fake.inject(CREATE, Fault.delay(3.0))
-        job = advance(submit(workspace, requester), openai_provider)
-        assert job.status == "preparing"
-        assert "timed out" in JobAttempt.objects.get(pk=job.current_attempt_id).last_error.lower()
+    @pytest.mark.parametrize("fault", [Fault.delay(3.0), Fault.drop(), Fault.drop(processed=True)], ids=["timeout", "drop", "drop-after"])
+    def test_a_create_without_an_answer_is_not_repeated_within_the_window(self, workspace, requester, openai_fake, openai_provider, settings, fault):
+        """It may have started a response: no second create until it is reconciled."""
+        settings.CREATE_RECONCILE_SECONDS = 30
+        openai_fake.inject(CREATE, fault)
+        job = step_once(submit(workspace, requester), openai_provider)
+        call = ProviderCall.objects.get(job=job)
+        assert job.status == "preparing" and call.status == "unconfirmed" and call.provider_response_id is None
+        assert job.next_check_at >= call.created_at + dt.timedelta(seconds=29)
+        step_once(job, openai_provider)  # a stray task or a webhook-style wake before the window's end
+        assert openai_fake.count(CREATE) == 1
+        assert "provider_call_unconfirmed" in actions(job)
 
     @pytest.mark.parametrize(
         "fault, failure_class",
@@ -357,7 +371,8 @@ def test_only_a_transient_source_error_is_retryable(workspace, requester, openai
 class TestReviewedFailureModes:
     """Defects found in review: each test fails on the code before the fix."""
 
-    def test_an_unexpected_error_backs_off_and_the_third_fails_the_job(self, workspace, requester):
+    def test_an_unexpected_error_backs_off_and_the_third_fails_the_job(self, workspace, requester, settings):
+        settings.CREATE_RECONCILE_SECONDS = 0  # the failed create may have gone out: reconciled at once here
         class Broken:
             name = "broken"
 
@@ -384,7 +399,8 @@ class TestReviewedFailureModes:
         ProviderCall.objects.create(job=job, attempt=job.current_attempt, provider="openai", model="gpt-5.2")
         job = advance(job, openai_provider)  # worker B gets the job
         assert openai_fake.count(CREATE) == 0
-        assert job.status == "preparing" and job.next_check_at > timezone.now() + dt.timedelta(seconds=60)
+        assert job.status == "preparing" and job.next_check_at > timezone.now() + dt.timedelta(seconds=20)
+        assert ProviderCall.objects.get(job=job).status == "unconfirmed"
 
     def test_the_request_sent_is_the_request_the_job_holds(self, workspace, requester):
         """Once the provider call begins the request is locked: an edit racing it is refused."""

@@ -1,0 +1,38 @@
+"""The job lease is renewed while a step runs, from a thread of its own."""
+
+import datetime as dt
+import time
+
+import pytest
+from django.utils import timezone
+
+from jobs.models import ReportJob
+from jobs.worker.lease import job_lease_acquire, job_lease_heartbeat
+from tests.factories import ReportJobFactory
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lease_is_renewed_while_the_step_runs_and_no_longer_after(settings):
+    settings.LEASE_SECONDS = 0.4  # a renewal every 0.1 s
+    job = ReportJobFactory()
+    assert job_lease_acquire(job_id=job.pk, token="mine")
+    acquired = ReportJob.objects.get(pk=job.pk).lease_expires_at
+
+    with job_lease_heartbeat(job_id=job.pk, token="mine"):
+        time.sleep(0.6)  # a slow provider call: longer than the lease itself
+        renewed = ReportJob.objects.get(pk=job.pk).lease_expires_at
+        assert renewed > acquired + dt.timedelta(seconds=0.3)
+        assert renewed > timezone.now()
+    time.sleep(0.3)
+    assert ReportJob.objects.get(pk=job.pk).lease_expires_at < timezone.now() + dt.timedelta(seconds=0.15)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lease_taken_over_is_not_renewed(settings):
+    settings.LEASE_SECONDS = 0.4
+    job = ReportJobFactory()
+    job_lease_acquire(job_id=job.pk, token="mine")
+    with job_lease_heartbeat(job_id=job.pk, token="mine"):
+        ReportJob.objects.filter(pk=job.pk).update(lease_token="theirs")
+        time.sleep(0.3)
+    assert ReportJob.objects.get(pk=job.pk).lease_token == "theirs"
