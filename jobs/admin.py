@@ -227,7 +227,7 @@ class ReportJobAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="cost", ordering="cost_usd")
     def cost(self, job):
-        return f"${job.cost_usd:.4f}"
+        return "unknown" if job.cost_usd is None else f"${job.cost_usd:.4f}"
 
     # -- Permissions: the role's Django permission (jobs.policy.ROLE_PERMISSIONS) decides
     # whether the action is offered; the service decides for each job.

@@ -178,7 +178,9 @@ class ReportJob(models.Model):
     tool_calls = models.PositiveIntegerField(default=0)
     retries = models.PositiveIntegerField(default=0)
     runtime_seconds = models.FloatField(default=0)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    # Null when a call's model has no price: an unknown cost is shown as unknown, never $0.
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0, null=True, blank=True)
+    cost_warning = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -341,8 +343,12 @@ class ProviderCall(models.Model):
     cached_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
     reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
     tool_calls = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    web_searches = models.PositiveIntegerField(default=0)
+    # Null when the model has no price (cost_warning says so), never a silent $0.
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0, null=True, blank=True)
+    cost_warning = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

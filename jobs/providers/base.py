@@ -76,10 +76,12 @@ class ReportRequest:
 @dataclass(frozen=True)
 class Usage:
     input_tokens: int = 0
-    cached_tokens: int = 0
-    output_tokens: int = 0
+    cached_tokens: int = 0  # input tokens read from the prompt cache
+    cache_write_tokens: int = 0  # input tokens written to the prompt cache
+    output_tokens: int = 0  # reasoning tokens included
     reasoning_tokens: int = 0
-    tool_calls: int = 0
+    tool_calls: int = 0  # tool call items of every kind (web search actions, function calls)
+    web_searches: int = 0  # billable web searches: `search` actions, not page opens
 
 
 @dataclass(frozen=True)

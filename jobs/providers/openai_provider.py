@@ -168,25 +168,32 @@ def _usage(response: Response) -> Usage:
     usage = response.usage
     input_details = usage.input_tokens_details if usage else None
     output_details = usage.output_tokens_details if usage else None
+    items = list(response.output or ())
     return Usage(
         input_tokens=(usage.input_tokens or 0) if usage else 0,
         cached_tokens=(input_details.cached_tokens or 0) if input_details else 0,
+        cache_write_tokens=(getattr(input_details, "cache_write_tokens", 0) or 0) if input_details else 0,
         output_tokens=(usage.output_tokens or 0) if usage else 0,
         reasoning_tokens=(output_details.reasoning_tokens or 0) if output_details else 0,
-        tool_calls=_tool_calls(response),
+        tool_calls=sum(1 for item in items if (getattr(item, "type", "") or "").endswith("_call")),
+        web_searches=_web_searches(response, items),
     )
 
 
-def _tool_calls(response: Response) -> int:
-    """Tool calls in the output (`*_call` items); billable web searches from `tool_usage` when given."""
-    types = [getattr(item, "type", "") or "" for item in response.output or []]
-    web_searches = types.count("web_search_call")
-    others = sum(1 for t in types if t.endswith("_call") and t != "web_search_call")
+def _web_searches(response: Response, items: list) -> int:
+    """Billable searches: `tool_usage.web_search.num_requests` when the API reports it, else
+    the `web_search_call` items whose action is a search (opening a page or finding in it is
+    part of a search already paid for)."""
     tool_usage = response.tool_usage
     web_usage = tool_usage.web_search if tool_usage else None
     if web_usage and web_usage.num_requests is not None:
-        web_searches = web_usage.num_requests
-    return web_searches + others
+        return web_usage.num_requests
+    return sum(
+        1
+        for item in items
+        if getattr(item, "type", "") == "web_search_call"
+        and getattr(getattr(item, "action", None), "type", "search") == "search"
+    )
 
 
 def provider_error(exc: openai.OpenAIError) -> ProviderError:

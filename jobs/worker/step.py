@@ -357,7 +357,14 @@ def response_cancel(*, response_id: str, provider: Provider | None = None) -> No
         if not exc.transient:
             ProviderCall.objects.filter(provider_response_id=response_id).update(status=CallStatus.CANCEL_FAILED, error_message=exc.message)
         return
-    ProviderCall.objects.filter(provider_response_id=response_id).update(status=state.status or CANCELLED)
+    call = ProviderCall.objects.filter(provider_response_id=response_id).first()
+    if call is None:
+        return
+    if state.is_terminal:
+        # Canceled or raced to the end: what it consumed until then is billed all the same.
+        _record_call_state(call=call, state=state)
+    else:
+        ProviderCall.objects.filter(pk=call.pk).update(status=state.status or CANCELLED)
 
 
 def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
@@ -435,32 +442,47 @@ def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:
         "error_message": state.error_message,
     }
     if state.is_terminal:
-        usage = state.usage
-        updates.update(
-            input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
-            reasoning_tokens=usage.reasoning_tokens, tool_calls=usage.tool_calls,
-            cost_usd=usage_cost(model=state.model or call.model, usage=usage, web_search_calls=usage.tool_calls),
-            completed_at=call.completed_at or timezone.now(), model=state.model or call.model,
-            output={
-                "text": state.output_text,
-                "function_calls": [
-                    {"call_id": fc.call_id, "name": fc.name, "arguments": fc.arguments} for fc in state.function_calls
-                ],
-            },
-        )
+        updates.update(_usage_fields(call=call, state=state), completed_at=call.completed_at or timezone.now())
+        updates["output"] = {
+            "text": state.output_text,
+            "function_calls": [
+                {"call_id": fc.call_id, "name": fc.name, "arguments": fc.arguments} for fc in state.function_calls
+            ],
+        }
     ProviderCall.objects.filter(pk=call.pk).update(**updates)
     if state.is_terminal:
         _job_totals(job_id=call.job_id)
 
 
+def _usage_fields(*, call: ProviderCall, state: ResponseState) -> dict:
+    """What a terminal response billed, priced by the model that answered (a dated snapshot)."""
+    usage = state.usage
+    model = state.model or call.model
+    cost = usage_cost(model=model, usage=usage)
+    if cost.warning:
+        log.warning("job %s call %s: %s", call.job_id, call.pk, cost.warning)
+    return {
+        "model": model, "input_tokens": usage.input_tokens, "cached_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens, "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.reasoning_tokens, "tool_calls": usage.tool_calls,
+        "web_searches": usage.web_searches, "cost_usd": cost.usd, "cost_warning": cost.warning[:300],
+    }
+
+
 def _job_totals(*, job_id: int) -> None:
-    totals = ProviderCall.objects.filter(job_id=job_id).aggregate(
+    """The job's usage over all its calls. Its cost is unknown (null) as soon as one billed
+    call's is: a partial sum would read as the whole."""
+    calls = ProviderCall.objects.filter(job_id=job_id)
+    totals = calls.aggregate(
         input_tokens=Sum("input_tokens"), cached_tokens=Sum("cached_tokens"), output_tokens=Sum("output_tokens"),
         reasoning_tokens=Sum("reasoning_tokens"), tool_calls=Sum("tool_calls"), cost_usd=Sum("cost_usd"),
     )
-    model = ProviderCall.objects.filter(job_id=job_id).order_by("-id").values_list("model", flat=True).first() or ""
+    warning = calls.exclude(cost_warning="").order_by("-id").values_list("cost_warning", flat=True).first() or ""
+    known_cost = totals.pop("cost_usd")
+    cost = None if warning else known_cost or Decimal(0)
+    model = calls.order_by("-id").values_list("model", flat=True).first() or ""
     ReportJob.objects.filter(pk=job_id).update(
-        model=model, **{k: v or (Decimal(0) if k == "cost_usd" else 0) for k, v in totals.items()}
+        model=model, cost_usd=cost, cost_warning=warning, **{k: v or 0 for k, v in totals.items()}
     )
 
 

@@ -240,6 +240,31 @@ def _most_specific(error: ValidationError) -> ValidationError:
     return error
 
 
+_DATED = re.compile(r"^(?P<base>.+)-(?P<date>\d{4}-\d{2}-\d{2})$")
+
+
+@functools.cache
+def _snapshots() -> dict[str, str]:
+    """Each model alias of the document's model list → its latest dated snapshot."""
+    schemas = json.loads(OPENAPI_PATH.read_text())["components"]["schemas"]
+    names: list[str] = []
+    for name in ("ModelIdsShared", "ModelIdsResponses"):
+        for branch in schemas[name]["anyOf"]:
+            names += branch.get("enum", [])
+    latest: dict[str, str] = {}
+    for name in names:
+        match = _DATED.match(name)
+        if match and name > latest.get(match["base"], ""):
+            latest[match["base"]] = name
+    return latest
+
+
+def model_snapshot(model: str) -> str:
+    """The model a response reports: the alias's dated snapshot (gpt-5.2 → gpt-5.2-2025-12-11),
+    as the real API answers, or the name as sent when it has none."""
+    return _snapshots().get(model, model)
+
+
 def validate_create_request(body: Any) -> list[str]:
     """The validation message for a create body, as a list (empty when the body is valid)."""
     problem = _problem(body)
@@ -394,13 +419,15 @@ class Script:
         default_factory=lambda: {"code": "server_error", "message": "The model failed to respond."}
     )
     incomplete_reason: str = "max_output_tokens"
-    model: str | None = None  # None → echo the request's model
+    model: str | None = None  # None → the request's model as a dated snapshot, when the API has one
     # Usage; None → derived from the input and output lengths (about 4 characters a token).
     input_tokens: int | None = None
     cached_tokens: int = 0
     output_tokens: int | None = None
     reasoning_tokens: int = 0
-    web_search_calls: int = 0  # web_search_call items in the output
+    web_search_calls: int = 0  # web_search_call items whose action is a search
+    page_opens: int = 0  # web_search_call items whose action opens a page (not billed)
+    cache_write_tokens: int = 0
     function_calls: tuple[tuple[str, str], ...] = ()  # (name, arguments JSON) function_call items
     # Billable searches reported as `tool_usage.web_search.num_requests` (newer API versions;
     # None → no `tool_usage`). Opening a page is a web_search_call item but not billable.
@@ -581,7 +608,7 @@ class FakeResponse:
             "instructions": request.get("instructions"),
             "max_output_tokens": request.get("max_output_tokens"),
             "max_tool_calls": request.get("max_tool_calls"),
-            "model": script.model or request.get("model", ""),
+            "model": script.model or model_snapshot(request.get("model", "")),
             "output": self._output_items(status) if produced else [],
             "parallel_tool_calls": request.get("parallel_tool_calls", True),
             "previous_response_id": request.get("previous_response_id"),
@@ -625,6 +652,15 @@ class FakeResponse:
         ]
         items += [
             {
+                "type": "web_search_call",
+                "id": f"ws_{self.id[5:13]}o{n}",
+                "status": "completed",
+                "action": {"type": "open_page", "url": f"https://example.com/page-{n + 1}"},
+            }
+            for n in range(self.script.page_opens)
+        ]
+        items += [
+            {
                 "type": "function_call",
                 "id": f"fc_{self.id[5:13]}{n}",
                 "call_id": f"call_{self.id[5:13]}{n}",
@@ -661,7 +697,10 @@ class FakeResponse:
             output_tokens = max(1, len(self.output_text()) // 4) + script.reasoning_tokens
         return {
             "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": script.cached_tokens, "cache_write_tokens": 0},
+            "input_tokens_details": {
+                "cached_tokens": script.cached_tokens,
+                "cache_write_tokens": script.cache_write_tokens,
+            },
             "output_tokens": output_tokens,
             "output_tokens_details": {"reasoning_tokens": script.reasoning_tokens},
             "total_tokens": input_tokens + output_tokens,

@@ -267,7 +267,7 @@ def test_retrieve_follows_the_response_to_completion_with_usage(fake, provider):
     assert final.usage.output_tokens == 900
     assert final.usage.reasoning_tokens == 300
     assert final.usage.tool_calls == 2
-    assert final.model == "gpt-5"
+    assert final.model == "gpt-5-2025-08-07"  # the dated snapshot that answered
     assert final.raw["id"] == created.id
     assert final.raw["metadata"]["job_id"] == "job_7f3a"
 
@@ -314,7 +314,8 @@ def test_billable_web_searches_from_tool_usage_replace_the_item_count(fake, prov
 
     state = provider.retrieve(created.id)
 
-    assert state.usage.tool_calls == 3  # 2 billable searches + 1 function call
+    assert state.usage.tool_calls == 4  # every tool call item
+    assert state.usage.web_searches == 2  # but only the billable searches are priced
     assert state.raw["tool_usage"]["web_search"]["num_requests"] == 2
 
 

@@ -87,7 +87,7 @@ def test_a_job_runs_to_needs_review_with_artifacts_usage_and_cost(workspace, req
     assert (job.input_tokens, job.cached_tokens, job.output_tokens, job.reasoning_tokens) == (1000, 200, 500, 100)
     # (800 × 2 + 200 × 1 + 500 × 10) / 1M
     assert float(job.cost_usd) == pytest.approx(0.0068)
-    assert job.model == "gpt-5.2"
+    assert job.model == "gpt-5.2-2025-12-11"  # the dated snapshot that answered, priced as gpt-5.2
     call = ProviderCall.objects.get(job=job)
     assert call.polls == 2 and call.status == "completed" and call.request_summary["sources"][0]["sid"] == "S1"
     assert actions(job) == ["submitted", "preparing", "started", "draft_ready"]
