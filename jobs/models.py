@@ -396,6 +396,7 @@ class EventAction(models.TextChoices):
     PROVIDER_CALL_LOST = "provider_call_lost"
     PROVIDER_RETRY_SCHEDULED = "provider_retry_scheduled"
     PROVIDER_NOTIFIED = "provider_notified"
+    PROVIDER_CHAIN_LOST = "provider_chain_lost"
 
 
 class JobEvent(models.Model):

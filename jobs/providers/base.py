@@ -24,6 +24,9 @@ TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, INCOMPLETE})
 
 
 _POLICY_MARKERS = ("policy", "safety", "moderation", "content_filter")
+# Codes that name a usage-policy block without one of the markers above: `invalid_prompt`
+# is what the API answers when a prompt was flagged under its usage policy.
+_POLICY_CODES = frozenset({"invalid_prompt"})
 # Error codes of a failed response that may succeed if the same request is sent again.
 TRANSIENT_RESPONSE_ERRORS = frozenset({"server_error", "rate_limit_exceeded", "timeout"})
 
@@ -31,7 +34,9 @@ TRANSIENT_RESPONSE_ERRORS = frozenset({"server_error", "rate_limit_exceeded", "t
 def failure_class_for_code(code: str | None) -> str:
     """The job failure class for a provider error code (from an HTTP error or a failed response)."""
     code = (code or "").lower()
-    return "policy_block" if any(marker in code for marker in _POLICY_MARKERS) else "provider_error"
+    if code in _POLICY_CODES or any(marker in code for marker in _POLICY_MARKERS):
+        return "policy_block"
+    return "provider_error"
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class ResponseState:
     incomplete_reason: str = ""
     usage: Usage = field(default_factory=Usage)
     function_calls: tuple[FunctionCall, ...] = ()
+    # The model's refusal (a `refusal` content part instead of the structured answer).
+    refusal: str = ""
     raw: dict = field(default_factory=dict)
 
     @property

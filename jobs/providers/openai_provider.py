@@ -149,6 +149,13 @@ def response_state(response: Response) -> ResponseState:
             for item in response.output or ()
             if getattr(item, "type", "") == "function_call"
         ),
+        refusal="\n".join(
+            part.refusal
+            for item in response.output or ()
+            if getattr(item, "type", "") == "message"
+            for part in item.content or ()
+            if getattr(part, "type", "") == "refusal" and part.refusal
+        ),
         raw=response.model_dump(mode="json", warnings=False),
     )
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 
 from sources.selectors import ready_entries
 
-from ..models import ArtifactKind, AttemptReason, JobAttempt, ProviderCall, ReportJob
+from ..models import Artifact, ArtifactKind, AttemptReason, CallStatus, JobAttempt, ProviderCall, ReportJob
 from ..providers.base import ReportRequest, SourceDoc
 from ..report_schema import (
     CITATION_RULES,
@@ -109,9 +109,20 @@ def source_docs(*, attempt: JobAttempt) -> list[SourceDoc]:
     ]
 
 
+# The API's code when `previous_response_id` names a response it no longer has (past its
+# retention, deleted, or never stored in a zero-retention organisation).
+PREVIOUS_RESPONSE_NOT_FOUND = "previous_response_not_found"
+
+
+def chain_lost(*, attempt: JobAttempt) -> bool:
+    """Did a call of this attempt find its previous response gone? From then on the attempt
+    sends what the chain carried (the draft, the notes, the tool results) as input instead."""
+    return ProviderCall.objects.filter(attempt=attempt, error_code=PREVIOUS_RESPONSE_NOT_FOUND).exists()
+
+
 def previous_draft_response_id(*, job: ReportJob, attempt: JobAttempt) -> str | None:
     """For a revision: the response that wrote the draft being revised."""
-    if attempt.reason != AttemptReason.REVISION:
+    if attempt.reason != AttemptReason.REVISION or chain_lost(attempt=attempt):
         return None
     return (
         ProviderCall.objects.filter(
@@ -137,6 +148,8 @@ class Step:
     number: int = 0
     of: int = 0
     input_items: tuple[dict, ...] = ()
+    # Text standing in for the chain when the previous response is gone (see chain_lost).
+    carried: tuple[str, ...] = ()
 
 
 def _instructions(job: ReportJob, *, final: bool) -> str:
@@ -182,9 +195,46 @@ def _web_search_tool(template) -> tuple[dict, ...]:
     return (tool,)
 
 
+def _previous_draft(*, job: ReportJob, attempt: JobAttempt) -> str:
+    """The Markdown of the latest draft before this attempt ("" when there is none)."""
+    return (
+        Artifact.objects.filter(
+            job=job, kind=ArtifactKind.REPORT_MARKDOWN, attempt__number__lt=attempt.number, attempt__version__isnull=False
+        )
+        .order_by("-attempt__number")
+        .values_list("content", flat=True)
+        .first()
+        or ""
+    )
+
+
+def _carried_context(*, job: ReportJob, attempt: JobAttempt, step: Step) -> list[str]:
+    """What `previous_response_id` would have carried, as text, for an attempt whose chain
+    was lost: the draft being revised, this attempt's finished steps, and tool results."""
+    lines: list[str] = []
+    if attempt.reason == AttemptReason.REVISION and step.name in ("report", "plan"):
+        draft = _previous_draft(job=job, attempt=attempt)
+        if draft:
+            lines += ["", "The previous draft, to be revised as the reviewer asks:", "", draft]
+    if step.name not in ("report", "plan"):
+        done = ProviderCall.objects.filter(attempt=attempt, status=CallStatus.COMPLETED).order_by("id")
+        notes = [(call.step, (call.output or {}).get("text", "")) for call in done]
+        notes = [(name, text) for name, text in notes if text.strip()]
+        if notes:
+            lines += ["", "Your work on this report so far:"]
+            for name, text in notes:
+                lines += ["", f"--- {name} ---", text]
+    for item in step.input_items:
+        lines += ["", f"Result of your {item.get('call_id', '')} tool call:", str(item.get("output", ""))]
+    return lines
+
+
 def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, step: Step | None = None) -> tuple[ReportRequest, dict]:
     """The request for one step of an attempt, and a summary of what went into it."""
     step = step or Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
+    if chain_lost(attempt=attempt):
+        step = replace(step, previous_response_id=None, input_items=(),
+                       carried=tuple(_carried_context(job=job, attempt=attempt, step=step)))
     template = job.template
     sections = tuple(template.required_sections or ())
     summary: dict = {"step": step.name}
@@ -223,6 +273,9 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, st
         ]
         if attempt.instructions:
             lines += ["Address the reviewer's notes:", attempt.instructions]
+    if step.carried:
+        lines += list(step.carried)
+        summary["chain_lost"] = True
     model = "local-extractive" if provider_name == "local" else template.model
     request = ReportRequest(
         job_id=job.public_id,

@@ -53,7 +53,7 @@ from ..providers.base import (
 from ..rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown
 from .dispatcher import dispatcher_ensure
 from .lease import job_lease_acquire, job_lease_expiry, job_lease_release, job_lease_renew, new_lease_token
-from .prompt import build_request
+from .prompt import PREVIOUS_RESPONSE_NOT_FOUND, build_request
 from .research import ResearchLoop, call_is_final, next_step
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,17 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
 
 def _provider_error(*, job: ReportJob, attempt: JobAttempt, error: ProviderError) -> None:
     """A transient error is retried automatically, a bounded number of times with backoff;
-    anything else, or the last transient one, fails the job."""
+    anything else, or the last transient one, fails the job. A chained request whose previous
+    response is gone is sent again at once, unchained, with what the chain carried as input."""
+    if error.code == PREVIOUS_RESPONSE_NOT_FOUND and _chain_lost_once(attempt):
+        with transaction.atomic():
+            locked = services.job_lock(job.pk)
+            if locked is None or not still_ours(locked, attempt=attempt, statuses=ACTIVE_STATUSES):
+                return
+            lost = ProviderCall.objects.filter(attempt=attempt, error_code=PREVIOUS_RESPONSE_NOT_FOUND).first()
+            events.provider_chain_lost(job=locked, response_id=lost.previous_response_id)
+            _schedule(job.pk, seconds=0)
+        return
     if error.transient and attempt.provider_retries < settings.PROVIDER_MAX_AUTO_RETRIES:
         retries = attempt.provider_retries + 1
         delay = settings.PROVIDER_RETRY_BASE_SECONDS * 2 ** (retries - 1)
@@ -343,6 +353,12 @@ def _provider_error(*, job: ReportJob, attempt: JobAttempt, error: ProviderError
         job=job, failure_class=error.failure_class, message=message, attempt=attempt,
         details={"code": error.code, "status_code": error.status_code, "transient": error.transient},
     )
+
+
+def _chain_lost_once(attempt: JobAttempt) -> bool:
+    """The first lost chain of the attempt is resent; another (which an unchained request
+    cannot cause) fails the job like any other error."""
+    return ProviderCall.objects.filter(attempt=attempt, error_code=PREVIOUS_RESPONSE_NOT_FOUND).count() == 1
 
 
 def response_cancel(*, response_id: str, provider: Provider | None = None) -> None:
@@ -407,7 +423,13 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
             _schedule(job.pk, seconds=poll_delay(call.polls), checked=True)
         return
     ReportJob.objects.filter(pk=job.pk).update(last_checked_at=timezone.now())
-    if state.status == COMPLETED and not call_is_final(call):
+    if state.refusal and state.status in (COMPLETED, INCOMPLETE):
+        # A structured-output refusal: the model declined under its usage policy.
+        services.job_fail(
+            job=job, failure_class=FailureClass.POLICY_BLOCK, attempt=attempt,
+            message=f"The model refused to write this report: {state.refusal}", details={"refusal": state.refusal[:2000]},
+        )
+    elif state.status == COMPLETED and not call_is_final(call):
         _call_create(job=job, attempt=attempt, provider=provider, token=token)
     elif state.status == COMPLETED:
         result_store(job=job, attempt=attempt, state=state)

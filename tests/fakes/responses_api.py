@@ -120,6 +120,7 @@ class _OpenAPISchemas:
     create_request: Draft202012Validator
     create_keys: frozenset[str]
     response: Draft202012Validator
+    components: dict  # the document's component schemas, for the nested-key walk
 
 
 @functools.cache
@@ -151,6 +152,7 @@ def _openapi() -> _OpenAPISchemas:
         create_request=validator("CreateResponse"),
         create_keys=frozenset(properties(schemas["CreateResponse"])),
         response=validator("Response"),
+        components=schemas,
     )
 
 
@@ -176,7 +178,154 @@ def _problem(body: Any) -> ValidationProblem | None:
         return ValidationProblem(
             f"Invalid value at '{param or '(body)'}': {error.message[:500]}", param, "invalid_value"
         )
-    return _prose_problem(body)
+    nested = _unknown_nested_key(body, {"$ref": "#/components/schemas/CreateResponse"}, "")
+    if nested:
+        return ValidationProblem(f"Unknown parameter: '{nested}'.", nested, "unknown_parameter")
+    return _prose_problem(body) or _model_problem(body)
+
+
+def _resolve(schema: Any) -> Any:
+    components = _openapi().components
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _branches(schema: dict) -> list[dict]:
+    """The alternatives and parts of a schema, flattened (anyOf/oneOf/allOf, refs resolved)."""
+    schema = _resolve(schema)
+    if not isinstance(schema, dict):
+        return []
+    out = [schema]
+    for keyword in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(keyword, []):
+            out += _branches(sub)
+    return out
+
+
+def _discriminator(branch: dict) -> list | None:
+    kind = _resolve(branch.get("properties", {}).get("type", {}))
+    if isinstance(kind, dict):
+        if "enum" in kind:
+            return kind["enum"]
+        if "const" in kind:
+            return [kind["const"]]
+    return None
+
+
+def _unknown_nested_key(instance: Any, schema: Any, path: str) -> str | None:
+    """The first key, at any depth, that the document does not define where it stands.
+
+    JSON Schema accepts unknown keys unless `additionalProperties` says otherwise, and the
+    document rarely says so; the real API rejects them (`tools[0].allowed_domains` belongs in
+    `tools[0].filters`). Objects that declare open maps (`additionalProperties`) are not walked.
+    """
+    if isinstance(instance, list):
+        for index, item in enumerate(instance):
+            items = [b.get("items") for b in _branches(schema) if b.get("type") == "array" and b.get("items")]
+            for item_schema in items[:1]:
+                found = _unknown_nested_key(item, item_schema, f"{path}[{index}]")
+                if found:
+                    return found
+        return None
+    if not isinstance(instance, dict):
+        return None
+    branches = [b for b in _branches(schema) if "properties" in b or b.get("additionalProperties") not in (None, False)]
+    if any(b.get("additionalProperties") not in (None, False) for b in branches):
+        return None  # an open map (metadata, a JSON schema, function parameters)
+    if "type" in instance:
+        typed = [b for b in branches if _discriminator(b) is not None]
+        if typed:
+            chosen = [b for b in typed if instance["type"] in _discriminator(b)]
+            branches = chosen + [b for b in branches if _discriminator(b) is None and b in chosen]
+            if not chosen:
+                return None  # the schema validation above reports a wrong type
+    properties: dict = {}
+    for branch in branches:
+        properties.update(branch.get("properties", {}))
+    if not properties:
+        return None
+    for key, value in instance.items():
+        here = f"{path}.{key}" if path else key
+        if key not in properties:
+            return here
+        found = _unknown_nested_key(value, properties[key], here)
+        if found:
+            return found
+    return None
+
+
+# Models that take no `reasoning` settings, and the efforts each reasoning family accepts (as
+# OpenAI's reasoning guide lists them). Prefixes, longest first.
+_NON_REASONING = ("gpt-4.1", "gpt-4o", "gpt-4", "gpt-3.5", "chatgpt-")
+_EFFORTS = (
+    ("gpt-5-pro", {"high"}),
+    ("gpt-5.2-pro", {"medium", "high", "xhigh"}),
+    ("gpt-5.5-pro", {"medium", "high", "xhigh"}),
+    ("gpt-5.6", {"none", "low", "medium", "high", "xhigh", "max"}),
+    ("gpt-5.5", {"none", "low", "medium", "high", "xhigh"}),
+    ("gpt-5.4", {"none", "low", "medium", "high", "xhigh"}),
+    ("gpt-5.2", {"none", "low", "medium", "high", "xhigh"}),
+    ("gpt-5.1", {"none", "low", "medium", "high"}),
+    ("gpt-5", {"minimal", "low", "medium", "high"}),
+    ("o", {"low", "medium", "high"}),
+)
+
+
+def _model_problem(body: dict) -> ValidationProblem | None:
+    """What the API refuses because of the model: reasoning settings on a model without
+    reasoning, or an effort the model does not offer."""
+    model = str(body.get("model") or "")
+    reasoning = body.get("reasoning") or {}
+    if not reasoning:
+        return None
+    if model.startswith(_NON_REASONING) or model.endswith("-chat-latest"):
+        return ValidationProblem(
+            f"Unsupported parameter: 'reasoning.effort' is not supported with this model.",
+            "reasoning.effort", "unsupported_parameter",
+        )
+    effort = reasoning.get("effort")
+    for prefix, efforts in _EFFORTS:
+        if model.startswith(prefix):
+            if effort is not None and effort not in efforts:
+                return ValidationProblem(
+                    f"Unsupported value: 'reasoning.effort' does not support '{effort}' with this model. "
+                    f"Supported values are: {', '.join(sorted(efforts))}.",
+                    "reasoning.effort", "unsupported_value",
+                )
+            return None
+    return None
+
+
+def strict_schema_problem(schema: Any, path: str = "") -> str | None:
+    """Why strict structured output refuses this JSON schema, or None (the rules OpenAI's
+    Structured Outputs guide states: objects closed and every property required, a root object,
+    no root anyOf)."""
+    if not path:
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            return "the root must be an object"
+        if "anyOf" in schema:
+            return "the root must not be anyOf"
+    if isinstance(schema, dict):
+        kinds = schema.get("type")
+        if kinds == "object" or (isinstance(kinds, list) and "object" in kinds) or "properties" in schema:
+            if schema.get("additionalProperties") is not False:
+                return f"In context={path or '()'}, 'additionalProperties' is required to be supplied and to be false"
+            missing = set(schema.get("properties", {})) - set(schema.get("required", []))
+            if missing:
+                return f"In context={path or '()'}, 'required' is required to include every key; missing {sorted(missing)}"
+        for key in ("properties", "$defs", "definitions"):
+            for name, sub in (schema.get(key) or {}).items():
+                found = strict_schema_problem(sub, f"{path}.{name}" if path else name)
+                if found:
+                    return found
+        for key in ("items", "anyOf"):
+            subs = schema.get(key)
+            for sub in subs if isinstance(subs, list) else [subs] if subs else []:
+                found = strict_schema_problem(sub, f"{path}.{key}" if path else key)
+                if found:
+                    return found
+    return None
 
 
 def _prose_problem(body: dict) -> ValidationProblem | None:
@@ -208,6 +357,23 @@ def _prose_problem(body: dict) -> ValidationProblem | None:
             "text.format.name",
             "invalid_value",
         )
+    if text_format.get("type") == "json_schema" and text_format.get("strict"):
+        reason = strict_schema_problem(text_format.get("schema"))
+        if reason:
+            return ValidationProblem(
+                f"Invalid schema for response_format '{text_format['name']}': {reason}.",
+                "text.format.schema",
+                "invalid_json_schema",
+            )
+    for index, tool in enumerate(body.get("tools") or []):
+        if tool.get("type") == "function" and tool.get("strict", True) and tool.get("parameters"):
+            reason = strict_schema_problem(tool["parameters"])
+            if reason:
+                return ValidationProblem(
+                    f"Invalid schema for function '{tool.get('name')}': {reason}.",
+                    f"tools[{index}].parameters",
+                    "invalid_function_parameters",
+                )
     if body.get("background") and body.get("store") is False:
         return ValidationProblem(
             "Background mode requires store=true.", "store", "invalid_value"
@@ -433,6 +599,8 @@ class Script:
     # None → no `tool_usage`). Opening a page is a web_search_call item but not billable.
     billable_web_searches: int | None = None
     cancel_result: str = CANCEL_HONOURED  # CANCEL_HONOURED | CANCEL_LOSES_RACE | CANCEL_REVERTED
+    # A structured-output refusal: the message holds a `refusal` part instead of the answer.
+    refusal: str = ""
     omit_status: bool = False  # drop the `status` key (it is optional in the schema)
     omit_usage: bool = False  # drop `usage` even when terminal
 
@@ -641,7 +809,10 @@ class FakeResponse:
         return body
 
     def _output_items(self, status: str) -> list[dict]:
-        items: list[dict] = [
+        items: list[dict] = []
+        if self.script.reasoning_tokens:
+            items.append({"type": "reasoning", "id": f"rs_{self.id[5:21]}", "summary": []})
+        items += [
             {
                 "type": "web_search_call",
                 "id": f"ws_{self.id[5:13]}{n}",
@@ -672,6 +843,17 @@ class FakeResponse:
         ]
         if self.script.function_calls and self.script.output_text is None:
             return items  # the model stopped to call a function: no message yet
+        if self.script.refusal:
+            items.append(
+                {
+                    "type": "message",
+                    "id": self.message_id,
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "refusal", "refusal": self.script.refusal}],
+                }
+            )
+            return items
         text = self.output_text()
         if status == INCOMPLETE:
             text = text[: max(1, len(text) // 2)]
@@ -765,6 +947,8 @@ class ResponsesAPIFake:
         self._responses: dict[str, FakeResponse] = {}
         self.validation_errors: list[str] = []
         self.internal_errors: list[str] = []
+        # previous_response_ids refused as not found (a fact of the world, not a bad request).
+        self.chain_rejections: list[str] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -900,7 +1084,39 @@ class ResponsesAPIFake:
             response.deleted = True
             return _Reply(200, {"id": response.id, "object": "response.deleted", "deleted": True})
 
+    def _chain_problem(self, body: dict) -> _Reply | None:
+        """What the API refuses because of stored state: a `previous_response_id` it does not
+        have (never created, deleted, or `forget`-ten as past retention), and function call
+        outputs whose `call_id` the previous response never made."""
+        previous_id = body.get("previous_response_id")
+        previous = self._responses.get(previous_id) if previous_id else None
+        if previous_id and (previous is None or previous.deleted or not previous.request.get("store", True)):
+            self.chain_rejections.append(previous_id)
+            return _error(
+                400, f"Previous response with id '{previous_id}' not found.",
+                code="previous_response_not_found", param="previous_response_id",
+            )
+        made = set()
+        if previous is not None:
+            made = {item["call_id"] for item in previous._output_items(COMPLETED) if item["type"] == "function_call"}
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        made |= {item.get("call_id") for item in items if isinstance(item, dict) and item.get("type") == "function_call"}
+        for item in items:
+            if isinstance(item, dict) and item.get("type") == "function_call_output" and item.get("call_id") not in made:
+                message = f"No tool call found for function call output with call_id {item.get('call_id')}."
+                self.validation_errors.append(message)
+                return _error(400, message, param="input")
+        return None
+
+    def forget(self, response_id: str) -> None:
+        """Drop a stored response as retention would: reads and chains to it now 404 / 400."""
+        with self._lock:
+            self._responses[response_id].deleted = True
+
     def _create(self, body: dict, now: float) -> _Reply:
+        problem = self._chain_problem(body)
+        if problem is not None:
+            return problem
         script = self._scripts.popleft() if self._scripts else self.default_script
         response = FakeResponse(
             id=f"resp_{secrets.token_hex(24)}",

@@ -172,7 +172,8 @@ class TestResponseOutcomes:
     @pytest.mark.parametrize(
         "script, failure_class, words",
         [
-            (Script.failed(code="invalid_prompt", message="Bad prompt."), "provider_error", "Bad prompt"),
+            # The API's code for a prompt flagged under its usage policy.
+            (Script.failed(code="invalid_prompt", message="Bad prompt."), "policy_block", "Bad prompt"),
             (Script.failed(code="content_policy_violation", message="Refused."), "policy_block", "Refused"),
             (Script.incomplete(reason="max_output_tokens"), "provider_error", "max_output_tokens"),
             (Script.incomplete(reason="content_filter"), "policy_block", "content_filter"),
