@@ -7,7 +7,12 @@ enqueues pulls the worker into its import chain. Callers inside a transaction wr
 
 from __future__ import annotations
 
+import logging
+
+from django.apps import apps
 from django_q.tasks import async_task
+
+log = logging.getLogger(__name__)
 
 
 def enqueue_job_advance(job_id: int, lease_token: str | None = None) -> None:
@@ -23,3 +28,14 @@ def enqueue_provider_cancel(response_id: str) -> None:
 def enqueue_dispatcher() -> None:
     """A worker becomes the dispatcher, unless one already is (jobs.tasks.tick)."""
     async_task("jobs.tasks.tick", task_name="dispatcher", group="dispatcher")
+
+
+def enqueue_operators_notify(*, subject: str, body: str) -> None:
+    """Tell the operators (notifications.tasks.operators_notify, from the notifications app).
+
+    The hook for operator alerts such as a provider hold. Until that app is installed the
+    alert is only logged (at error level, so log-based alerting still sees it)."""
+    if not apps.is_installed("notifications"):
+        log.error("operators not notified (no notifications app): %s", subject)
+        return
+    async_task("notifications.tasks.operators_notify", subject, body, task_name="notify operators", group="notify")

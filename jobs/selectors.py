@@ -238,3 +238,15 @@ def job_task_records(*, job: ReportJob) -> dict:
         succeeded=Count("id", filter=Q(success=True)), failed=Count("id", filter=Q(success=False)), last=Max("stopped")
     )
     return {"name": name, **totals}
+
+
+def attempt_search_urls(*, attempt: JobAttempt) -> set[str]:
+    """Every URL the attempt's web searches returned or opened, and every url_citation."""
+    urls: set[str] = set()
+    for output in ProviderCall.objects.filter(attempt=attempt).values_list("output", flat=True):
+        output = output if isinstance(output, dict) else {}
+        urls.update(url for url in output.get("web_sources") or () if isinstance(url, str))
+        urls.update(
+            c["url"] for c in output.get("url_citations") or () if isinstance(c, dict) and isinstance(c.get("url"), str)
+        )
+    return urls

@@ -67,6 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "jobs.context_processors.provider_holds",
             ],
         },
     },
@@ -201,6 +202,15 @@ TICK_BATCH = env.int("TICK_BATCH", default=50)
 LEASE_SECONDS = env.int("LEASE_SECONDS", default=120)
 PROVIDER_MAX_AUTO_RETRIES = env.int("PROVIDER_MAX_AUTO_RETRIES", default=3)
 PROVIDER_RETRY_BASE_SECONDS = env.float("PROVIDER_RETRY_BASE_SECONDS", default=5.0)
+# The circuit breaker (jobs.breaker): after a quota or credential failure the first probe
+# comes BREAKER_PROBE_SECONDS later, then twice as late each time, up to the max. A probe is a
+# 16-token unstored request to PROVIDER_PROBE_MODEL.
+BREAKER_PROBE_SECONDS = env.float("BREAKER_PROBE_SECONDS", default=60.0)
+BREAKER_PROBE_MAX_SECONDS = env.float("BREAKER_PROBE_MAX_SECONDS", default=900.0)
+PROVIDER_PROBE_MODEL = env.str("PROVIDER_PROBE_MODEL", default="gpt-5-nano")
+# Delete our stored responses at the provider this many days after their job finished (the
+# provider keeps them 30 days otherwise). Empty: never delete them ourselves.
+PROVIDER_DELETE_AFTER_DAYS = env.int("PROVIDER_DELETE_AFTER_DAYS", default=None)
 
 # --- Limits -------------------------------------------------------------------------------
 SOURCE_MAX_BYTES = env.int("SOURCE_MAX_BYTES", default=10 * 1024 * 1024)

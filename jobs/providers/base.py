@@ -72,6 +72,7 @@ class ReportRequest:
     revision_notes: str = ""
     tools: tuple[dict, ...] = ()
     max_output_tokens: int | None = None
+    max_tool_calls: int | None = None  # built-in tool calls (web searches) per response
     metadata: dict = field(default_factory=dict)
     output_schema_name: str = "research_report"  # jobs.report_schema.REPORT_SCHEMA_NAME
     # Input items sent instead of input_text (function_call_output answers in multi-step mode).
@@ -113,6 +114,10 @@ class ResponseState:
     function_calls: tuple[FunctionCall, ...] = ()
     # The model's refusal (a `refusal` content part instead of the structured answer).
     refusal: str = ""
+    # Web provenance: the `url_citation` annotations of the answer ({url, title}), and every
+    # URL the web search tool returned or opened (the pages the model could have read).
+    url_citations: tuple[dict, ...] = ()
+    web_sources: tuple[str, ...] = ()
     raw: dict = field(default_factory=dict)
 
     @property
@@ -157,3 +162,9 @@ class Provider(Protocol):
 
     def cancel(self, response_id: str) -> ResponseState:
         """Best-effort cancel. A response that is already terminal is returned, not raised."""
+
+    def delete(self, response_id: str) -> None:
+        """Delete the provider's stored copy. An already deleted or unknown response is not an error."""
+
+    def probe(self) -> None:
+        """The smallest request that proves the account works (key and quota); raises ProviderError."""

@@ -151,6 +151,7 @@ def build_extractive_report(request: ReportRequest) -> dict:
         "source_notes": [
             _source_note(i, source, used[i], passages) for i, source in enumerate(sources)
         ],
+        "web_citations": [],  # the local engine does not search the web
     }
 
 

@@ -27,6 +27,7 @@ from ..report_schema import (
     REPORT_SCHEMA,
     REPORT_SCHEMA_NAME,
     SEARCH_SOURCES_TOOL,
+    WEB_CITATION_RULES,
 )
 
 _ELISION = "\n\n[…]\n\n"
@@ -120,9 +121,9 @@ def chain_lost(*, attempt: JobAttempt) -> bool:
     return ProviderCall.objects.filter(attempt=attempt, error_code=PREVIOUS_RESPONSE_NOT_FOUND).exists()
 
 
-def previous_draft_response_id(*, job: ReportJob, attempt: JobAttempt) -> str | None:
-    """For a revision: the response that wrote the draft being revised."""
-    if attempt.reason != AttemptReason.REVISION or chain_lost(attempt=attempt):
+def _draft_call(*, job: ReportJob, attempt: JobAttempt) -> ProviderCall | None:
+    """For a revision: the call whose response wrote the draft being revised."""
+    if attempt.reason != AttemptReason.REVISION:
         return None
     return (
         ProviderCall.objects.filter(
@@ -131,9 +132,28 @@ def previous_draft_response_id(*, job: ReportJob, attempt: JobAttempt) -> str | 
         )
         .exclude(provider_response_id=None)
         .order_by("-attempt__number", "-id")
-        .values_list("provider_response_id", flat=True)
         .first()
     )
+
+
+def previous_draft_response_id(*, job: ReportJob, attempt: JobAttempt) -> str | None:
+    """For a revision: the response that wrote the draft being revised, unless it is gone at
+    the provider (deleted by retention, or found missing by an earlier call)."""
+    call = _draft_call(job=job, attempt=attempt)
+    if call is None or call.deleted_at is not None or chain_lost(attempt=attempt):
+        return None
+    return call.provider_response_id
+
+
+def _must_carry(*, job: ReportJob, attempt: JobAttempt, step: Step) -> bool:
+    """Must this step send as input what a chain would have carried? Every step once a chain
+    of the attempt was lost; the first step of a revision whose draft response was deleted."""
+    if chain_lost(attempt=attempt):
+        return True
+    if step.name not in ("report", "plan"):
+        return False
+    call = _draft_call(job=job, attempt=attempt)
+    return call is not None and call.deleted_at is not None
 
 
 @dataclass(frozen=True)
@@ -160,6 +180,7 @@ def _instructions(job: ReportJob, *, final: bool) -> str:
         f"Write for this audience: {job.audience}." if job.audience else "",
         ("Include these sections, with these exact headings: " + "; ".join(sections) + ".") if sections and final else "",
         CITATION_RULES,
+        WEB_CITATION_RULES if template.web_search else "",
         "Answer with the JSON document described by the response format, nothing else." if final else "",
     ]
     return "\n\n".join(part for part in parts if part)
@@ -232,7 +253,7 @@ def _carried_context(*, job: ReportJob, attempt: JobAttempt, step: Step) -> list
 def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, step: Step | None = None) -> tuple[ReportRequest, dict]:
     """The request for one step of an attempt, and a summary of what went into it."""
     step = step or Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
-    if chain_lost(attempt=attempt):
+    if _must_carry(job=job, attempt=attempt, step=step):
         step = replace(step, previous_response_id=None, input_items=(),
                        carried=tuple(_carried_context(job=job, attempt=attempt, step=step)))
     template = job.template
@@ -294,6 +315,8 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, st
         previous_response_id=step.previous_response_id,
         revision_notes=attempt.instructions,
         tools=tools,
+        max_output_tokens=template.max_output_tokens,
+        max_tool_calls=template.max_tool_calls,
         input_items=step.input_items,
         metadata={"workspace": job.workspace.slug},
     )

@@ -11,15 +11,28 @@ from __future__ import annotations
 
 import json
 
-from ..models import CallStatus, JobAttempt, ProviderCall, ReportJob, TemplateMode
+from ..budgets import budget_reached
+from ..models import CallStatus, FailureClass, JobAttempt, ProviderCall, ReportJob, TemplateMode
 from ..report_schema import MAX_RESEARCH_QUESTIONS
 from .prompt import Step, previous_draft_response_id, search_sources
 
 MAX_TOOL_ROUNDS = 3  # function-call answers per research question before the model must write
 
 
-class ResearchLoop(Exception):
+class StepRefused(Exception):
+    """No further provider call may be made for this attempt; the job fails as `failure_class`."""
+
+    failure_class = FailureClass.PROVIDER_ERROR
+
+
+class ResearchLoop(StepRefused):
     """The model kept calling tools instead of writing its notes."""
+
+
+class BudgetReached(StepRefused):
+    """The job's cost has reached its template's cap or its workspace's monthly budget."""
+
+    failure_class = FailureClass.POLICY_BLOCK
 
 
 def call_is_final(call: ProviderCall) -> bool:
@@ -51,7 +64,11 @@ def _answer(attempt: JobAttempt, function_call: dict, *, exhausted: bool) -> dic
 
 
 def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
-    """The step to run next, from what the attempt's calls have answered so far."""
+    """The step to run next, from what the attempt's calls have answered so far. Refused
+    (BudgetReached) once the job's cost has reached a budget."""
+    reached = budget_reached(job=job)
+    if reached:
+        raise BudgetReached(reached)
     first = Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
     if job.template.mode != TemplateMode.MULTI_STEP:
         return first

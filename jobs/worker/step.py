@@ -23,8 +23,10 @@ from django.utils import timezone
 from sources.models import SourceStatus
 from sources.selectors import manifest_entries
 from sources.services import manifest_freeze, source_ingest
+from sources.urls import url_key
 
 from .. import events, policy, services
+from ..breaker import backoff_share, breaker_admits, breaker_trip, is_breaker_error, is_shared_rate_limit, job_hold
 from ..models import (
     ACTIVE_STATUSES,
     ArtifactKind,
@@ -50,11 +52,13 @@ from ..providers.base import (
     ResponseState,
     failure_class_for_code,
 )
-from ..rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown
+from ..rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown, web_citations
+from ..selectors import attempt_search_urls
 from .dispatcher import dispatcher_ensure
 from .lease import job_lease_acquire, job_lease_expiry, job_lease_release, job_lease_renew, new_lease_token
 from .prompt import PREVIOUS_RESPONSE_NOT_FOUND, build_request
-from .research import ResearchLoop, call_is_final, next_step
+from .research import StepRefused, call_is_final, next_step
+from .web_pages import web_pages_fetch
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +111,8 @@ def job_advance(*, job_id: int, lease_token: str | None = None, provider: Provid
         if job is None:
             return
         provider = provider or get_provider()
+        if not breaker_admits(job=job, provider=provider):
+            return  # a provider hold or a shared backoff: the job keeps its state and waits
         if job.status == JobStatus.QUEUED:
             job = job_prepare(job=job)
         if job is not None and job.status == JobStatus.PREPARING:
@@ -272,8 +278,8 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         attempt = JobAttempt.objects.select_related("manifest").get(pk=attempt.pk)
         try:
             step = next_step(job=job, attempt=attempt)
-        except ResearchLoop as exc:
-            services.job_fail(job=job, failure_class=FailureClass.PROVIDER_ERROR, message=str(exc), attempt=attempt)
+        except StepRefused as exc:
+            services.job_fail(job=job, failure_class=exc.failure_class, message=str(exc), attempt=attempt)
             return
         request, summary = build_request(job=job, attempt=attempt, provider_name=provider.name, step=step)
         call = ProviderCall.objects.create(
@@ -319,7 +325,15 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
 def _provider_error(*, job: ReportJob, attempt: JobAttempt, error: ProviderError) -> None:
     """A transient error is retried automatically, a bounded number of times with backoff;
     anything else, or the last transient one, fails the job. A chained request whose previous
-    response is gone is sent again at once, unchained, with what the chain carried as input."""
+    response is gone is sent again at once, unchained, with what the chain carried as input.
+    A quota or credential failure holds the job instead (the breaker opens for every job), and
+    a rate limit makes every job wait, not just this one."""
+    if is_breaker_error(error):
+        breaker_trip(error=error)
+        job_hold(job_id=job.pk, until=timezone.now() + dt.timedelta(seconds=settings.BREAKER_PROBE_SECONDS))
+        return
+    if is_shared_rate_limit(error):
+        backoff_share(seconds=error.retry_after or settings.PROVIDER_RETRY_BASE_SECONDS)
     if error.code == PREVIOUS_RESPONSE_NOT_FOUND and _chain_lost_once(attempt):
         with transaction.atomic():
             locked = services.job_lock(job.pk)
@@ -402,7 +416,10 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
         state = provider.retrieve(call.provider_response_id)
     except ProviderError as exc:
         ProviderCall.objects.filter(pk=call.pk).update(polls=call.polls + 1, last_checked_at=timezone.now(), error_code=exc.code[:100], error_message=exc.message)
-        if exc.transient and not _past_runtime(job, attempt):
+        if is_breaker_error(exc):
+            breaker_trip(error=exc)
+            job_hold(job_id=job.pk, until=timezone.now() + dt.timedelta(seconds=settings.BREAKER_PROBE_SECONDS))
+        elif exc.transient and not _past_runtime(job, attempt):
             _schedule(job.pk, seconds=max(poll_delay(call.polls), exc.retry_after or 0))
         elif exc.transient:
             services.job_fail(job=job, failure_class=FailureClass.TIMEOUT, attempt=attempt,
@@ -432,7 +449,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
     elif state.status == COMPLETED and not call_is_final(call):
         _call_create(job=job, attempt=attempt, provider=provider, token=token)
     elif state.status == COMPLETED:
-        result_store(job=job, attempt=attempt, state=state)
+        result_store(job=job, attempt=attempt, state=state, token=token)
     elif state.status == FAILED:
         code = state.error_code or "unknown"
         _provider_error(
@@ -470,6 +487,8 @@ def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:
             "function_calls": [
                 {"call_id": fc.call_id, "name": fc.name, "arguments": fc.arguments} for fc in state.function_calls
             ],
+            "url_citations": list(state.url_citations),
+            "web_sources": list(state.web_sources),
         }
     ProviderCall.objects.filter(pk=call.pk).update(**updates)
     if state.is_terminal:
@@ -508,9 +527,10 @@ def _job_totals(*, job_id: int) -> None:
     )
 
 
-def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState) -> None:
+def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState, token: str | None = None) -> None:
     """Store the draft's artifacts and move the job on. Written once per attempt: running it
-    twice changes nothing, and a job that is no longer running on this attempt is left alone."""
+    twice changes nothing, and a job that is no longer running on this attempt is left alone.
+    With web search on, the web pages the draft cites are fetched first (see web_pages)."""
     try:
         report = parse_report_json(state.output_text)
     except ReportFormatError as exc:
@@ -527,11 +547,24 @@ def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState) -
          "title": entries[sid].title if sid in entries else "", "url": entries[sid].url if sid in entries else ""}
         for sid in cited_source_ids(report)
     ]
+    web_rows = web_citations(report)
+    if web_rows and job.template.web_search:
+        web_pages_fetch(job=job, attempt=attempt, report=report, token=token)
+    returned = {url_key(url) for url in attempt_search_urls(attempt=attempt)} if web_rows else set()
+    citations += [
+        {"url": row["url"], "title": row["title"], "web": True, "returned_by_search": url_key(row["url"]) in returned}
+        for row in web_rows
+    ]
+    evidence = report.get("evidence") if isinstance(report.get("evidence"), list) else []
+    evidence = evidence + [
+        {"claim": row["claim"], "source_id": "", "url": row["url"], "title": row["title"], "quote": row["quote"]}
+        for row in web_rows
+    ]
     contents = {
         ArtifactKind.REPORT_MARKDOWN: markdown,
         ArtifactKind.STRUCTURED_JSON: json.dumps(report, ensure_ascii=False, indent=2),
         ArtifactKind.CITATIONS: json.dumps(citations, ensure_ascii=False),
-        ArtifactKind.EVIDENCE: json.dumps(report.get("evidence", []) if isinstance(report.get("evidence"), list) else [], ensure_ascii=False),
+        ArtifactKind.EVIDENCE: json.dumps(evidence, ensure_ascii=False),
         ArtifactKind.SOURCE_NOTES: json.dumps(report.get("source_notes", []) if isinstance(report.get("source_notes"), list) else [], ensure_ascii=False),
         ArtifactKind.RENDERED_HTML: render_html(markdown),
     }

@@ -497,6 +497,7 @@ def build_report(input_text: str) -> dict:
         "recommendations": ["Review the cited evidence before acting on it."],
         "open_questions": [] if sids else ["No sources were provided."],
         "source_notes": [{"source_id": sid, "note": "Used as evidence."} for sid in sids],
+        "web_citations": [],
     }
 
 
@@ -601,6 +602,11 @@ class Script:
     cancel_result: str = CANCEL_HONOURED  # CANCEL_HONOURED | CANCEL_LOSES_RACE | CANCEL_REVERTED
     # A structured-output refusal: the message holds a `refusal` part instead of the answer.
     refusal: str = ""
+    # Web search: one `search` action that returned these (url, title) pages — listed in
+    # `action.sources` only when the request asked for them with `include` — and the
+    # `url_citation` annotations of the answer, (url, title) each.
+    web_pages: tuple[tuple[str, str], ...] = ()
+    url_citations: tuple[tuple[str, str], ...] = ()
     omit_status: bool = False  # drop the `status` key (it is optional in the schema)
     omit_usage: bool = False  # drop `usage` even when terminal
 
@@ -821,6 +827,11 @@ class FakeResponse:
             }
             for n in range(self.script.web_search_calls)
         ]
+        if self.script.web_pages:
+            action: dict[str, Any] = {"type": "search", "query": "web search", "queries": ["web search"]}
+            if "web_search_call.action.sources" in (self.request.get("include") or []):
+                action["sources"] = [{"type": "url", "url": url} for url, _ in self.script.web_pages]
+            items.append({"type": "web_search_call", "id": f"ws_{self.id[5:13]}p", "status": "completed", "action": action})
         items += [
             {
                 "type": "web_search_call",
@@ -863,10 +874,21 @@ class FakeResponse:
                 "id": self.message_id,
                 "status": "completed" if status == COMPLETED else "incomplete",
                 "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+                "content": [
+                    {"type": "output_text", "text": text, "annotations": self._annotations(text), "logprobs": []}
+                ],
             }
         )
         return items
+
+    def _annotations(self, text: str) -> list[dict]:
+        """A `url_citation` per scripted citation, spanning the URL where the text has it."""
+        notes = []
+        for url, title in self.script.url_citations:
+            start = max(text.find(url), 0)
+            end = start + len(url) if url in text else len(text)
+            notes.append({"type": "url_citation", "url": url, "title": title, "start_index": start, "end_index": end})
+        return notes
 
     def _usage(self) -> dict:
         script = self.script

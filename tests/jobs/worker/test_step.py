@@ -143,9 +143,8 @@ class TestCreateErrors:
 
     @pytest.mark.parametrize(
         "fault, failure_class",
+        # (A quota or credential failure holds the job instead: see test_breaker.py.)
         [
-            (Fault.insufficient_quota(), "provider_error"),
-            (Fault.unauthorized(), "provider_error"),
             (Fault.bad_request("Invalid 'model'.", code="model_not_found"), "validation_error"),
             (Fault.bad_request("Refused by the safety system.", code="content_policy_violation"), "policy_block"),
         ],
@@ -234,10 +233,10 @@ class TestCancel:
 
 class TestRetryRules:
     def test_manual_retry_after_a_provider_error_runs_a_new_attempt(self, workspace, requester, openai_fake, openai_provider):
-        openai_fake.inject(CREATE, Fault.unauthorized())
-        job = advance(submit(workspace, requester), openai_provider)
+        openai_fake.script_next(Script.failed(code="unsupported_file", message="The model could not read the input."))
+        job = advance(submit(workspace, requester), openai_provider, times=3)
         assert job.status == "failed" and job.retryable
-        job = services.job_retry(job=job, actor=requester, reason="Key rotated")
+        job = services.job_retry(job=job, actor=requester, reason="Sources replaced")
         job = advance(job, openai_provider, times=3)
         assert job.status == "needs_review" and job.current_attempt.number == 2
         bodies = [r.body for r in openai_fake.requests_to(CREATE)]
