@@ -73,6 +73,7 @@ class ReportRequest:
     tools: tuple[dict, ...] = ()
     max_output_tokens: int | None = None
     max_tool_calls: int | None = None  # built-in tool calls (web searches) per response
+    tool_choice: str = ""  # "" leaves the model free; "none": it must answer without tools
     metadata: dict = field(default_factory=dict)
     output_schema_name: str = "research_report"  # jobs.report_schema.REPORT_SCHEMA_NAME
     # Input items sent instead of input_text (function_call_output answers in multi-step mode).

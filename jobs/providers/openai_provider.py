@@ -97,6 +97,8 @@ class OpenAIProvider:
             params["max_output_tokens"] = request.max_output_tokens
         if request.max_tool_calls is not None:
             params["max_tool_calls"] = request.max_tool_calls
+        if request.tool_choice and request.tools:
+            params["tool_choice"] = request.tool_choice
         return response_state(_call(self._create_client.responses.create, **params))
 
     def delete(self, response_id: str) -> None:

@@ -170,6 +170,7 @@ class Step:
     input_items: tuple[dict, ...] = ()
     # Text standing in for the chain when the previous response is gone (see chain_lost).
     carried: tuple[str, ...] = ()
+    tool_choice: str = ""  # "none" once a research question has used its tool rounds
 
 
 def _instructions(job: ReportJob, *, final: bool) -> str:
@@ -317,6 +318,7 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, st
         tools=tools,
         max_output_tokens=template.max_output_tokens,
         max_tool_calls=template.max_tool_calls,
+        tool_choice=step.tool_choice,
         input_items=step.input_items,
         metadata={"workspace": job.workspace.slug},
     )

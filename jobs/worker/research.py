@@ -16,7 +16,9 @@ from ..models import CallStatus, FailureClass, JobAttempt, ProviderCall, ReportJ
 from ..report_schema import MAX_RESEARCH_QUESTIONS
 from .prompt import Step, previous_draft_response_id, search_sources
 
-MAX_TOOL_ROUNDS = 3  # function-call answers per research question before the model must write
+# Function-call answers per research question; the last is sent with tool_choice "none", so
+# the model must write its notes from what it has found.
+MAX_TOOL_ROUNDS = 3
 
 
 class StepRefused(Exception):
@@ -49,10 +51,8 @@ def _plan_questions(plan: ProviderCall) -> list[str]:
     return [q.strip() for q in questions if isinstance(q, str) and q.strip()][:MAX_RESEARCH_QUESTIONS]
 
 
-def _answer(attempt: JobAttempt, function_call: dict, *, exhausted: bool) -> dict:
-    if exhausted:
-        result = {"error": "Search limit reached for this question: write your notes now."}
-    elif function_call.get("name") != "search_sources":
+def _answer(attempt: JobAttempt, function_call: dict) -> dict:
+    if function_call.get("name") != "search_sources":
         result = {"error": f"Unknown function {function_call.get('name')!r}; only search_sources exists."}
     else:
         try:
@@ -81,12 +81,14 @@ def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
     pending = last.output.get("function_calls") or []
     if pending:
         rounds = sum(1 for c in done if c.step == last.step)
-        if rounds > MAX_TOOL_ROUNDS + 1:
+        if rounds > MAX_TOOL_ROUNDS:
+            # It was told to answer without tools and still called one: not a model to wait for.
             raise ResearchLoop(f"The model kept calling tools in {last.step} instead of writing its notes.")
         return Step(
             name=last.step, previous_response_id=last.provider_response_id,
             question=questions[number - 1] if 0 < number <= len(questions) else "", number=number, of=len(questions),
-            input_items=tuple(_answer(attempt, fc, exhausted=rounds > MAX_TOOL_ROUNDS) for fc in pending),
+            input_items=tuple(_answer(attempt, fc) for fc in pending),
+            tool_choice="none" if rounds == MAX_TOOL_ROUNDS else "",
         )
     if number < len(questions):
         return Step(

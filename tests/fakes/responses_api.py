@@ -841,6 +841,11 @@ class FakeResponse:
             }
             for n in range(self.script.page_opens)
         ]
+        # Only functions the request offers, and none under tool_choice "none", as the API makes it.
+        offered = {tool.get("name") for tool in self.request.get("tools") or [] if tool.get("type") == "function"}
+        calls = () if self.request.get("tool_choice") == "none" else tuple(
+            (name, arguments) for name, arguments in self.script.function_calls if name in offered
+        )
         items += [
             {
                 "type": "function_call",
@@ -850,9 +855,9 @@ class FakeResponse:
                 "arguments": arguments,
                 "status": "completed",
             }
-            for n, (name, arguments) in enumerate(self.script.function_calls)
+            for n, (name, arguments) in enumerate(calls)
         ]
-        if self.script.function_calls and self.script.output_text is None:
+        if calls and self.script.output_text is None:
             return items  # the model stopped to call a function: no message yet
         if self.script.refusal:
             items.append(

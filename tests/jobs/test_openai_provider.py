@@ -64,6 +64,13 @@ def provider(fake):
     return OpenAIProvider(api_key=API_KEY, base_url=fake.base_url, timeout=5.0)
 
 
+# A function tool the scripted function calls can call (the API only calls offered functions).
+LOOKUP_TOOL = {
+    "type": "function", "name": "lookup", "strict": True,
+    "parameters": {"type": "object", "properties": {}, "required": [], "additionalProperties": False},
+}
+
+
 def make_request(**overrides) -> ReportRequest:
     values = dict(
         job_id="job_7f3a",
@@ -302,7 +309,7 @@ def test_time_based_statuses_follow_the_fakes_clock():
 
 def test_tool_calls_count_the_tool_call_items_in_the_output(fake, provider):
     fake.script_next(Script(web_search_calls=3, function_calls=(("lookup", "{}"),), output_text="{}"))
-    created = provider.create(make_request())
+    created = provider.create(make_request(tools=(LOOKUP_TOOL,)))
     fake.set_status(created.id, COMPLETED)
 
     assert provider.retrieve(created.id).usage.tool_calls == 4
@@ -310,7 +317,7 @@ def test_tool_calls_count_the_tool_call_items_in_the_output(fake, provider):
 
 def test_billable_web_searches_from_tool_usage_replace_the_item_count(fake, provider):
     fake.script_next(Script(web_search_calls=3, billable_web_searches=2, function_calls=(("lookup", "{}"),)))
-    created = provider.create(make_request())
+    created = provider.create(make_request(tools=(LOOKUP_TOOL,)))
     fake.set_status(created.id, COMPLETED)
 
     state = provider.retrieve(created.id)
@@ -489,7 +496,7 @@ def test_the_fake_rejects_requests_the_api_would_reject(body, expected):
 
 def test_the_fake_accepts_message_list_input_and_function_outputs(fake):
     fake.script_next(Script(statuses=("completed",), function_calls=(("lookup", "{}"),)))
-    first = httpx.post(f"{fake.base_url}/responses", json={"model": "gpt-5", "input": "hi"}).json()
+    first = httpx.post(f"{fake.base_url}/responses", json={"model": "gpt-5", "input": "hi", "tools": [LOOKUP_TOOL]}).json()
     [call] = [item for item in first["output"] if item["type"] == "function_call"]
     for body in (
         {"model": "gpt-5", "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}]},
@@ -513,7 +520,7 @@ def test_the_fake_refuses_a_chain_to_a_response_it_does_not_have():
 def test_the_fake_refuses_a_function_output_for_a_call_never_made():
     with ResponsesAPIFake() as fake:
         fake.script_next(Script(statuses=("completed",), function_calls=(("lookup", "{}"),)))
-        first = httpx.post(f"{fake.base_url}/responses", json={"model": "gpt-5", "input": "hi"}).json()
+        first = httpx.post(f"{fake.base_url}/responses", json={"model": "gpt-5", "input": "hi", "tools": [LOOKUP_TOOL]}).json()
 
         reply = httpx.post(f"{fake.base_url}/responses", json={
             "model": "gpt-5", "previous_response_id": first["id"],

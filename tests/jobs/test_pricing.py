@@ -7,6 +7,7 @@ import pytest
 
 from jobs.pricing import model_prices, usage_cost
 from jobs.providers.base import ReportRequest, Usage
+from jobs.report_schema import SEARCH_SOURCES_TOOL
 from tests.fakes.responses_api import CANCEL_LOSES_RACE, COMPLETED, Script
 
 TABLE = {
@@ -58,7 +59,7 @@ def test_the_default_table_is_dated_and_prices_the_current_models(settings):
 def _request():
     return ReportRequest(
         job_id="job_1", attempt=1, step="report", model="gpt-5.2", instructions="Write.", input_text="Topic: x",
-        topic="x", audience="", sources=(), output_schema={},
+        topic="x", audience="", sources=(), output_schema={}, tools=(SEARCH_SOURCES_TOOL,),
     )
 
 

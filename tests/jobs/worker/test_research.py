@@ -88,14 +88,22 @@ def test_through_the_sdk_each_request_is_valid_and_function_calls_are_answered(o
     assert job.input_tokens >= 900
 
 
-def test_a_model_that_keeps_calling_tools_is_stopped(openai_fake, openai_provider):
-    looping = Script(statuses=("completed",), function_calls=(("search_sources", json.dumps({"query": "x"})),))
-    openai_fake.script_next(Script(statuses=("completed",), output_text=json.dumps({"questions": ["Q?"]})), *[looping] * 8)
+def test_a_question_out_of_tool_rounds_is_asked_to_write(openai_fake, openai_provider):
+    looping = Script(statuses=("completed",), function_calls=(("search_sources", json.dumps({"query": "capacity"})),))
+    openai_fake.script_next(
+        Script(statuses=("completed",), output_text=json.dumps({"questions": ["Q?"]})), *[looping] * 4, Script(statuses=("completed",))
+    )
+
     job = run_until_done(submit(), provider=openai_provider)
-    assert job.status == "failed" and job.failure_class == "provider_error"
-    assert "kept calling tools" in job.failure_message
-    last_answer = json.loads(openai_fake.requests_to(CREATE)[-1].body["input"][0]["output"])
-    assert "limit reached" in last_answer["error"]
+
+    assert job.status == "needs_review"
+    bodies = [r.body for r in openai_fake.requests_to(CREATE)]
+    assert [b["metadata"]["step"] for b in bodies] == ["plan"] + ["research-1"] * 4 + ["synthesize"]
+    last_round = bodies[4]
+    # the last round still gets the search results, and must write: no more tool calls
+    assert last_round["tool_choice"] == "none"
+    assert "passages" in json.loads(last_round["input"][0]["output"])
+    assert all("tool_choice" not in body for body in bodies[1:4])
 
 
 def test_a_plan_without_usable_questions_goes_straight_to_the_report(openai_fake, openai_provider):
