@@ -171,6 +171,7 @@ class Step:
     # Text standing in for the chain when the previous response is gone (see chain_lost).
     carried: tuple[str, ...] = ()
     tool_choice: str = ""  # "none" once a research question has used its tool rounds
+    notes: tuple[tuple[str, str], ...] = ()  # the synthesis's input: (question, notes) each
 
 
 def _instructions(job: ReportJob, *, final: bool) -> str:
@@ -290,9 +291,11 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, st
         summary["question"] = step.question
     elif step.name == "synthesize":
         lines = [
-            "Write the final report now, from your research notes above and the sources.",
+            "Write the final report now, from the sources above and your research notes below.",
             *(["Include these sections: " + "; ".join(sections) + "."] if sections else []),
         ]
+        for number, (question, notes) in enumerate(step.notes, start=1):
+            lines += ["", f"--- Research notes {number}: {question} ---", notes]
         if attempt.instructions:
             lines += ["Address the reviewer's notes:", attempt.instructions]
     if step.carried:

@@ -1,10 +1,12 @@
-"""Multi-step research: which step of an attempt runs next.
+"""Multi-step research: which steps of an attempt run next, and which call to look at.
 
-plan (research questions) → research each question (the model may call the
+plan (research questions) → research every question side by side (the model may call the
 `search_sources` function tool; the worker answers with `function_call_output`) →
-synthesize. Each step is one background response chained to the one before it with
-`previous_response_id`, and each is a ProviderCall; the next step is read from what the
-attempt's completed calls answered, so a worker that died between steps resumes here.
+synthesize. Each research question is chained to the plan with `previous_response_id` (not
+to the other questions), its tool rounds to its own previous round; the synthesis is chained
+to the plan and given each question's notes as input, so no hop re-bills the whole chain.
+Each step is a ProviderCall; what runs next is read from what the attempt's calls answered,
+so a worker that died mid-run resumes from the last finished steps.
 """
 
 from __future__ import annotations
@@ -63,36 +65,102 @@ def _answer(attempt: JobAttempt, function_call: dict) -> dict:
     return {"type": "function_call_output", "call_id": function_call.get("call_id", ""), "output": json.dumps(result)}
 
 
+def _live(call: ProviderCall) -> bool:
+    return call.status in CallStatus.LIVE
+
+
+def _calls(attempt: JobAttempt) -> list[ProviderCall]:
+    return list(ProviderCall.objects.filter(attempt=attempt).exclude(status=CallStatus.LOST).order_by("id"))
+
+
+def _startable(*, job: ReportJob, attempt: JobAttempt, calls: list[ProviderCall]) -> list[Step]:
+    """Every step of a multi-step attempt that may start now, read from its calls: the plan;
+    then each question not yet started or whose function calls await an answer (questions
+    run side by side, each chained from the plan); then, once every question has its notes,
+    the synthesis. A failed step starts again; a step in flight is waited for."""
+    plans = [c for c in calls if c.step == "plan"]
+    plan = next((c for c in plans if c.status == CallStatus.COMPLETED), None)
+    if plan is None:
+        if any(_live(c) for c in plans):
+            return []
+        return [Step(name="plan", previous_response_id=previous_draft_response_id(job=job, attempt=attempt))]
+    questions = _plan_questions(plan)
+    steps: list[Step] = []
+    notes: list[tuple[str, str]] = []
+    for number, question in enumerate(questions, start=1):
+        name = f"research-{number}"
+        mine = [c for c in calls if c.step == name]
+        done = [c for c in mine if c.status == CallStatus.COMPLETED]
+        last = done[-1] if done else None
+        if any(_live(c) and (last is None or c.id > last.id) for c in mine):
+            continue  # in flight
+        base = dict(name=name, question=question, number=number, of=len(questions))
+        if last is None:
+            steps.append(Step(previous_response_id=plan.provider_response_id, **base))
+            continue
+        pending = last.output.get("function_calls") or []
+        if not pending:
+            notes.append((question, last.output.get("text") or ""))
+            continue
+        if len(done) > MAX_TOOL_ROUNDS:
+            # It was told to answer without tools and still called one: not a model to wait for.
+            raise ResearchLoop(f"The model kept calling tools in {name} instead of writing its notes.")
+        steps.append(Step(
+            previous_response_id=last.provider_response_id,
+            input_items=tuple(_answer(attempt, fc) for fc in pending),
+            tool_choice="none" if len(done) == MAX_TOOL_ROUNDS else "",
+            **base,
+        ))
+    if steps or len(notes) < len(questions):
+        return steps
+    if any(_live(c) or c.status == CallStatus.COMPLETED for c in calls if c.step == "synthesize"):
+        return []
+    # Chained from the plan (the sources and the questions), with each question's notes as
+    # input: the research rounds themselves are not billed again.
+    return [Step(name="synthesize", previous_response_id=plan.provider_response_id, notes=tuple(notes))]
+
+
 def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
-    """The step to run next, from what the attempt's calls have answered so far. Refused
+    """The step to start next, from what the attempt's calls have answered so far. Refused
     (BudgetReached) once the job's cost has reached a budget."""
     reached = budget_reached(job=job)
     if reached:
         raise BudgetReached(reached)
-    first = Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
     if job.template.mode != TemplateMode.MULTI_STEP:
-        return first
-    done = list(ProviderCall.objects.filter(attempt=attempt, status=CallStatus.COMPLETED).order_by("id"))
-    if not done:
-        return Step(name="plan", previous_response_id=first.previous_response_id)
-    last = done[-1]
-    questions = _plan_questions(done[0])
-    number = int(last.step.split("-")[1]) if last.step.startswith("research-") else 0
-    pending = last.output.get("function_calls") or []
-    if pending:
-        rounds = sum(1 for c in done if c.step == last.step)
-        if rounds > MAX_TOOL_ROUNDS:
-            # It was told to answer without tools and still called one: not a model to wait for.
-            raise ResearchLoop(f"The model kept calling tools in {last.step} instead of writing its notes.")
-        return Step(
-            name=last.step, previous_response_id=last.provider_response_id,
-            question=questions[number - 1] if 0 < number <= len(questions) else "", number=number, of=len(questions),
-            input_items=tuple(_answer(attempt, fc) for fc in pending),
-            tool_choice="none" if rounds == MAX_TOOL_ROUNDS else "",
-        )
-    if number < len(questions):
-        return Step(
-            name=f"research-{number + 1}", previous_response_id=last.provider_response_id,
-            question=questions[number], number=number + 1, of=len(questions),
-        )
-    return Step(name="synthesize", previous_response_id=last.provider_response_id)
+        return Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
+    steps = _startable(job=job, attempt=attempt, calls=_calls(attempt))
+    if not steps:
+        raise StepRefused("No research step can start now: every step is in flight or done.")
+    return steps[0]
+
+
+def research_startable(*, job: ReportJob, attempt: JobAttempt) -> bool:
+    """Can another step of this multi-step attempt start now (beside those in flight)?"""
+    if job.template.mode != TemplateMode.MULTI_STEP:
+        return False
+    try:
+        return bool(_startable(job=job, attempt=attempt, calls=_calls(attempt)))
+    except StepRefused:
+        return True  # starting it is what fails the job, with the reason
+
+
+def call_to_follow(*, job: ReportJob, attempt: JobAttempt) -> ProviderCall | None:
+    """The call the worker's check acts on. One response at a time: the latest. Multi-step
+    research runs several: a call a dead worker left without a response id first; else, when
+    a step can start, the latest finished call (the check then starts what comes next);
+    else the running call looked at longest ago."""
+    calls = _calls(attempt)
+    if not calls or all(c.step == "report" for c in calls):
+        return calls[-1] if calls else None
+    lost = [c for c in calls if c.status == CallStatus.PENDING and not c.provider_response_id]
+    if lost:
+        return lost[0]
+    if research_startable(job=job, attempt=attempt):
+        ended = [c for c in calls if c.status in (CallStatus.ERROR, CallStatus.FAILED)
+                 or (c.status == CallStatus.COMPLETED and not call_is_final(c))]
+        if ended:
+            return ended[-1]
+    running = [c for c in calls if c.status in (CallStatus.QUEUED, CallStatus.IN_PROGRESS)]
+    if running:
+        return min(running, key=lambda c: (c.last_checked_at or c.created_at, c.id))
+    return calls[-1]

@@ -36,6 +36,7 @@ from ..models import (
     JobStatus,
     ProviderCall,
     ReportJob,
+    TemplateMode,
 )
 from ..pricing import usage_cost
 from ..providers import get_provider
@@ -52,12 +53,13 @@ from ..providers.base import (
     ResponseState,
     failure_class_for_code,
 )
+from ..report_schema import MAX_RESEARCH_QUESTIONS
 from ..rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown, web_citations
 from ..selectors import attempt_search_urls
 from .dispatcher import dispatcher_ensure
 from .lease import job_lease_acquire, job_lease_expiry, job_lease_release, job_lease_renew, new_lease_token
 from .prompt import PREVIOUS_RESPONSE_NOT_FOUND, build_request
-from .research import StepRefused, call_is_final, next_step
+from .research import StepRefused, call_is_final, call_to_follow, next_step, research_startable
 from .web_pages import web_pages_fetch
 
 log = logging.getLogger(__name__)
@@ -397,19 +399,33 @@ def response_cancel(*, response_id: str, provider: Provider | None = None) -> No
         ProviderCall.objects.filter(pk=call.pk).update(status=state.status or CANCELLED)
 
 
+def _steps_start(*, job: ReportJob, attempt: JobAttempt, provider: Provider, token: str) -> None:
+    """Start the next step; for multi-step research, every step that can run now beside those
+    in flight (the questions run side by side). Nothing when every step is in flight."""
+    if job.template.mode != TemplateMode.MULTI_STEP:
+        _call_create(job=job, attempt=attempt, provider=provider, token=token)
+        return
+    for _ in range(MAX_RESEARCH_QUESTIONS + 2):
+        if not research_startable(job=job, attempt=attempt):
+            return
+        _call_create(job=job, attempt=attempt, provider=provider, token=token)
+        if not ReportJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, current_attempt=attempt).exists():
+            return  # failed (a budget), canceled, or still preparing because the create failed
+
+
 def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
     """Poll the running response once and act on what it says."""
     attempt = job.current_attempt
-    latest = ProviderCall.objects.filter(attempt=attempt).exclude(status=CallStatus.LOST).order_by("-id").first()
+    latest = call_to_follow(job=job, attempt=attempt)
     if latest is None or latest.status in (CallStatus.ERROR, FAILED) or (latest.status == COMPLETED and not call_is_final(latest)):
         # A retry after a failed response, or the next research step (its predecessor ended
         # but the worker stopped before creating it): start it, unless a backoff is in force.
         if not _waiting(job):
-            _call_create(job=job, attempt=attempt, provider=provider, token=token)
+            _steps_start(job=job, attempt=attempt, provider=provider, token=token)
         return
     if not latest.provider_response_id:
         if _call_lost(job=job, attempt=attempt, call=latest):
-            _call_create(job=job, attempt=attempt, provider=provider, token=token)
+            _steps_start(job=job, attempt=attempt, provider=provider, token=token)
         return
     call = latest
     try:
@@ -447,7 +463,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
             message=f"The model refused to write this report: {state.refusal}", details={"refusal": state.refusal[:2000]},
         )
     elif state.status == COMPLETED and not call_is_final(call):
-        _call_create(job=job, attempt=attempt, provider=provider, token=token)
+        _steps_start(job=job, attempt=attempt, provider=provider, token=token)
     elif state.status == COMPLETED:
         result_store(job=job, attempt=attempt, state=state, token=token)
     elif state.status == FAILED:

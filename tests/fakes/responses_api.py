@@ -745,6 +745,9 @@ class FakeResponse:
     forced_status: str | None = None
     deleted: bool = False
     message_id: str = field(default_factory=lambda: f"msg_{secrets.token_hex(16)}")
+    # Tokens of the chain before it (the previous response's input and output): a chained
+    # request is billed for them again, as the API bills a previous_response_id's context.
+    carried_tokens: int = 0
 
     def status(self, now: float) -> str:
         if self.forced_status:
@@ -900,7 +903,7 @@ class FakeResponse:
         input_tokens = script.input_tokens
         if input_tokens is None:
             prompt = _input_text(self.request) + (self.request.get("instructions") or "")
-            input_tokens = max(1, len(prompt) // 4)
+            input_tokens = max(1, len(prompt) // 4) + self.carried_tokens
         output_tokens = script.output_tokens
         if output_tokens is None:
             output_tokens = max(1, len(self.output_text()) // 4) + script.reasoning_tokens
@@ -1145,12 +1148,18 @@ class ResponsesAPIFake:
         if problem is not None:
             return problem
         script = self._scripts.popleft() if self._scripts else self.default_script
+        previous = self._responses.get(body.get("previous_response_id") or "")
+        carried = 0
+        if previous is not None:
+            usage = previous._usage()
+            carried = usage["input_tokens"] + usage["output_tokens"]
         response = FakeResponse(
             id=f"resp_{secrets.token_hex(24)}",
             request=body,
             script=script,
             created_at=int(time.time()),
             started=now,
+            carried_tokens=carried,
         )
         self._responses[response.id] = response
         return _Reply(200, response.body(now))
