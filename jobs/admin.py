@@ -476,7 +476,7 @@ class ReportTemplateAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "slug", "report_type", "description", "is_active"]}),
         ("What to write", {"fields": ["instructions", "required_sections", "output_schema"]}),
-        ("How to run it", {"fields": ["model", "reasoning_effort", "mode", "web_search", "web_search_domains", "max_runtime_minutes"]}),
+        ("How to run it", {"fields": ["model", "reasoning_effort", "mode", "follow_up_round", "web_search", "web_search_domains", "max_runtime_minutes"]}),
         ("Budget", {"fields": ["cost_cap_usd", "max_output_tokens", "max_tool_calls"]}),
         ("Review and delivery", {"fields": ["review_required", "useful_window_hours", "freshness_days"]}),
     ]

@@ -104,6 +104,9 @@ class ReportTemplate(models.Model):
     # Sources older than this many days are flagged in review; 0 turns the check off.
     freshness_days = models.PositiveIntegerField(default=0)
     mode = models.CharField(max_length=16, choices=TemplateMode.choices, default=TemplateMode.SINGLE)
+    # Multi-step only: after the research, ask for the gaps its notes leave, and research those
+    # too (at most MAX_RESEARCH_QUESTIONS more) before the synthesis.
+    follow_up_round = models.BooleanField(default=False)
     # Budgets: what one report may cost (all attempts and steps), and the caps sent with
     # every request. Empty means no limit.
     cost_cap_usd = models.DecimalField(

@@ -289,6 +289,17 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, st
         output_schema, schema_name = {}, ""
         tools = (SEARCH_SOURCES_TOOL,) + tools
         summary["question"] = step.question
+    elif step.name == "gaps":
+        instructions = _instructions(job, final=False)
+        lines = ["Your research notes so far:"]
+        for number, (question, notes) in enumerate(step.notes, start=1):
+            lines += ["", f"--- Research notes {number}: {question} ---", notes]
+        lines += [
+            "",
+            f"List at most {MAX_RESEARCH_QUESTIONS} follow-up questions these notes leave unanswered that "
+            "the sources may still answer, most important first; an empty list if there are none.",
+        ]
+        output_schema, schema_name, tools = QUESTIONS_SCHEMA, QUESTIONS_SCHEMA_NAME, ()
     elif step.name == "synthesize":
         lines = [
             "Write the final report now, from the sources above and your research notes below.",

@@ -73,30 +73,24 @@ def _calls(attempt: JobAttempt) -> list[ProviderCall]:
     return list(ProviderCall.objects.filter(attempt=attempt).exclude(status=CallStatus.LOST).order_by("id"))
 
 
-def _startable(*, job: ReportJob, attempt: JobAttempt, calls: list[ProviderCall]) -> list[Step]:
-    """Every step of a multi-step attempt that may start now, read from its calls: the plan;
-    then each question not yet started or whose function calls await an answer (questions
-    run side by side, each chained from the plan); then, once every question has its notes,
-    the synthesis. A failed step starts again; a step in flight is waited for."""
-    plans = [c for c in calls if c.step == "plan"]
-    plan = next((c for c in plans if c.status == CallStatus.COMPLETED), None)
-    if plan is None:
-        if any(_live(c) for c in plans):
-            return []
-        return [Step(name="plan", previous_response_id=previous_draft_response_id(job=job, attempt=attempt))]
-    questions = _plan_questions(plan)
+def _questions_research(
+    *, attempt: JobAttempt, calls: list[ProviderCall], parent: ProviderCall, questions: list[str], first_number: int
+) -> tuple[list[Step], list[tuple[str, str]], bool]:
+    """For questions numbered from `first_number`, each chained from `parent` (the plan): the
+    steps that may start now, the notes of those finished, and whether all are finished."""
     steps: list[Step] = []
     notes: list[tuple[str, str]] = []
-    for number, question in enumerate(questions, start=1):
+    of = first_number + len(questions) - 1
+    for number, question in enumerate(questions, start=first_number):
         name = f"research-{number}"
         mine = [c for c in calls if c.step == name]
         done = [c for c in mine if c.status == CallStatus.COMPLETED]
         last = done[-1] if done else None
         if any(_live(c) and (last is None or c.id > last.id) for c in mine):
             continue  # in flight
-        base = dict(name=name, question=question, number=number, of=len(questions))
+        base = dict(name=name, question=question, number=number, of=of)
         if last is None:
-            steps.append(Step(previous_response_id=plan.provider_response_id, **base))
+            steps.append(Step(previous_response_id=parent.provider_response_id, **base))
             continue
         pending = last.output.get("function_calls") or []
         if not pending:
@@ -111,13 +105,43 @@ def _startable(*, job: ReportJob, attempt: JobAttempt, calls: list[ProviderCall]
             tool_choice="none" if len(done) == MAX_TOOL_ROUNDS else "",
             **base,
         ))
-    if steps or len(notes) < len(questions):
+    return steps, notes, len(notes) == len(questions)
+
+
+def _once(calls: list[ProviderCall], name: str) -> tuple[ProviderCall | None, bool]:
+    """A single step's completed call, and whether it is still to be started."""
+    mine = [c for c in calls if c.step == name]
+    completed = next((c for c in mine if c.status == CallStatus.COMPLETED), None)
+    return completed, completed is None and not any(_live(c) for c in mine)
+
+
+def _startable(*, job: ReportJob, attempt: JobAttempt, calls: list[ProviderCall]) -> list[Step]:
+    """Every step of a multi-step attempt that may start now, read from its calls: the plan;
+    then each question not yet started or whose function calls await an answer (questions
+    run side by side, each chained from the plan); with a follow-up round, once the notes are
+    in, the gaps they leave, and those questions; then the synthesis. A failed step starts
+    again; a step in flight is waited for."""
+    plan, plan_due = _once(calls, "plan")
+    if plan is None:
+        return [Step(name="plan", previous_response_id=previous_draft_response_id(job=job, attempt=attempt))] if plan_due else []
+    questions = _plan_questions(plan)
+    steps, notes, finished = _questions_research(attempt=attempt, calls=calls, parent=plan, questions=questions, first_number=1)
+    if not finished:
         return steps
-    if any(_live(c) or c.status == CallStatus.COMPLETED for c in calls if c.step == "synthesize"):
-        return []
+    if job.template.follow_up_round:
+        gaps, gaps_due = _once(calls, "gaps")
+        if gaps is None:
+            return [Step(name="gaps", previous_response_id=plan.provider_response_id, notes=tuple(notes))] if gaps_due else []
+        more, more_notes, finished = _questions_research(
+            attempt=attempt, calls=calls, parent=plan, questions=_plan_questions(gaps), first_number=len(questions) + 1
+        )
+        if not finished:
+            return more
+        notes += more_notes
+    _, synthesis_due = _once(calls, "synthesize")
     # Chained from the plan (the sources and the questions), with each question's notes as
     # input: the research rounds themselves are not billed again.
-    return [Step(name="synthesize", previous_response_id=plan.provider_response_id, notes=tuple(notes))]
+    return [Step(name="synthesize", previous_response_id=plan.provider_response_id, notes=tuple(notes))] if synthesis_due else []
 
 
 def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:

@@ -157,3 +157,57 @@ def test_a_worker_that_died_mid_fan_out_is_resumed_from_the_finished_steps(opena
     assert steps.count(("plan", "completed")) == 1 and steps.count(("research-1", "completed")) == 1
     assert ("research-2", "lost") in steps and steps.count(("research-2", "completed")) == 1
     assert steps[-1] == ("synthesize", "completed")
+
+
+def test_a_follow_up_round_researches_the_gaps_the_notes_leave(openai_fake, openai_provider):
+    done = ("completed",)
+    openai_fake.script_next(
+        Script(statuses=done, output_text=json.dumps({"questions": ["How much capacity exists?"]})),
+        Script(statuses=done, output_text="Capacity: 410,000 tonnes a year in 2025 [S1]."),
+        Script(statuses=done, output_text=json.dumps({"questions": ["What does regulation require?"]})),
+        Script(statuses=done, output_text="Regulation: 50 percent lithium recovery by 2027 [S2]."),
+        Script(statuses=done),
+    )
+    job = submit()
+    job.template.follow_up_round = True
+    job.template.save()
+
+    job = run_until_done(job, openai_provider)
+
+    assert job.status == "needs_review"
+    bodies = [r.body for r in openai_fake.requests_to(CREATE)]
+    assert [b["metadata"]["step"] for b in bodies] == ["plan", "research-1", "gaps", "research-2", "synthesize"]
+    plan_id = list(openai_fake.responses)[0]
+    gaps, follow_up, synthesis = bodies[2:]
+    assert gaps["text"]["format"]["name"] == "research_plan" and "410,000 tonnes" in gaps["input"]
+    assert "What does regulation require?" in follow_up["input"] and follow_up["previous_response_id"] == plan_id
+    assert "410,000 tonnes" in synthesis["input"] and "50 percent lithium" in synthesis["input"]
+
+
+def test_a_follow_up_round_with_no_gaps_goes_on_to_the_synthesis(openai_fake, openai_provider):
+    done = ("completed",)
+    openai_fake.script_next(
+        Script(statuses=done, output_text=json.dumps({"questions": ["How much capacity exists?"]})),
+        Script(statuses=done, output_text="Capacity: 410,000 tonnes [S1]."),
+        Script(statuses=done, output_text=json.dumps({"questions": []})),
+    )
+    job = submit()
+    job.template.follow_up_round = True
+    job.template.save()
+
+    job = run_until_done(job, openai_provider)
+
+    assert job.status == "needs_review"
+    assert [c.step for c in ProviderCall.objects.filter(job=job).order_by("id")] == ["plan", "research-1", "gaps", "synthesize"]
+
+
+def test_the_local_provider_runs_a_follow_up_round_too():
+    job = submit()
+    job.template.follow_up_round = True
+    job.template.save()
+
+    job = run_until_done(job)
+
+    assert job.status == "needs_review"
+    steps = [c.step for c in ProviderCall.objects.filter(job=job).order_by("id")]
+    assert "gaps" in steps and steps[-1] == "synthesize"
