@@ -12,8 +12,8 @@ Outcomes, and why:
   source older than the template's freshness limit. Approving needs an override reason.
 - warning: worth a look, not a breach — an uncited statement without figures (it may be
   framing rather than a claim), a quote that matches only once punctuation is ignored, a stale
-  source the report does not cite, an undated source (freshness unknown), a web-search URL from
-  an allowed domain, an empty required section.
+  source the report does not cite, an undated source (freshness unknown), a URL from an allowed
+  domain when the searches' results are not known (older responses), an empty required section.
 - passed: checked and fine (cited sources that exist, quotes found, fresh sources, sections).
 
 Web citations (rows of `web_citations`, with web search on) get three checks of their own:
@@ -683,7 +683,13 @@ def check_urls(
                 results.append(CheckResult(URL_IN_MANIFEST, Outcome.PASSED, "Appears in a source's text.", **base))
             elif web_search and url_key(url) in search_urls and (not domains or host_allowed(url_host(url), list(domains))):
                 results.append(CheckResult(URL_IN_MANIFEST, Outcome.PASSED, "Returned by the web search.", **base))
-            elif web_search and (not domains or any(url_host(url) == d or url_host(url).endswith("." + d) for d in domains)):
+            elif web_search and search_urls:
+                # The searches' results are known, and this URL is not among them.
+                results.append(CheckResult(
+                    URL_IN_MANIFEST, Outcome.FAILED,
+                    "Not in the manifest and never returned by the web search: the report may have invented it.", **base,
+                ))
+            elif web_search and (not domains or host_allowed(url_host(url), list(domains))):
                 results.append(CheckResult(
                     URL_IN_MANIFEST, Outcome.WARNING,
                     "Not in the manifest; web search may have found it. Open it and check it says what the report claims.",

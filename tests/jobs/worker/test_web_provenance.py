@@ -13,7 +13,7 @@ from jobs.models import Artifact, AttemptWebPage
 from reportdesk.errors import ValidationFailed
 from reportdesk.models import Role
 from reviews import services as review_services
-from reviews.checks import PART_WEB, WEB_QUOTE_FOUND, WEB_URL_RETURNED, Outcome
+from reviews.checks import PART_WEB, URL_IN_MANIFEST, WEB_QUOTE_FOUND, WEB_URL_RETURNED, Outcome
 from reviews.selectors import checks_for_attempt
 from sources.services import SourceSpec
 from tests.factories import ReportTemplateFactory, WorkspaceFactory, member
@@ -80,6 +80,9 @@ def test_web_citations_are_checked_against_the_search_and_the_pages(site, openai
     assert outcome[(WEB_URL_RETURNED, 0)] == Outcome.PASSED and outcome[(WEB_QUOTE_FOUND, 0)] == Outcome.PASSED
     assert outcome[(WEB_URL_RETURNED, 1)] == Outcome.PASSED and outcome[(WEB_QUOTE_FOUND, 1)] == Outcome.FAILED
     assert outcome[(WEB_URL_RETURNED, 2)] == Outcome.FAILED and (WEB_QUOTE_FOUND, 2) not in outcome
+    # the links in the text are judged the same way
+    links = {r.claim: r.outcome for r in checks.results if r.check == URL_IN_MANIFEST}
+    assert links[url_a] == links[url_b] == Outcome.PASSED and links[url_c] == Outcome.FAILED
 
     reviewer = member(workspace, Role.REVIEWER)
     confirmed = dict.fromkeys(review_services.CHECKLIST, True)
