@@ -37,6 +37,8 @@ from reportdesk.formatting import duration, span
 
 from . import dashboard, policy, search, selectors, services
 from .admin_journey import JourneyAdminMixin
+from .breaker import breaker_clear
+from .budgets import job_cap_use
 from .models import (
     ACTIVE_STATUSES,
     Artifact,
@@ -45,6 +47,7 @@ from .models import (
     JobAttempt,
     JobEvent,
     LocalResponse,
+    ProviderBreaker,
     ProviderCall,
     ReportJob,
     ReportTemplate,
@@ -246,7 +249,7 @@ class ReportJobAdmin(JourneyAdminMixin, WorkspaceScopedAdmin):
 
     @admin.display(description="cost", ordering="cost_usd")
     def cost(self, job):
-        return f"${job.cost_usd:.4f}"
+        return "unknown" if job.cost_usd is None else f"${job.cost_usd:.4f}"
 
     # -- Permissions: the role's Django permission (jobs.policy.ROLE_PERMISSIONS) decides
     # whether the action is offered; the service decides for each job.
@@ -452,6 +455,7 @@ class ReportJobAdmin(JourneyAdminMixin, WorkspaceScopedAdmin):
             "review_url": reverse("admin:reviews_review_draft", args=[job.public_id])
             if job.version and policy.may_review_in(request.user, job.workspace_id) else "",
             "runtime": duration(job.runtime_seconds) if job.runtime_seconds else "—",
+            "cap_use": job_cap_use(job=job),
             "has_view_permission": True,
             "original": job,
             **self.journey_context(request, job, state),
@@ -506,7 +510,8 @@ class ReportTemplateAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "slug", "report_type", "description", "is_active"]}),
         ("What to write", {"fields": ["instructions", "required_sections", "output_schema"]}),
-        ("How to run it", {"fields": ["model", "reasoning_effort", "mode", "web_search", "web_search_domains", "max_runtime_minutes"]}),
+        ("How to run it", {"fields": ["model", "reasoning_effort", "mode", "follow_up_round", "web_search", "web_search_domains", "max_runtime_minutes"]}),
+        ("Budget", {"fields": ["cost_cap_usd", "max_output_tokens", "max_tool_calls"]}),
         ("Review and delivery", {"fields": ["review_required", "local_drafts_complete", "useful_window_hours", "freshness_days"]}),
     ]
 
@@ -519,6 +524,44 @@ class ReportTemplateAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Retire a template (is_active) instead: jobs keep pointing at it.
+        return False
+
+
+@admin.register(ProviderBreaker)
+class ProviderBreakerAdmin(admin.ModelAdmin):
+    """Provider holds (the circuit breaker): read-only, cleared through its service."""
+
+    list_display = ["scope", "status", "code", "opened_at", "next_probe_at", "probes", "backoff_until", "cleared_at", "cleared_how"]
+    readonly_fields = [f.name for f in ProviderBreaker._meta.fields]
+    actions = ["clear_hold"]
+
+    @admin.display(description="status")
+    def status(self, breaker):
+        return "on hold" if breaker.is_open else "calls allowed"
+
+    @admin.action(description="Clear the hold: resume provider calls")
+    def clear_hold(self, request, queryset):
+        for breaker in queryset:
+            try:
+                cleared = breaker_clear(scope=breaker.scope, actor=request.user)
+            except ApplicationError as error:
+                self.message_user(request, error.message, messages.ERROR)
+                return
+            self.message_user(request, f"{breaker.scope}: {'provider calls resume' if cleared else 'was not on hold'}.")
+
+    def has_view_permission(self, request, obj=None):
+        return policy.may_clear_provider_hold(request.user)
+
+    def has_module_permission(self, request):
+        return policy.may_clear_provider_hold(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

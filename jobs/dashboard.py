@@ -13,6 +13,7 @@ from reportdesk.formatting import duration
 from reportdesk.models import Workspace
 
 from . import charts
+from .budgets import workspaces_month_use
 from .metrics import metrics_compute
 from .models import FailureClass, JobStatus
 from .policy import visible_workspace_ids
@@ -32,7 +33,7 @@ def metrics_page(request, *, admin_site, opts):
         "m": figures,
         "since": since,
         "until_inclusive": until - dt.timedelta(days=1),
-        "cards": _metric_cards(figures),
+        "cards": _metric_cards(figures) + _budget_cards(workspace_ids),
         "over_time": charts.stacked_columns(
             figures["states_over_time"], keys=[(s.value, s.label) for s in JobStatus]
         ),
@@ -104,6 +105,15 @@ def _share(value: float | None) -> str:
 
 def _number(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def _budget_cards(workspace_ids: list[int] | None) -> list[dict]:
+    """This calendar month's spend of each workspace with a monthly budget (whatever the window)."""
+    return [
+        {"label": f"Budget this month: {use.label}", "value": f"${use.used:.2f} of ${use.limit}",
+         "note": f"{use.percent}% used", "warn": use.percent >= 90}
+        for use in workspaces_month_use(workspace_ids=workspace_ids)
+    ]
 
 
 def _metric_cards(m: dict) -> list[dict]:

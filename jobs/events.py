@@ -133,6 +133,14 @@ def provider_retry_scheduled(*, job: ReportJob, reason: str, details: dict) -> J
     return _note(job, actor=WORKER, action=EventAction.PROVIDER_RETRY_SCHEDULED, reason=reason, details=details)
 
 
+def provider_chain_lost(*, job: ReportJob, response_id: str) -> JobEvent:
+    return _note(
+        job, actor=WORKER, action=EventAction.PROVIDER_CHAIN_LOST,
+        reason="The previous response is gone at the provider; its content is sent as input instead.",
+        details={"previous_response_id": response_id},
+    )
+
+
 def provider_notified(*, job: ReportJob, details: dict) -> JobEvent:
     return _note(job, actor=WEBHOOK, action=EventAction.PROVIDER_NOTIFIED, details=details)
 

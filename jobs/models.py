@@ -7,15 +7,21 @@ jobs.services, inside the transaction that writes the matching event.
 """
 
 import secrets
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 # The model name of drafts the built-in local provider writes (by extraction, without a
 # language model): how the rest of reportdesk knows a draft was written offline.
 LOCAL_MODEL = "local-extractive"
+from sources.urls import domains_normalise
+
+from .pricing import model_prices
+from .template_rules import EFFORT_CHOICES, reasoning_effort_problem, strict_schema_problems
 
 # Crockford's base32 without I, L, O, U: easy to read out over the phone.
 _PUBLIC_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -90,11 +96,9 @@ class ReportTemplate(models.Model):
     # Empty means the standard structured report (jobs.report_schema.REPORT_SCHEMA).
     output_schema = models.JSONField(default=dict, blank=True)
     model = models.CharField(max_length=100, default="gpt-5.2")
-    reasoning_effort = models.CharField(
-        max_length=8,
-        blank=True,
-        choices=[("", "Default"), ("low", "Low"), ("medium", "Medium"), ("high", "High")],
-    )
+    # Sent as `reasoning.effort`; empty leaves the model's own default (none for gpt-5.1 and
+    # later: no reasoning at all). Checked against what the model offers on save.
+    reasoning_effort = models.CharField(max_length=8, blank=True, choices=EFFORT_CHOICES)
     web_search = models.BooleanField(default=False)
     web_search_domains = models.JSONField(default=list, blank=True)
     review_required = models.BooleanField(default=True)
@@ -111,6 +115,23 @@ class ReportTemplate(models.Model):
     # Sources older than this many days are flagged in review; 0 turns the check off.
     freshness_days = models.PositiveIntegerField(default=0)
     mode = models.CharField(max_length=16, choices=TemplateMode.choices, default=TemplateMode.SINGLE)
+    # Multi-step only: after the research, ask for the gaps its notes leave, and research those
+    # too (at most MAX_RESEARCH_QUESTIONS more) before the synthesis.
+    follow_up_round = models.BooleanField(default=False)
+    # Budgets: what one report may cost (all attempts and steps), and the caps sent with
+    # every request. Empty means no limit.
+    cost_cap_usd = models.DecimalField(
+        "cost cap per report (USD)", max_digits=10, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    max_output_tokens = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(16)],
+        help_text="Sent with every request; the API needs at least 16. Reasoning tokens count towards it.",
+    )
+    max_tool_calls = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Built-in tool calls (web searches) one response may make; sent with every request.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -126,10 +147,28 @@ class ReportTemplate(models.Model):
         return self.name
 
     def clean(self):
+        errors: dict[str, str] = {}
         if not isinstance(self.required_sections, list) or not all(
             isinstance(s, str) and s.strip() for s in self.required_sections
         ):
-            raise ValidationError({"required_sections": "A list of section headings."})
+            errors["required_sections"] = "A list of section headings."
+        domains, domain_problems = domains_normalise(self.web_search_domains or [])
+        if domain_problems:
+            errors["web_search_domains"] = " ".join(domain_problems[:5])
+        else:
+            # Bare hosts, as the web search tool filters on them and the checks compare them.
+            self.web_search_domains = domains
+        effort_problem = reasoning_effort_problem(model=self.model, effort=self.reasoning_effort)
+        if effort_problem:
+            errors["reasoning_effort"] = effort_problem
+        if self.output_schema:
+            schema_problems = strict_schema_problems(self.output_schema)
+            if schema_problems:
+                errors["output_schema"] = "Strict structured output would refuse this schema: " + " ".join(schema_problems[:5])
+        if self.cost_cap_usd is not None and model_prices(self.model) is None:
+            errors["cost_cap_usd"] = f"{self.model} has no price in the price table, so a cost cap cannot be held: add its price first."
+        if errors:
+            raise ValidationError(errors)
 
 
 class ReportJob(models.Model):
@@ -190,7 +229,9 @@ class ReportJob(models.Model):
     tool_calls = models.PositiveIntegerField(default=0)
     retries = models.PositiveIntegerField(default=0)
     runtime_seconds = models.FloatField(default=0)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    # Null when a call's model has no price: an unknown cost is shown as unknown, never $0.
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0, null=True, blank=True)
+    cost_warning = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -367,10 +408,16 @@ class ProviderCall(models.Model):
     cached_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
     reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
     tool_calls = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    web_searches = models.PositiveIntegerField(default=0)
+    # Null when the model has no price (cost_warning says so), never a silent $0.
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0, null=True, blank=True)
+    cost_warning = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When the provider's stored copy was deleted (jobs.retention); it can no longer be chained to.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = ProviderCallQuerySet.as_manager()
 
@@ -419,6 +466,7 @@ class EventAction(models.TextChoices):
     PROVIDER_CALL_UNCONFIRMED = "provider_call_unconfirmed"
     PROVIDER_CALL_RECONCILED = "provider_call_reconciled"
     PROVIDER_ORPHAN_FOUND = "provider_orphan_found"
+    PROVIDER_CHAIN_LOST = "provider_chain_lost"
 
 
 class JobEvent(models.Model):
@@ -498,6 +546,56 @@ class Artifact(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} of {self.attempt}"
+
+
+class AttemptWebPage(models.Model):
+    """A web page a draft cites, fetched (through the SSRF-safe fetcher) after the draft was
+    written and kept as a source item of the attempt, so the checks can look its quote up
+    like any other source's. Not part of the manifest: the model never saw it as an S-id."""
+
+    attempt = models.ForeignKey(JobAttempt, on_delete=models.CASCADE, related_name="web_pages")
+    url = models.URLField(max_length=2000)  # as the report cites it
+    item = models.ForeignKey("sources.SourceItem", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["attempt", "id"]
+        constraints = [models.UniqueConstraint(fields=["attempt", "url"], name="web_page_unique_url")]
+
+    def __str__(self):
+        return self.url
+
+
+class ProviderBreaker(models.Model):
+    """The circuit breaker on provider calls: one row per scope ("installation", or
+    "workspace:<id>"). While `opened_at` is set no new provider call is made in the scope —
+    queued jobs stay queued, running ones wait — until a probe passes or an operator clears
+    it. `backoff_until` is the shared wait after an organisation-wide rate limit. Written by
+    jobs.breaker only."""
+
+    INSTALLATION = "installation"
+
+    scope = models.CharField(max_length=64, primary_key=True)
+    workspace = models.ForeignKey("reportdesk.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    opened_at = models.DateTimeField(null=True, blank=True)
+    code = models.CharField(max_length=100, blank=True)
+    message = models.TextField(blank=True)
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+    probes = models.PositiveIntegerField(default=0)
+    backoff_until = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    cleared_how = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = "provider hold"
+
+    def __str__(self):
+        return f"{self.scope}: {'on hold' if self.opened_at else 'calls allowed'}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
 
 
 class IdempotencyKey(models.Model):

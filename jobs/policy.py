@@ -194,6 +194,14 @@ def is_operator(user, workspace_id: int) -> bool:
     return role_in(user, workspace_id) == Role.OPERATOR
 
 
+def may_clear_provider_hold(user) -> bool:
+    """Resuming provider calls after a quota or credential hold affects every workspace: any
+    operator may do it (they are the ones notified)."""
+    if getattr(user, "is_superuser", False):
+        return True
+    return Role.OPERATOR in user_roles(user).values()
+
+
 def may_release_claim(user, *, workspace_id: int, holder_id: int) -> bool:
     """The holder releases their own review claim; an operator may release anyone's."""
     return holder_id == getattr(user, "pk", None) or is_operator(user, workspace_id)

@@ -13,8 +13,10 @@ broker error instead of raising it into a request whose work is already saved.
 from __future__ import annotations
 
 import logging
+
 from collections.abc import Callable
 
+from django.apps import apps
 from django.db import transaction
 from django_q.tasks import async_task
 
@@ -41,22 +43,35 @@ def enqueue_dispatcher() -> None:
     async_task("jobs.tasks.tick", task_name="dispatcher", group="dispatcher")
 
 
-def enqueue_safely(enqueue: Callable[..., None], *args) -> bool:
+def enqueue_safely(enqueue: Callable[..., None], *args, **kwargs) -> bool:
     """Enqueue, or log why not: the saved state is the outbox, a sweep enqueues it later."""
     try:
-        enqueue(*args)
+        enqueue(*args, **kwargs)
     except Exception:
         log.exception("could not enqueue %s%r; the dispatcher's sweeps will pick it up", enqueue.__name__, args)
         return False
     return True
 
 
-def enqueue_on_commit(enqueue: Callable[..., None], *args) -> None:
+def enqueue_on_commit(enqueue: Callable[..., None], *args, **kwargs) -> None:
     """Enqueue once the current transaction commits; a broker error is logged, never raised."""
-    transaction.on_commit(lambda: enqueue_safely(enqueue, *args))
+    transaction.on_commit(lambda: enqueue_safely(enqueue, *args, **kwargs))
 
 
 def enqueue_event_notify(event_id: int) -> None:
     """Hand a committed job event to the notifications app (notifications.tasks.job_event_notify),
     named by path: jobs never imports it."""
     async_task("notifications.tasks.job_event_notify", event_id, task_name=f"notify event {event_id}", group="notify")
+
+
+def enqueue_operators_alert(*, kind: str, message: str, dedupe_key: str, workspace_id: int | None = None) -> None:
+    """Tell the operators (notifications.tasks.operators_alert): e.g. the provider refuses
+    the key or the quota. Without the notifications app the alert is only logged, at error
+    level, so log-based alerting still sees it."""
+    if not apps.is_installed("notifications"):
+        log.error("operators not notified (no notifications app): %s", message)
+        return
+    async_task(
+        "notifications.tasks.operators_alert", kind, message, dedupe_key, workspace_id,
+        task_name=f"alert operators: {kind}", group="notify",
+    )

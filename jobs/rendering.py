@@ -89,7 +89,36 @@ def report_to_markdown(report: dict) -> str:
     if notes:
         blocks += ["## Source notes", "\n".join(f"- {note}" for note in notes)]
 
+    pages = [_web_citation(row) for row in _items(report.get("web_citations"))]
+    pages = [page for page in pages if page]
+    if pages:
+        blocks += ["## Web sources", "\n".join(f"- {page}" for page in pages)]
+
     return "\n\n".join(blocks) + "\n"
+
+
+def web_citations(report: dict) -> list[dict]:
+    """The report's web citations that name an http(s) URL: {claim, url, title, quote}."""
+    rows = []
+    for row in _items(report.get("web_citations") if isinstance(report, dict) else None):
+        if not isinstance(row, dict):
+            continue
+        url = _line(row.get("url"))
+        if re.match(r"https?://", url, re.IGNORECASE):
+            rows.append({key: _text(row.get(key)).strip() for key in ("claim", "title", "quote")} | {"url": url})
+    return rows
+
+
+def _web_citation(row) -> str:
+    if not isinstance(row, dict):
+        return ""
+    url = _line(row.get("url"))
+    if not re.match(r"https?://", url, re.IGNORECASE):
+        return ""
+    title = _line(row.get("title")).replace("[", "(").replace("]", ")") or url
+    quote = _line(row.get("quote"))
+    href = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    return f"[{title}]({href})" + (f" — “{quote}”" if quote else "")
 
 
 def render_html(markdown_text: str) -> str:

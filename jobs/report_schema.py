@@ -19,6 +19,7 @@ REPORT_SCHEMA: dict = {
         "recommendations",
         "open_questions",
         "source_notes",
+        "web_citations",
     ],
     "properties": {
         "title": _STRING,
@@ -63,15 +64,37 @@ REPORT_SCHEMA: dict = {
                 "properties": {"source_id": _STRING, "note": _STRING},
             },
         },
+        # Pages the web search tool returned that the report relies on (empty without it).
+        "web_citations": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["claim", "url", "title", "quote"],
+                "properties": {
+                    "claim": _STRING,
+                    "url": {"type": "string", "description": "The page's URL exactly as the web search returned it."},
+                    "title": _STRING,
+                    "quote": {"type": "string", "description": "Verbatim from the page."},
+                },
+            },
+        },
     },
 }
 
 CITATION_RULES = (
-    "Use only the sources provided, identified as S1…Sn. Cite every factual claim inline "
+    "Use only the sources provided, identified as S1…Sn (and, when web search is on, the pages it returns). Cite every factual claim inline "
     "with its source id in square brackets, e.g. [S2]. Every evidence row must quote its "
     "source verbatim (copy the words exactly) and name the source id. Do not invent sources, "
     "URLs or quotes. Keep facts and recommendations apart: recommendations go in their own "
     "list. Put anything the sources cannot answer under open questions."
+)
+
+WEB_CITATION_RULES = (
+    "You may also use pages the web search tool returns. Cite such a page inline as a Markdown "
+    "link to its URL, and give it a web_citations row: the claim, the page's URL exactly as the "
+    "search returned it, its title, and a quote copied verbatim from the page. Never cite a URL "
+    "the search did not return; leave web_citations empty when you used no web page."
 )
 
 

@@ -283,3 +283,13 @@ def job_step(*, job: ReportJob) -> str:
     if step == "synthesize":
         return "Synthesis: writing the report from the research notes"
     return "Writing the report"
+def attempt_search_urls(*, attempt: JobAttempt) -> set[str]:
+    """Every URL the attempt's web searches returned or opened, and every url_citation."""
+    urls: set[str] = set()
+    for output in ProviderCall.objects.filter(attempt=attempt).values_list("output", flat=True):
+        output = output if isinstance(output, dict) else {}
+        urls.update(url for url in output.get("web_sources") or () if isinstance(url, str))
+        urls.update(
+            c["url"] for c in output.get("url_citations") or () if isinstance(c, dict) and isinstance(c.get("url"), str)
+        )
+    return urls

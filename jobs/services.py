@@ -24,9 +24,11 @@ from django.utils import timezone
 from reportdesk.errors import InvalidTransition, NotRetryable, PermissionDenied, ValidationFailed
 from reportdesk.models import Workspace
 from sources.models import SourceManifest
+from sources.selectors import manifest_entries
 from sources.services import RecordSource, SourceSpec, manifest_create, manifest_refreshed, sources_from_specs
 
 from . import policy, queue, selectors
+from .budgets import budget_check_submit
 from .events import WORKER, Actor, event_record, report_exported, rerun_started
 from .models import (
     ACTIVE_STATUSES,
@@ -228,7 +230,9 @@ def job_submit(
                     fields={"sources": "At least one source is required."},
                 )
             manifest = manifest_create(workspace=workspace, items=items)
-        source_count = manifest.entries.count()
+        entries = manifest_entries(manifest_id=manifest.pk)
+        source_count = len(entries)
+        budget_check_submit(workspace=workspace, template=template, source_chars=sum(len(e.item.text) for e in entries))
         now = timezone.now()
         job = ReportJob.objects.create(
             workspace=workspace,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 from django_q.models import Schedule
 
-from . import queue
+from . import queue, retention
 from .worker import dispatcher, lease, reconcile, step
 
 
@@ -42,8 +42,16 @@ def tick() -> int:
     return dispatched
 
 
+def delete_expired_responses() -> int:
+    return retention.provider_responses_delete()
+
+
 SCHEDULES = {
     "reportdesk: dispatch due jobs": {"func": "jobs.tasks.tick", "schedule_type": Schedule.MINUTES, "minutes": 1},
+    # Does nothing unless PROVIDER_DELETE_AFTER_DAYS is set.
+    "reportdesk: delete expired responses at the provider": {
+        "func": "jobs.tasks.delete_expired_responses", "schedule_type": Schedule.HOURLY,
+    },
 }
 
 

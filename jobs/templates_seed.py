@@ -1,4 +1,8 @@
-"""The five report templates every installation starts with (loaded by a data migration)."""
+"""The five report templates every installation starts with (loaded by a data migration).
+
+Each names a reasoning effort: the default model (gpt-5.2) does not reason unless asked, and
+research reports read better when it does — most where the stakes are highest (due diligence).
+"""
 
 COMMON = (
     "You are a careful research analyst writing for a business audience. Work only from the "
@@ -8,6 +12,7 @@ COMMON = (
 TEMPLATES = [
     {
         "slug": "market-scan",
+        "reasoning_effort": "medium",
         "name": "Market scan",
         "report_type": "market_scan",
         "description": "Size, segments, players and trends of a market.",
@@ -21,6 +26,7 @@ TEMPLATES = [
     },
     {
         "slug": "vendor-comparison",
+        "reasoning_effort": "medium",
         "name": "Vendor comparison",
         "report_type": "vendor_comparison",
         "description": "Side-by-side assessment of vendors against stated criteria.",
@@ -34,6 +40,7 @@ TEMPLATES = [
     },
     {
         "slug": "technical-brief",
+        "reasoning_effort": "low",
         "name": "Technical brief",
         "report_type": "technical_brief",
         "description": "How a technology works, where it fits, and its limits.",
@@ -47,6 +54,7 @@ TEMPLATES = [
     },
     {
         "slug": "due-diligence",
+        "reasoning_effort": "high",
         "name": "Due diligence",
         "report_type": "due_diligence",
         "description": "Risks, facts and open questions about a company or deal.",
@@ -62,6 +70,7 @@ TEMPLATES = [
     },
     {
         "slug": "customer-memo",
+        "reasoning_effort": "low",
         "name": "Customer memo",
         "report_type": "customer_memo",
         "description": "A short, customer-safe memo answering a customer's question.",

@@ -44,3 +44,11 @@ class NotRetryable(InvalidTransition):
 class ClaimConflict(ApplicationError):
     code = "claim_conflict"
     http_status = 409
+
+
+class BudgetExceeded(ApplicationError):
+    """The report cannot fit in a budget (a template's cost cap, a workspace's monthly budget);
+    `fields["budget"]` names which."""
+
+    code = "budget_exceeded"
+    http_status = 400

@@ -1,6 +1,9 @@
 """Workspaces and who belongs to them. Every job, source and report lives in one workspace."""
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -13,6 +16,12 @@ class Role(models.TextChoices):
 class Workspace(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
+    # What the workspace's reports may cost per calendar month (UTC), all jobs together;
+    # empty means no limit. A submit that cannot fit in what is left is refused.
+    monthly_budget_usd = models.DecimalField(
+        "monthly budget (USD)", max_digits=10, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -81,6 +81,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.sign_in",
+                "jobs.context_processors.provider_holds",
             ],
         },
     },
@@ -250,14 +251,32 @@ REPORT_PROVIDER = env.str("REPORT_PROVIDER", default="openai" if OPENAI_API_KEY 
 # How long the local provider takes from queued to completed, in seconds.
 LOCAL_PROVIDER_SECONDS = env.float("LOCAL_PROVIDER_SECONDS", default=6.0)
 
-# USD per 1M tokens, per model; tool calls per call. Overridable as JSON in PRICE_TABLE.
+# USD per 1M tokens, per model (a dated snapshot such as gpt-5.2-2025-12-11 bills as gpt-5.2):
+# `input`, `cached_input`, `output` (reasoning tokens are output tokens), optionally
+# `cache_write` (defaults to `input`) and `web_search` per search (defaults to
+# `_tools.web_search`). A model missing from the table has an unknown cost (null, with a
+# warning), never 0. Overridable as JSON in PRICE_TABLE; PRICE_TABLE_AS_OF dates it.
+PRICE_TABLE_AS_OF = env.str("PRICE_TABLE_AS_OF", default="2026-11-01")
 PRICE_TABLE = env.json(
     "PRICE_TABLE",
     default={
+        "gpt-5.5": {"input": "5.00", "cached_input": "0.50", "output": "30.00"},
+        "gpt-5.5-pro": {"input": "30.00", "cached_input": "30.00", "output": "180.00"},
+        "gpt-5.4": {"input": "2.50", "cached_input": "0.25", "output": "15.00"},
         "gpt-5.2": {"input": "1.75", "cached_input": "0.175", "output": "14.00"},
+        "gpt-5.2-pro": {"input": "21.00", "cached_input": "21.00", "output": "168.00"},
+        "gpt-5.1": {"input": "1.25", "cached_input": "0.125", "output": "10.00"},
+        "gpt-5": {"input": "1.25", "cached_input": "0.125", "output": "10.00"},
         "gpt-5-mini": {"input": "0.25", "cached_input": "0.025", "output": "2.00"},
+        "gpt-5-nano": {"input": "0.05", "cached_input": "0.005", "output": "0.40"},
         "gpt-4.1": {"input": "2.00", "cached_input": "0.50", "output": "8.00"},
-        "local-extractive": {"input": "0", "cached_input": "0", "output": "0"},
+        "gpt-4.1-mini": {"input": "0.40", "cached_input": "0.10", "output": "1.60"},
+        "gpt-4.1-nano": {"input": "0.10", "cached_input": "0.025", "output": "0.40"},
+        "gpt-4o": {"input": "2.50", "cached_input": "1.25", "output": "10.00"},
+        "gpt-4o-mini": {"input": "0.15", "cached_input": "0.075", "output": "0.60"},
+        "o3": {"input": "2.00", "cached_input": "0.50", "output": "8.00"},
+        "o4-mini": {"input": "1.10", "cached_input": "0.275", "output": "4.40"},
+        "local-extractive": {"input": "0", "cached_input": "0", "output": "0", "web_search": "0"},
         "_tools": {"web_search": "0.01"},
     },
 )
@@ -285,6 +304,15 @@ LEASE_SECONDS = env.int("LEASE_SECONDS", default=20)
 CREATE_RECONCILE_SECONDS = env.float("CREATE_RECONCILE_SECONDS", default=30.0)
 PROVIDER_MAX_AUTO_RETRIES = env.int("PROVIDER_MAX_AUTO_RETRIES", default=3)
 PROVIDER_RETRY_BASE_SECONDS = env.float("PROVIDER_RETRY_BASE_SECONDS", default=5.0)
+# The circuit breaker (jobs.breaker): after a quota or credential failure the first probe
+# comes BREAKER_PROBE_SECONDS later, then twice as late each time, up to the max. A probe is a
+# 16-token unstored request to PROVIDER_PROBE_MODEL.
+BREAKER_PROBE_SECONDS = env.float("BREAKER_PROBE_SECONDS", default=60.0)
+BREAKER_PROBE_MAX_SECONDS = env.float("BREAKER_PROBE_MAX_SECONDS", default=900.0)
+PROVIDER_PROBE_MODEL = env.str("PROVIDER_PROBE_MODEL", default="gpt-5-nano")
+# Delete our stored responses at the provider this many days after their job finished (the
+# provider keeps them 30 days otherwise). Empty: never delete them ourselves.
+PROVIDER_DELETE_AFTER_DAYS = env.int("PROVIDER_DELETE_AFTER_DAYS", default=None)
 
 # --- Limits -------------------------------------------------------------------------------
 SOURCE_MAX_BYTES = env.int("SOURCE_MAX_BYTES", default=10 * 1024 * 1024)

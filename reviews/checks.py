@@ -12,9 +12,15 @@ Outcomes, and why:
   source older than the template's freshness limit. Approving needs an override reason.
 - warning: worth a look, not a breach — an uncited statement without figures (it may be
   framing rather than a claim), a quote that matches only once punctuation is ignored, a stale
-  source the report does not cite, an undated source (freshness unknown), a web-search URL from
-  an allowed domain, an empty required section.
+  source the report does not cite, an undated source (freshness unknown), a URL from an allowed
+  domain when the searches' results are not known (older responses), an empty required section.
 - passed: checked and fine (cited sources that exist, quotes found, fresh sources, sections).
+
+Web citations (rows of `web_citations`, with web search on) get three checks of their own:
+the web search really returned the URL (`search_urls`, from the responses' consulted sources
+and url_citation annotations), its domain is one the template allows, and the quote is on the
+page itself (`web_pages`: the page fetched after the draft and kept as a source item). A URL
+the search never returned, a domain outside the list, or a quote not on the page fails.
 """
 
 from __future__ import annotations
@@ -26,11 +32,11 @@ import re
 import string
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
-from urllib.parse import urlsplit
 
-from jobs.rendering import CITATION_MARKER, ENGINE_NOTE
+from jobs.rendering import CITATION_MARKER, ENGINE_NOTE, web_citations
+from sources.urls import host_allowed, url_host, url_key
 
 # Check names, as stored with a decision and shown on the review page.
 REPORT_STORED = "report_stored"
@@ -40,6 +46,9 @@ CLAIM_CITED = "claim_cited"
 URL_IN_MANIFEST = "url_in_manifest"
 SOURCE_FRESH = "source_fresh"
 SECTION_PRESENT = "section_present"
+WEB_URL_RETURNED = "web_url_returned"
+WEB_DOMAIN_ALLOWED = "web_domain_allowed"
+WEB_QUOTE_FOUND = "web_quote_found"
 
 CHECK_LABELS = {
     REPORT_STORED: "Structured report stored",
@@ -49,6 +58,9 @@ CHECK_LABELS = {
     URL_IN_MANIFEST: "Links are to known sources",
     SOURCE_FRESH: "Sources are fresh enough",
     SECTION_PRESENT: "Required sections present",
+    WEB_URL_RETURNED: "Web pages were returned by the search",
+    WEB_DOMAIN_ALLOWED: "Web pages are on allowed domains",
+    WEB_QUOTE_FOUND: "Web quotes are on their pages",
 }
 
 # Places in a report a result can concern.
@@ -60,6 +72,7 @@ PART_RECOMMENDATIONS = "recommendations"
 PART_OPEN_QUESTIONS = "open_questions"
 PART_SOURCE_NOTES = "source_notes"
 PART_SOURCES = "sources"
+PART_WEB = "web_citations"
 
 # Longest near-miss passage kept with a result (the page and the stored JSON stay small).
 NEAR_MISS_MAX_CHARS = 600
@@ -210,6 +223,8 @@ def run_checks(
     as_of: dt.date | dt.datetime | None = None,
     web_search: bool = False,
     web_search_domains: Sequence[str] = (),
+    search_urls: Iterable[str] = (),
+    web_pages: Sequence[WebPageRef] = (),
 ) -> tuple[CheckResult, ...]:
     """Every check on one draft. `as_of` is the moment freshness is judged against (the job's
     creation: a report is not stale because its review took a week)."""
@@ -221,7 +236,9 @@ def run_checks(
     results += check_sources_exist(cited, by_sid)
     results += check_quotes(report, by_sid)
     results += check_claims_cited(report)
-    results += check_urls(report, sources, web_search=web_search, allowed_domains=web_search_domains)
+    returned = frozenset(url_key(url) for url in search_urls)
+    results += check_urls(report, sources, web_search=web_search, allowed_domains=web_search_domains, search_urls=returned)
+    results += check_web_citations(report, search_urls=returned, allowed_domains=web_search_domains, pages=web_pages)
     # A source note describes a source; it does not make the report rest on it.
     relied_on = {sid for place, sid in cited if place.part != PART_SOURCE_NOTES}
     results += check_freshness(sources, cited=relied_on, freshness_days=freshness_days, as_of=as_of)
@@ -640,26 +657,6 @@ def check_claims_cited(report: dict) -> list[CheckResult]:
 _URL = re.compile(r"https?://[^\s<>\[\]()\"'“”‘’`]+", re.IGNORECASE)
 
 
-def url_key(url: str) -> str:
-    """A URL as compared: scheme and host folded, "www." and the fragment dropped, no trailing /."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return url.strip().lower()
-    host = (parts.hostname or "").lower().removeprefix("www.")
-    port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
-    path = parts.path.rstrip("/")
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{host}{port}{path}{query}"
-
-
-def _host(url: str) -> str:
-    try:
-        return (urlsplit(url).hostname or "").lower().removeprefix("www.")
-    except ValueError:
-        return ""
-
-
 def _report_strings(report: dict) -> list[tuple[Place, str]]:
     places = [(Place(PART_REPORT, None, "Title"), as_text(report.get("title")))]
     places += report_places(report)
@@ -672,7 +669,8 @@ def _report_strings(report: dict) -> list[tuple[Place, str]]:
 
 
 def check_urls(
-    report: dict, sources: Sequence[SourceRef], *, web_search: bool = False, allowed_domains: Sequence[str] = ()
+    report: dict, sources: Sequence[SourceRef], *, web_search: bool = False, allowed_domains: Sequence[str] = (),
+    search_urls: frozenset[str] = frozenset(),
 ) -> list[CheckResult]:
     """Every link in the report must be a manifest source's URL or appear in a source's text.
     With web search on, links to the template's allowed domains (any domain when none are
@@ -694,7 +692,15 @@ def check_urls(
                 results.append(CheckResult(URL_IN_MANIFEST, Outcome.PASSED, f"The URL of {sid}.", source_id=sid, **base))
             elif any(url in t for t in texts):
                 results.append(CheckResult(URL_IN_MANIFEST, Outcome.PASSED, "Appears in a source's text.", **base))
-            elif web_search and (not domains or any(_host(url) == d or _host(url).endswith("." + d) for d in domains)):
+            elif web_search and url_key(url) in search_urls and (not domains or host_allowed(url_host(url), list(domains))):
+                results.append(CheckResult(URL_IN_MANIFEST, Outcome.PASSED, "Returned by the web search.", **base))
+            elif web_search and search_urls:
+                # The searches' results are known, and this URL is not among them.
+                results.append(CheckResult(
+                    URL_IN_MANIFEST, Outcome.FAILED,
+                    "Not in the manifest and never returned by the web search: the report may have invented it.", **base,
+                ))
+            elif web_search and (not domains or host_allowed(url_host(url), list(domains))):
                 results.append(CheckResult(
                     URL_IN_MANIFEST, Outcome.WARNING,
                     "Not in the manifest; web search may have found it. Open it and check it says what the report claims.",
@@ -705,6 +711,63 @@ def check_urls(
                     URL_IN_MANIFEST, Outcome.FAILED,
                     "Not in the manifest and not in any source: the report may have invented it.", **base,
                 ))
+    return results
+
+
+# --- Web citations are real --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebPageRef:
+    """A cited web page as fetched after the draft was written."""
+
+    url: str
+    title: str = ""
+    text: str = ""
+    readable: bool = True
+    error: str = ""
+
+
+def check_web_citations(
+    report: dict, *, search_urls: frozenset[str], allowed_domains: Sequence[str], pages: Sequence[WebPageRef]
+) -> list[CheckResult]:
+    """For each web citation: did the search return the URL, is its domain allowed, and is
+    the quote on the page? A page the search never returned is not fetched, so its quote is
+    not looked up either: the citation has already failed."""
+    domains = [d.lower().removeprefix("www.") for d in allowed_domains]
+    fetched = {url_key(page.url): page for page in pages}
+    results: list[CheckResult] = []
+    for index, row in enumerate(web_citations(report)):
+        url = row["url"]
+        place = Place(PART_WEB, index, f"Web citation {index + 1}")
+        base = dict(part=place.part, index=index, section=place.section, claim=url)
+        returned = url_key(url) in search_urls
+        results.append(
+            CheckResult(WEB_URL_RETURNED, Outcome.PASSED, "The web search returned this page.", **base)
+            if returned else
+            CheckResult(WEB_URL_RETURNED, Outcome.FAILED,
+                        "The web search never returned this URL: the report may have invented it.", **base)
+        )
+        if domains:
+            allowed = host_allowed(url_host(url), domains)
+            results.append(
+                CheckResult(WEB_DOMAIN_ALLOWED, Outcome.PASSED, f"{url_host(url)} is an allowed domain.", **base)
+                if allowed else
+                CheckResult(WEB_DOMAIN_ALLOWED, Outcome.FAILED,
+                            f"{url_host(url)} is not among the template's domains ({', '.join(domains)}).", **base)
+            )
+        if not returned or not row["quote"]:
+            continue
+        page = fetched.get(url_key(url))
+        if page is None:
+            results.append(CheckResult(WEB_QUOTE_FOUND, Outcome.WARNING, "The page was not fetched, so the quote is unchecked.",
+                                       **{**base, "claim": row["quote"]}))
+            continue
+        source = SourceRef(sid=page.title or url, title=page.title, text=page.text, url=url,
+                           readable=page.readable, error=page.error)
+        found = check_quote(row["quote"], source, place)
+        message = found.message if page.readable else f"The page could not be read to check the quote: {page.error}"
+        results.append(replace(found, check=WEB_QUOTE_FOUND, source_id="", message=message))
     return results
 
 

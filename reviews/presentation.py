@@ -25,6 +25,7 @@ from .checks import (
     PART_SECTION,
     PART_SOURCE_NOTES,
     PART_SOURCES,
+    PART_WEB,
     QUOTE_FOUND,
     SOURCE_EXISTS,
     SOURCE_FRESH,
@@ -227,13 +228,16 @@ def report_view(*, report: dict | None, checks: ReviewChecks, sources: list[Sour
         (PART_RECOMMENDATIONS, "Recommendations"),
         (PART_OPEN_QUESTIONS, "Open questions"),
         (PART_SOURCE_NOTES, "Source notes"),
+        (PART_WEB, "Web sources"),
     ):
         items = _items(report.get(part))
         if not items:
             continue
         lines = []
         for item in items:
-            if isinstance(item, dict):
+            if isinstance(item, dict) and part == PART_WEB:
+                item = f"{_text(item.get('title')) or _text(item.get('url'))} <{_text(item.get('url'))}>: “{_text(item.get('quote'))}”"
+            elif isinstance(item, dict):
                 item = f"**{_text(item.get('source_id'))}**: {_text(item.get('note'))}"
             lines.append("- " + " ".join(_text(item).split()))
         results = [r for r in checks.results if r.part == part]

@@ -9,13 +9,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs import policy
-from jobs.models import Artifact, ArtifactKind, JobAttempt, JobStatus, ReportJob
+from jobs.selectors import attempt_search_urls
+from jobs.models import Artifact, ArtifactKind, AttemptWebPage, JobAttempt, JobStatus, ReportJob
 from jobs.rendering import ReportFormatError, parse_report_json
 from reportdesk.errors import NotFound, PermissionDenied
 from sources.models import SourceStatus
 from sources.selectors import manifest_entries, manifest_entries_prefetch
 
-from .checks import ReviewChecks, SourceRef, missing_report, run_checks
+from .checks import ReviewChecks, SourceRef, WebPageRef, missing_report, run_checks
 from .models import Review
 
 def reviews_anywhere(user) -> bool:
@@ -124,6 +125,14 @@ def attempt_sources(*, attempt: JobAttempt) -> list[SourceRef]:
     ]
 
 
+def attempt_web_pages(*, attempt: JobAttempt) -> list[WebPageRef]:
+    return [
+        WebPageRef(url=page.url, title=page.item.title, text=page.item.text,
+                   readable=page.item.status == SourceStatus.READY, error=page.item.error)
+        for page in AttemptWebPage.objects.filter(attempt=attempt).select_related("item")
+    ]
+
+
 def checks_for_attempt(
     *, attempt: JobAttempt, report: dict | None = None, sources: list[SourceRef] | None = None
 ) -> ReviewChecks:
@@ -144,6 +153,9 @@ def checks_for_attempt(
             as_of=job.created_at,
             web_search=template.web_search,
             web_search_domains=template.web_search_domains or (),
+            # Without web search nothing was searched or fetched: spare the queries.
+            search_urls=attempt_search_urls(attempt=attempt) if template.web_search else (),
+            web_pages=attempt_web_pages(attempt=attempt) if template.web_search else (),
         )
     return ReviewChecks(
         results=results, freshness_days=template.freshness_days, evaluated_at=timezone.now(), version=attempt.version

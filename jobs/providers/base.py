@@ -24,6 +24,9 @@ TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, INCOMPLETE})
 
 
 _POLICY_MARKERS = ("policy", "safety", "moderation", "content_filter")
+# Codes that name a usage-policy block without one of the markers above: `invalid_prompt`
+# is what the API answers when a prompt was flagged under its usage policy.
+_POLICY_CODES = frozenset({"invalid_prompt"})
 # Error codes of a failed response that may succeed if the same request is sent again.
 TRANSIENT_RESPONSE_ERRORS = frozenset({"server_error", "rate_limit_exceeded", "timeout"})
 
@@ -31,7 +34,9 @@ TRANSIENT_RESPONSE_ERRORS = frozenset({"server_error", "rate_limit_exceeded", "t
 def failure_class_for_code(code: str | None) -> str:
     """The job failure class for a provider error code (from an HTTP error or a failed response)."""
     code = (code or "").lower()
-    return "policy_block" if any(marker in code for marker in _POLICY_MARKERS) else "provider_error"
+    if code in _POLICY_CODES or any(marker in code for marker in _POLICY_MARKERS):
+        return "policy_block"
+    return "provider_error"
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class ReportRequest:
     revision_notes: str = ""
     tools: tuple[dict, ...] = ()
     max_output_tokens: int | None = None
+    max_tool_calls: int | None = None  # built-in tool calls (web searches) per response
+    tool_choice: str = ""  # "" leaves the model free; "none": it must answer without tools
     metadata: dict = field(default_factory=dict)
     output_schema_name: str = "research_report"  # jobs.report_schema.REPORT_SCHEMA_NAME
     # Input items sent instead of input_text (function_call_output answers in multi-step mode).
@@ -76,10 +83,12 @@ class ReportRequest:
 @dataclass(frozen=True)
 class Usage:
     input_tokens: int = 0
-    cached_tokens: int = 0
-    output_tokens: int = 0
+    cached_tokens: int = 0  # input tokens read from the prompt cache
+    cache_write_tokens: int = 0  # input tokens written to the prompt cache
+    output_tokens: int = 0  # reasoning tokens included
     reasoning_tokens: int = 0
-    tool_calls: int = 0
+    tool_calls: int = 0  # tool call items of every kind (web search actions, function calls)
+    web_searches: int = 0  # billable web searches: `search` actions, not page opens
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,12 @@ class ResponseState:
     incomplete_reason: str = ""
     usage: Usage = field(default_factory=Usage)
     function_calls: tuple[FunctionCall, ...] = ()
+    # The model's refusal (a `refusal` content part instead of the structured answer).
+    refusal: str = ""
+    # Web provenance: the `url_citation` annotations of the answer ({url, title}), and every
+    # URL the web search tool returned or opened (the pages the model could have read).
+    url_citations: tuple[dict, ...] = ()
+    web_sources: tuple[str, ...] = ()
     raw: dict = field(default_factory=dict)
 
     @property
@@ -148,3 +163,9 @@ class Provider(Protocol):
 
     def cancel(self, response_id: str) -> ResponseState:
         """Best-effort cancel. A response that is already terminal is returned, not raised."""
+
+    def delete(self, response_id: str) -> None:
+        """Delete the provider's stored copy. An already deleted or unknown response is not an error."""
+
+    def probe(self) -> None:
+        """The smallest request that proves the account works (key and quota); raises ProviderError."""

@@ -112,6 +112,14 @@ class LocalProvider:
             response.refresh_from_db()
         return self._state(response, now=now)
 
+    def probe(self) -> None:
+        """The local engine has no account to fail."""
+
+    def delete(self, response_id: str) -> None:
+        from jobs.models import LocalResponse
+
+        LocalResponse.objects.filter(pk=response_id).delete()
+
     def _get(self, response_id: str):
         from jobs.models import LocalResponse
 

@@ -208,6 +208,7 @@ def build_extractive_report(request: ReportRequest) -> dict:
             _source_note(i, source, used[i], passages, relevance, plan, notes)
             for i, source in enumerate(sources)
         ],
+        "web_citations": [],  # the local engine does not search the web
     }
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import openai
+from django.conf import settings
 from openai.types.responses import Response
 
 
@@ -45,6 +46,8 @@ METADATA_MAX_VALUE = 512
 # "content_policy_violation", "bio_policy", "image_content_policy_violation", ...).
 
 T = TypeVar("T")
+
+WEB_SEARCH_SOURCES = "web_search_call.action.sources"
 
 
 class OpenAIProvider:
@@ -87,9 +90,32 @@ class OpenAIProvider:
             params["reasoning"] = {"effort": request.reasoning_effort}
         if request.tools:
             params["tools"] = [dict(tool) for tool in request.tools]
+            if any(tool.get("type") == "web_search" for tool in request.tools):
+                # Without it the search's results are not in the response: keep the provenance.
+                params["include"] = [WEB_SEARCH_SOURCES]
         if request.max_output_tokens is not None:
             params["max_output_tokens"] = request.max_output_tokens
+        if request.max_tool_calls is not None:
+            params["max_tool_calls"] = request.max_tool_calls
+        if request.tool_choice and request.tools:
+            params["tool_choice"] = request.tool_choice
         return response_state(_call(self._create_client.responses.create, **params))
+
+    def delete(self, response_id: str) -> None:
+        try:
+            self._client.responses.delete(response_id)
+        except openai.NotFoundError:
+            return  # gone already (deleted, or past the provider's own retention)
+        except openai.OpenAIError as exc:
+            raise provider_error(exc) from exc
+
+    def probe(self) -> None:
+        """A 16-token, unstored create: a key or quota failure answers it as it would a report."""
+        _call(
+            self._create_client.responses.create,
+            model=settings.PROVIDER_PROBE_MODEL, input="ping", max_output_tokens=16, store=False,
+            metadata={"purpose": "reportdesk provider probe"},
+        )
 
     def retrieve(self, response_id: str) -> ResponseState:
         return response_state(_call(self._client.responses.retrieve, response_id))
@@ -149,8 +175,42 @@ def response_state(response: Response) -> ResponseState:
             for item in response.output or ()
             if getattr(item, "type", "") == "function_call"
         ),
+        refusal="\n".join(
+            part.refusal
+            for item in response.output or ()
+            if getattr(item, "type", "") == "message"
+            for part in item.content or ()
+            if getattr(part, "type", "") == "refusal" and part.refusal
+        ),
+        url_citations=_url_citations(response),
+        web_sources=_web_sources(response),
         raw=response.model_dump(mode="json", warnings=False),
     )
+
+
+def _url_citations(response: Response) -> tuple[dict, ...]:
+    citations = []
+    for item in response.output or ():
+        if getattr(item, "type", "") != "message":
+            continue
+        for part in item.content or ():
+            for note in getattr(part, "annotations", None) or ():
+                if getattr(note, "type", "") == "url_citation":
+                    citations.append({"url": note.url, "title": note.title or ""})
+    return tuple(citations)
+
+
+def _web_sources(response: Response) -> tuple[str, ...]:
+    """The URLs the web search returned (`action.sources`) or opened (`action.url`), in order."""
+    urls: list[str] = []
+    for item in response.output or ():
+        if getattr(item, "type", "") != "web_search_call":
+            continue
+        action = getattr(item, "action", None)
+        urls += [source.url for source in getattr(action, "sources", None) or () if getattr(source, "url", None)]
+        if getattr(action, "url", None):
+            urls.append(action.url)
+    return tuple(dict.fromkeys(urls))
 
 
 def _inferred_status(response: Response) -> str:
@@ -168,25 +228,32 @@ def _usage(response: Response) -> Usage:
     usage = response.usage
     input_details = usage.input_tokens_details if usage else None
     output_details = usage.output_tokens_details if usage else None
+    items = list(response.output or ())
     return Usage(
         input_tokens=(usage.input_tokens or 0) if usage else 0,
         cached_tokens=(input_details.cached_tokens or 0) if input_details else 0,
+        cache_write_tokens=(getattr(input_details, "cache_write_tokens", 0) or 0) if input_details else 0,
         output_tokens=(usage.output_tokens or 0) if usage else 0,
         reasoning_tokens=(output_details.reasoning_tokens or 0) if output_details else 0,
-        tool_calls=_tool_calls(response),
+        tool_calls=sum(1 for item in items if (getattr(item, "type", "") or "").endswith("_call")),
+        web_searches=_web_searches(response, items),
     )
 
 
-def _tool_calls(response: Response) -> int:
-    """Tool calls in the output (`*_call` items); billable web searches from `tool_usage` when given."""
-    types = [getattr(item, "type", "") or "" for item in response.output or []]
-    web_searches = types.count("web_search_call")
-    others = sum(1 for t in types if t.endswith("_call") and t != "web_search_call")
+def _web_searches(response: Response, items: list) -> int:
+    """Billable searches: `tool_usage.web_search.num_requests` when the API reports it, else
+    the `web_search_call` items whose action is a search (opening a page or finding in it is
+    part of a search already paid for)."""
     tool_usage = response.tool_usage
     web_usage = tool_usage.web_search if tool_usage else None
     if web_usage and web_usage.num_requests is not None:
-        web_searches = web_usage.num_requests
-    return web_searches + others
+        return web_usage.num_requests
+    return sum(
+        1
+        for item in items
+        if getattr(item, "type", "") == "web_search_call"
+        and getattr(getattr(item, "action", None), "type", "search") == "search"
+    )
 
 
 def provider_error(exc: openai.OpenAIError) -> ProviderError:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 
 from sources.selectors import ready_entries
 
-from ..models import LOCAL_MODEL, ArtifactKind, AttemptReason, JobAttempt, ProviderCall, ReportJob
+from ..models import LOCAL_MODEL, Artifact, ArtifactKind, AttemptReason, CallStatus, JobAttempt, ProviderCall, ReportJob
 from ..providers.base import ReportRequest, SourceDoc
 from ..report_schema import (
     CITATION_RULES,
@@ -27,6 +27,7 @@ from ..report_schema import (
     REPORT_SCHEMA,
     REPORT_SCHEMA_NAME,
     SEARCH_SOURCES_TOOL,
+    WEB_CITATION_RULES,
 )
 
 _ELISION = "\n\n[…]\n\n"
@@ -109,8 +110,19 @@ def source_docs(*, attempt: JobAttempt) -> list[SourceDoc]:
     ]
 
 
-def previous_draft_response_id(*, job: ReportJob, attempt: JobAttempt) -> str | None:
-    """For a revision: the response that wrote the draft being revised."""
+# The API's code when `previous_response_id` names a response it no longer has (past its
+# retention, deleted, or never stored in a zero-retention organisation).
+PREVIOUS_RESPONSE_NOT_FOUND = "previous_response_not_found"
+
+
+def chain_lost(*, attempt: JobAttempt) -> bool:
+    """Did a call of this attempt find its previous response gone? From then on the attempt
+    sends what the chain carried (the draft, the notes, the tool results) as input instead."""
+    return ProviderCall.objects.filter(attempt=attempt, error_code=PREVIOUS_RESPONSE_NOT_FOUND).exists()
+
+
+def _draft_call(*, job: ReportJob, attempt: JobAttempt) -> ProviderCall | None:
+    """For a revision: the call whose response wrote the draft being revised."""
     if attempt.reason != AttemptReason.REVISION:
         return None
     return (
@@ -120,9 +132,28 @@ def previous_draft_response_id(*, job: ReportJob, attempt: JobAttempt) -> str | 
         )
         .exclude(provider_response_id=None)
         .order_by("-attempt__number", "-id")
-        .values_list("provider_response_id", flat=True)
         .first()
     )
+
+
+def previous_draft_response_id(*, job: ReportJob, attempt: JobAttempt) -> str | None:
+    """For a revision: the response that wrote the draft being revised, unless it is gone at
+    the provider (deleted by retention, or found missing by an earlier call)."""
+    call = _draft_call(job=job, attempt=attempt)
+    if call is None or call.deleted_at is not None or chain_lost(attempt=attempt):
+        return None
+    return call.provider_response_id
+
+
+def _must_carry(*, job: ReportJob, attempt: JobAttempt, step: Step) -> bool:
+    """Must this step send as input what a chain would have carried? Every step once a chain
+    of the attempt was lost; the first step of a revision whose draft response was deleted."""
+    if chain_lost(attempt=attempt):
+        return True
+    if step.name not in ("report", "plan"):
+        return False
+    call = _draft_call(job=job, attempt=attempt)
+    return call is not None and call.deleted_at is not None
 
 
 @dataclass(frozen=True)
@@ -137,6 +168,10 @@ class Step:
     number: int = 0
     of: int = 0
     input_items: tuple[dict, ...] = ()
+    # Text standing in for the chain when the previous response is gone (see chain_lost).
+    carried: tuple[str, ...] = ()
+    tool_choice: str = ""  # "none" once a research question has used its tool rounds
+    notes: tuple[tuple[str, str], ...] = ()  # the synthesis's input: (question, notes) each
 
 
 def _instructions(job: ReportJob, *, final: bool) -> str:
@@ -147,6 +182,7 @@ def _instructions(job: ReportJob, *, final: bool) -> str:
         f"Write for this audience: {job.audience}." if job.audience else "",
         ("Include these sections, with these exact headings: " + "; ".join(sections) + ".") if sections and final else "",
         CITATION_RULES,
+        WEB_CITATION_RULES if template.web_search else "",
         "Answer with the JSON document described by the response format, nothing else." if final else "",
     ]
     return "\n\n".join(part for part in parts if part)
@@ -182,9 +218,46 @@ def _web_search_tool(template) -> tuple[dict, ...]:
     return (tool,)
 
 
+def _previous_draft(*, job: ReportJob, attempt: JobAttempt) -> str:
+    """The Markdown of the latest draft before this attempt ("" when there is none)."""
+    return (
+        Artifact.objects.filter(
+            job=job, kind=ArtifactKind.REPORT_MARKDOWN, attempt__number__lt=attempt.number, attempt__version__isnull=False
+        )
+        .order_by("-attempt__number")
+        .values_list("content", flat=True)
+        .first()
+        or ""
+    )
+
+
+def _carried_context(*, job: ReportJob, attempt: JobAttempt, step: Step) -> list[str]:
+    """What `previous_response_id` would have carried, as text, for an attempt whose chain
+    was lost: the draft being revised, this attempt's finished steps, and tool results."""
+    lines: list[str] = []
+    if attempt.reason == AttemptReason.REVISION and step.name in ("report", "plan"):
+        draft = _previous_draft(job=job, attempt=attempt)
+        if draft:
+            lines += ["", "The previous draft, to be revised as the reviewer asks:", "", draft]
+    if step.name not in ("report", "plan"):
+        done = ProviderCall.objects.filter(attempt=attempt, status=CallStatus.COMPLETED).order_by("id")
+        notes = [(call.step, (call.output or {}).get("text", "")) for call in done]
+        notes = [(name, text) for name, text in notes if text.strip()]
+        if notes:
+            lines += ["", "Your work on this report so far:"]
+            for name, text in notes:
+                lines += ["", f"--- {name} ---", text]
+    for item in step.input_items:
+        lines += ["", f"Result of your {item.get('call_id', '')} tool call:", str(item.get("output", ""))]
+    return lines
+
+
 def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, step: Step | None = None) -> tuple[ReportRequest, dict]:
     """The request for one step of an attempt, and a summary of what went into it."""
     step = step or Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
+    if _must_carry(job=job, attempt=attempt, step=step):
+        step = replace(step, previous_response_id=None, input_items=(),
+                       carried=tuple(_carried_context(job=job, attempt=attempt, step=step)))
     template = job.template
     sections = tuple(template.required_sections or ())
     summary: dict = {"step": step.name}
@@ -216,13 +289,29 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, st
         output_schema, schema_name = {}, ""
         tools = (SEARCH_SOURCES_TOOL,) + tools
         summary.update(question=step.question, number=step.number, of=step.of)
+    elif step.name == "gaps":
+        instructions = _instructions(job, final=False)
+        lines = ["Your research notes so far:"]
+        for number, (question, notes) in enumerate(step.notes, start=1):
+            lines += ["", f"--- Research notes {number}: {question} ---", notes]
+        lines += [
+            "",
+            f"List at most {MAX_RESEARCH_QUESTIONS} follow-up questions these notes leave unanswered that "
+            "the sources may still answer, most important first; an empty list if there are none.",
+        ]
+        output_schema, schema_name, tools = QUESTIONS_SCHEMA, QUESTIONS_SCHEMA_NAME, ()
     elif step.name == "synthesize":
         lines = [
-            "Write the final report now, from your research notes above and the sources.",
+            "Write the final report now, from the sources above and your research notes below.",
             *(["Include these sections: " + "; ".join(sections) + "."] if sections else []),
         ]
+        for number, (question, notes) in enumerate(step.notes, start=1):
+            lines += ["", f"--- Research notes {number}: {question} ---", notes]
         if attempt.instructions:
             lines += ["Address the reviewer's notes:", attempt.instructions]
+    if step.carried:
+        lines += list(step.carried)
+        summary["chain_lost"] = True
     model = LOCAL_MODEL if provider_name == "local" else template.model
     request = ReportRequest(
         job_id=job.public_id,
@@ -241,6 +330,9 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, st
         previous_response_id=step.previous_response_id,
         revision_notes=attempt.instructions,
         tools=tools,
+        max_output_tokens=template.max_output_tokens,
+        max_tool_calls=template.max_tool_calls,
+        tool_choice=step.tool_choice,
         input_items=step.input_items,
         metadata={"workspace": job.workspace.slug},
     )

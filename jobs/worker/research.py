@@ -1,25 +1,42 @@
-"""Multi-step research: which step of an attempt runs next.
+"""Multi-step research: which steps of an attempt run next, and which call to look at.
 
-plan (research questions) → research each question (the model may call the
+plan (research questions) → research every question side by side (the model may call the
 `search_sources` function tool; the worker answers with `function_call_output`) →
-synthesize. Each step is one background response chained to the one before it with
-`previous_response_id`, and each is a ProviderCall; the next step is read from what the
-attempt's completed calls answered, so a worker that died between steps resumes here.
+synthesize. Each research question is chained to the plan with `previous_response_id` (not
+to the other questions), its tool rounds to its own previous round; the synthesis is chained
+to the plan and given each question's notes as input, so no hop re-bills the whole chain.
+Each step is a ProviderCall; what runs next is read from what the attempt's calls answered,
+so a worker that died mid-run resumes from the last finished steps.
 """
 
 from __future__ import annotations
 
 import json
 
-from ..models import CallStatus, JobAttempt, ProviderCall, ReportJob, TemplateMode
+from ..budgets import budget_reached
+from ..models import CallStatus, FailureClass, JobAttempt, ProviderCall, ReportJob, TemplateMode
 from ..report_schema import MAX_RESEARCH_QUESTIONS
 from .prompt import Step, previous_draft_response_id, search_sources
 
-MAX_TOOL_ROUNDS = 3  # function-call answers per research question before the model must write
+# Function-call answers per research question; the last is sent with tool_choice "none", so
+# the model must write its notes from what it has found.
+MAX_TOOL_ROUNDS = 3
 
 
-class ResearchLoop(Exception):
+class StepRefused(Exception):
+    """No further provider call may be made for this attempt; the job fails as `failure_class`."""
+
+    failure_class = FailureClass.PROVIDER_ERROR
+
+
+class ResearchLoop(StepRefused):
     """The model kept calling tools instead of writing its notes."""
+
+
+class BudgetReached(StepRefused):
+    """The job's cost has reached its template's cap or its workspace's monthly budget."""
+
+    failure_class = FailureClass.POLICY_BLOCK
 
 
 def call_is_final(call: ProviderCall) -> bool:
@@ -36,10 +53,8 @@ def _plan_questions(plan: ProviderCall) -> list[str]:
     return [q.strip() for q in questions if isinstance(q, str) and q.strip()][:MAX_RESEARCH_QUESTIONS]
 
 
-def _answer(attempt: JobAttempt, function_call: dict, *, exhausted: bool) -> dict:
-    if exhausted:
-        result = {"error": "Search limit reached for this question: write your notes now."}
-    elif function_call.get("name") != "search_sources":
+def _answer(attempt: JobAttempt, function_call: dict) -> dict:
+    if function_call.get("name") != "search_sources":
         result = {"error": f"Unknown function {function_call.get('name')!r}; only search_sources exists."}
     else:
         try:
@@ -50,30 +65,126 @@ def _answer(attempt: JobAttempt, function_call: dict, *, exhausted: bool) -> dic
     return {"type": "function_call_output", "call_id": function_call.get("call_id", ""), "output": json.dumps(result)}
 
 
+def _live(call: ProviderCall) -> bool:
+    return call.status in CallStatus.LIVE
+
+
+def _calls(attempt: JobAttempt) -> list[ProviderCall]:
+    return list(ProviderCall.objects.filter(attempt=attempt, orphan=False).exclude(status=CallStatus.LOST).order_by("id"))
+
+
+def _questions_research(
+    *, attempt: JobAttempt, calls: list[ProviderCall], parent: ProviderCall, questions: list[str], first_number: int
+) -> tuple[list[Step], list[tuple[str, str]], bool]:
+    """For questions numbered from `first_number`, each chained from `parent` (the plan): the
+    steps that may start now, the notes of those finished, and whether all are finished."""
+    steps: list[Step] = []
+    notes: list[tuple[str, str]] = []
+    of = first_number + len(questions) - 1
+    for number, question in enumerate(questions, start=first_number):
+        name = f"research-{number}"
+        mine = [c for c in calls if c.step == name]
+        done = [c for c in mine if c.status == CallStatus.COMPLETED]
+        last = done[-1] if done else None
+        if any(_live(c) and (last is None or c.id > last.id) for c in mine):
+            continue  # in flight
+        base = dict(name=name, question=question, number=number, of=of)
+        if last is None:
+            steps.append(Step(previous_response_id=parent.provider_response_id, **base))
+            continue
+        pending = last.output.get("function_calls") or []
+        if not pending:
+            notes.append((question, last.output.get("text") or ""))
+            continue
+        if len(done) > MAX_TOOL_ROUNDS:
+            # It was told to answer without tools and still called one: not a model to wait for.
+            raise ResearchLoop(f"The model kept calling tools in {name} instead of writing its notes.")
+        steps.append(Step(
+            previous_response_id=last.provider_response_id,
+            input_items=tuple(_answer(attempt, fc) for fc in pending),
+            tool_choice="none" if len(done) == MAX_TOOL_ROUNDS else "",
+            **base,
+        ))
+    return steps, notes, len(notes) == len(questions)
+
+
+def _once(calls: list[ProviderCall], name: str) -> tuple[ProviderCall | None, bool]:
+    """A single step's completed call, and whether it is still to be started."""
+    mine = [c for c in calls if c.step == name]
+    completed = next((c for c in mine if c.status == CallStatus.COMPLETED), None)
+    return completed, completed is None and not any(_live(c) for c in mine)
+
+
+def _startable(*, job: ReportJob, attempt: JobAttempt, calls: list[ProviderCall]) -> list[Step]:
+    """Every step of a multi-step attempt that may start now, read from its calls: the plan;
+    then each question not yet started or whose function calls await an answer (questions
+    run side by side, each chained from the plan); with a follow-up round, once the notes are
+    in, the gaps they leave, and those questions; then the synthesis. A failed step starts
+    again; a step in flight is waited for."""
+    plan, plan_due = _once(calls, "plan")
+    if plan is None:
+        return [Step(name="plan", previous_response_id=previous_draft_response_id(job=job, attempt=attempt))] if plan_due else []
+    questions = _plan_questions(plan)
+    steps, notes, finished = _questions_research(attempt=attempt, calls=calls, parent=plan, questions=questions, first_number=1)
+    if not finished:
+        return steps
+    if job.template.follow_up_round:
+        gaps, gaps_due = _once(calls, "gaps")
+        if gaps is None:
+            return [Step(name="gaps", previous_response_id=plan.provider_response_id, notes=tuple(notes))] if gaps_due else []
+        more, more_notes, finished = _questions_research(
+            attempt=attempt, calls=calls, parent=plan, questions=_plan_questions(gaps), first_number=len(questions) + 1
+        )
+        if not finished:
+            return more
+        notes += more_notes
+    _, synthesis_due = _once(calls, "synthesize")
+    # Chained from the plan (the sources and the questions), with each question's notes as
+    # input: the research rounds themselves are not billed again.
+    return [Step(name="synthesize", previous_response_id=plan.provider_response_id, notes=tuple(notes))] if synthesis_due else []
+
+
 def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
-    """The step to run next, from what the attempt's calls have answered so far."""
-    first = Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
+    """The step to start next, from what the attempt's calls have answered so far. Refused
+    (BudgetReached) once the job's cost has reached a budget."""
+    reached = budget_reached(job=job)
+    if reached:
+        raise BudgetReached(reached)
     if job.template.mode != TemplateMode.MULTI_STEP:
-        return first
-    done = list(ProviderCall.objects.filter(attempt=attempt, status=CallStatus.COMPLETED, orphan=False).order_by("id"))
-    if not done:
-        return Step(name="plan", previous_response_id=first.previous_response_id)
-    last = done[-1]
-    questions = _plan_questions(done[0])
-    number = int(last.step.split("-")[1]) if last.step.startswith("research-") else 0
-    pending = last.output.get("function_calls") or []
-    if pending:
-        rounds = sum(1 for c in done if c.step == last.step)
-        if rounds > MAX_TOOL_ROUNDS + 1:
-            raise ResearchLoop(f"The model kept calling tools in {last.step} instead of writing its notes.")
-        return Step(
-            name=last.step, previous_response_id=last.provider_response_id,
-            question=questions[number - 1] if 0 < number <= len(questions) else "", number=number, of=len(questions),
-            input_items=tuple(_answer(attempt, fc, exhausted=rounds > MAX_TOOL_ROUNDS) for fc in pending),
-        )
-    if number < len(questions):
-        return Step(
-            name=f"research-{number + 1}", previous_response_id=last.provider_response_id,
-            question=questions[number], number=number + 1, of=len(questions),
-        )
-    return Step(name="synthesize", previous_response_id=last.provider_response_id)
+        return Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
+    steps = _startable(job=job, attempt=attempt, calls=_calls(attempt))
+    if not steps:
+        raise StepRefused("No research step can start now: every step is in flight or done.")
+    return steps[0]
+
+
+def research_startable(*, job: ReportJob, attempt: JobAttempt) -> bool:
+    """Can another step of this multi-step attempt start now (beside those in flight)?"""
+    if job.template.mode != TemplateMode.MULTI_STEP:
+        return False
+    try:
+        return bool(_startable(job=job, attempt=attempt, calls=_calls(attempt)))
+    except StepRefused:
+        return True  # starting it is what fails the job, with the reason
+
+
+def call_to_follow(*, job: ReportJob, attempt: JobAttempt) -> ProviderCall | None:
+    """The call the worker's check acts on. One response at a time: the latest. Multi-step
+    research runs several: a call a dead worker left without a response id first; else, when
+    a step can start, the latest finished call (the check then starts what comes next);
+    else the running call looked at longest ago."""
+    calls = _calls(attempt)
+    if not calls or all(c.step == "report" for c in calls):
+        return calls[-1] if calls else None
+    lost = [c for c in calls if c.status in (CallStatus.PENDING, CallStatus.UNCONFIRMED) and not c.provider_response_id]
+    if lost:
+        return lost[0]
+    if research_startable(job=job, attempt=attempt):
+        ended = [c for c in calls if c.status in (CallStatus.ERROR, CallStatus.FAILED)
+                 or (c.status == CallStatus.COMPLETED and not call_is_final(c))]
+        if ended:
+            return ended[-1]
+    running = [c for c in calls if c.status in (CallStatus.QUEUED, CallStatus.IN_PROGRESS)]
+    if running:
+        return min(running, key=lambda c: (c.last_checked_at or c.created_at, c.id))
+    return calls[-1]

@@ -24,8 +24,10 @@ from django.utils import timezone
 from sources.models import SourceStatus
 from sources.selectors import manifest_entries
 from sources.services import manifest_freeze, source_ingest
+from sources.urls import url_key
 
 from .. import events, policy, services
+from ..breaker import backoff_share, breaker_admits, breaker_trip, is_breaker_error, is_shared_rate_limit, job_hold
 from ..models import (
     ACTIVE_STATUSES,
     LOCAL_MODEL,
@@ -36,6 +38,7 @@ from ..models import (
     JobStatus,
     ProviderCall,
     ReportJob,
+    TemplateMode,
 )
 from ..pricing import usage_cost
 from ..providers import get_provider
@@ -52,7 +55,9 @@ from ..providers.base import (
     ResponseState,
     failure_class_for_code,
 )
-from ..rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown
+from ..report_schema import MAX_RESEARCH_QUESTIONS
+from ..rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown, web_citations
+from ..selectors import attempt_search_urls
 from .dispatcher import dispatcher_ensure
 from .lease import (
     job_lease_acquire,
@@ -62,9 +67,10 @@ from .lease import (
     job_lease_renew,
     new_lease_token,
 )
-from .prompt import build_request
+from .prompt import PREVIOUS_RESPONSE_NOT_FOUND, build_request
 from .reconcile import call_reconcile, call_unconfirmed, create_ambiguous
-from .research import ResearchLoop, call_is_final, next_step
+from .research import StepRefused, call_is_final, call_to_follow, next_step, research_startable
+from .web_pages import web_pages_fetch
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +129,8 @@ def job_advance(*, job_id: int, lease_token: str | None = None, provider: Provid
             )
             log.info("worker step on a %s job", job.status)
             provider = provider or get_provider()
+            if not breaker_admits(job=job, provider=provider):
+                return  # a provider hold or a shared backoff: the job keeps its state and waits
             if job.status == JobStatus.QUEUED:
                 job = job_prepare(job=job)
             if job is not None and job.status == JobStatus.PREPARING:
@@ -287,8 +295,8 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         attempt = JobAttempt.objects.select_related("manifest").get(pk=attempt.pk)
         try:
             step = next_step(job=job, attempt=attempt)
-        except ResearchLoop as exc:
-            services.job_fail(job=job, failure_class=FailureClass.PROVIDER_ERROR, message=str(exc), attempt=attempt)
+        except StepRefused as exc:
+            services.job_fail(job=job, failure_class=exc.failure_class, message=str(exc), attempt=attempt)
             return
         request, summary = build_request(job=job, attempt=attempt, provider_name=provider.name, step=step)
         call = ProviderCall.objects.create(
@@ -354,7 +362,25 @@ def _duplicate_record(*, call: ProviderCall, state: ResponseState, provider: Pro
 
 def _provider_error(*, job: ReportJob, attempt: JobAttempt, error: ProviderError) -> None:
     """A transient error is retried automatically, a bounded number of times with backoff;
-    anything else, or the last transient one, fails the job."""
+    anything else, or the last transient one, fails the job. A chained request whose previous
+    response is gone is sent again at once, unchained, with what the chain carried as input.
+    A quota or credential failure holds the job instead (the breaker opens for every job), and
+    a rate limit makes every job wait, not just this one."""
+    if is_breaker_error(error):
+        breaker_trip(error=error)
+        job_hold(job_id=job.pk, until=timezone.now() + dt.timedelta(seconds=settings.BREAKER_PROBE_SECONDS))
+        return
+    if is_shared_rate_limit(error):
+        backoff_share(seconds=error.retry_after or settings.PROVIDER_RETRY_BASE_SECONDS)
+    if error.code == PREVIOUS_RESPONSE_NOT_FOUND and _chain_lost_once(attempt):
+        with transaction.atomic():
+            locked = services.job_lock(job.pk)
+            if locked is None or not still_ours(locked, attempt=attempt, statuses=ACTIVE_STATUSES):
+                return
+            lost = ProviderCall.objects.filter(attempt=attempt, error_code=PREVIOUS_RESPONSE_NOT_FOUND).first()
+            events.provider_chain_lost(job=locked, response_id=lost.previous_response_id)
+            _schedule(job.pk, seconds=0)
+        return
     if error.transient and attempt.provider_retries < settings.PROVIDER_MAX_AUTO_RETRIES:
         retries = attempt.provider_retries + 1
         delay = settings.PROVIDER_RETRY_BASE_SECONDS * 2 ** (retries - 1)
@@ -381,6 +407,12 @@ def _provider_error(*, job: ReportJob, attempt: JobAttempt, error: ProviderError
     )
 
 
+def _chain_lost_once(attempt: JobAttempt) -> bool:
+    """The first lost chain of the attempt is resent; another (which an unchained request
+    cannot cause) fails the job like any other error."""
+    return ProviderCall.objects.filter(attempt=attempt, error_code=PREVIOUS_RESPONSE_NOT_FOUND).count() == 1
+
+
 def response_cancel(*, response_id: str, provider: Provider | None = None) -> None:
     """Cancel a response at the provider, best effort: the product has already stopped the job
     (or never needed this response). What fails transiently is tried again by the orphan
@@ -393,29 +425,53 @@ def response_cancel(*, response_id: str, provider: Provider | None = None) -> No
         if not exc.transient:
             ProviderCall.objects.filter(provider_response_id=response_id).update(status=CallStatus.CANCEL_FAILED, error_message=exc.message)
         return
-    ProviderCall.objects.filter(provider_response_id=response_id).update(status=state.status or CANCELLED)
+    call = ProviderCall.objects.filter(provider_response_id=response_id).first()
+    if call is None:
+        return
+    if state.is_terminal:
+        # Canceled or raced to the end: what it consumed until then is billed all the same.
+        _record_call_state(call=call, state=state)
+    else:
+        ProviderCall.objects.filter(pk=call.pk).update(status=state.status or CANCELLED)
+
+
+def _steps_start(*, job: ReportJob, attempt: JobAttempt, provider: Provider, token: str) -> None:
+    """Start the next step; for multi-step research, every step that can run now beside those
+    in flight (the questions run side by side). Nothing when every step is in flight."""
+    if job.template.mode != TemplateMode.MULTI_STEP:
+        _call_create(job=job, attempt=attempt, provider=provider, token=token)
+        return
+    for _ in range(MAX_RESEARCH_QUESTIONS + 2):
+        if not research_startable(job=job, attempt=attempt):
+            return
+        _call_create(job=job, attempt=attempt, provider=provider, token=token)
+        if not ReportJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, current_attempt=attempt).exists():
+            return  # failed (a budget), canceled, or still preparing because the create failed
 
 
 def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
     """Poll the running response once and act on what it says."""
     attempt = job.current_attempt
-    latest = current_call(attempt)
+    latest = call_to_follow(job=job, attempt=attempt)
     if latest is None or latest.status in (CallStatus.ERROR, FAILED) or (latest.status == COMPLETED and not call_is_final(latest)):
         # A retry after a failed response, or the next research step (its predecessor ended
         # but the worker stopped before creating it): start it, unless a backoff is in force.
         if not _waiting(job):
-            _call_create(job=job, attempt=attempt, provider=provider, token=token)
+            _steps_start(job=job, attempt=attempt, provider=provider, token=token)
         return
     if not latest.provider_response_id:
         if _call_lost(job=job, attempt=attempt, call=latest, provider=provider):
-            _call_create(job=job, attempt=attempt, provider=provider, token=token)
+            _steps_start(job=job, attempt=attempt, provider=provider, token=token)
         return
     call = latest
     try:
         state = provider.retrieve(call.provider_response_id)
     except ProviderError as exc:
         ProviderCall.objects.filter(pk=call.pk).update(polls=call.polls + 1, last_checked_at=timezone.now(), error_code=exc.code[:100], error_message=exc.message)
-        if exc.transient and not _past_runtime(job, attempt):
+        if is_breaker_error(exc):
+            breaker_trip(error=exc)
+            job_hold(job_id=job.pk, until=timezone.now() + dt.timedelta(seconds=settings.BREAKER_PROBE_SECONDS))
+        elif exc.transient and not _past_runtime(job, attempt):
             _schedule(job.pk, seconds=max(poll_delay(call.polls), exc.retry_after or 0))
         elif exc.transient:
             services.job_fail(job=job, failure_class=FailureClass.TIMEOUT, attempt=attempt,
@@ -436,10 +492,16 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
             _schedule(job.pk, seconds=poll_delay(call.polls), checked=True)
         return
     ReportJob.objects.filter(pk=job.pk).update(last_checked_at=timezone.now())
-    if state.status == COMPLETED and not call_is_final(call):
-        _call_create(job=job, attempt=attempt, provider=provider, token=token)
+    if state.refusal and state.status in (COMPLETED, INCOMPLETE):
+        # A structured-output refusal: the model declined under its usage policy.
+        services.job_fail(
+            job=job, failure_class=FailureClass.POLICY_BLOCK, attempt=attempt,
+            message=f"The model refused to write this report: {state.refusal}", details={"refusal": state.refusal[:2000]},
+        )
+    elif state.status == COMPLETED and not call_is_final(call):
+        _steps_start(job=job, attempt=attempt, provider=provider, token=token)
     elif state.status == COMPLETED:
-        result_store(job=job, attempt=attempt, state=state)
+        result_store(job=job, attempt=attempt, state=state, token=token)
     elif state.status == FAILED:
         code = state.error_code or "unknown"
         _provider_error(
@@ -471,38 +533,56 @@ def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:
         "error_message": state.error_message,
     }
     if state.is_terminal:
-        usage = state.usage
-        updates.update(
-            input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
-            reasoning_tokens=usage.reasoning_tokens, tool_calls=usage.tool_calls,
-            cost_usd=usage_cost(model=state.model or call.model, usage=usage, web_search_calls=usage.tool_calls),
-            completed_at=call.completed_at or timezone.now(), model=state.model or call.model,
-            output={
-                "text": state.output_text,
-                "function_calls": [
-                    {"call_id": fc.call_id, "name": fc.name, "arguments": fc.arguments} for fc in state.function_calls
-                ],
-            },
-        )
+        updates.update(_usage_fields(call=call, state=state), completed_at=call.completed_at or timezone.now())
+        updates["output"] = {
+            "text": state.output_text,
+            "function_calls": [
+                {"call_id": fc.call_id, "name": fc.name, "arguments": fc.arguments} for fc in state.function_calls
+            ],
+            "url_citations": list(state.url_citations),
+            "web_sources": list(state.web_sources),
+        }
     ProviderCall.objects.filter(pk=call.pk).update(**updates)
     if state.is_terminal:
         _job_totals(job_id=call.job_id)
 
 
+def _usage_fields(*, call: ProviderCall, state: ResponseState) -> dict:
+    """What a terminal response billed, priced by the model that answered (a dated snapshot)."""
+    usage = state.usage
+    model = state.model or call.model
+    cost = usage_cost(model=model, usage=usage)
+    if cost.warning:
+        log.warning("job %s call %s: %s", call.job_id, call.pk, cost.warning)
+    return {
+        "model": model, "input_tokens": usage.input_tokens, "cached_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens, "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.reasoning_tokens, "tool_calls": usage.tool_calls,
+        "web_searches": usage.web_searches, "cost_usd": cost.usd, "cost_warning": cost.warning[:300],
+    }
+
+
 def _job_totals(*, job_id: int) -> None:
-    totals = ProviderCall.objects.filter(job_id=job_id).aggregate(
+    """The job's usage over all its calls. Its cost is unknown (null) as soon as one billed
+    call's is: a partial sum would read as the whole."""
+    calls = ProviderCall.objects.filter(job_id=job_id)
+    totals = calls.aggregate(
         input_tokens=Sum("input_tokens"), cached_tokens=Sum("cached_tokens"), output_tokens=Sum("output_tokens"),
         reasoning_tokens=Sum("reasoning_tokens"), tool_calls=Sum("tool_calls"), cost_usd=Sum("cost_usd"),
     )
-    model = ProviderCall.objects.filter(job_id=job_id).order_by("-id").values_list("model", flat=True).first() or ""
+    warning = calls.exclude(cost_warning="").order_by("-id").values_list("cost_warning", flat=True).first() or ""
+    known_cost = totals.pop("cost_usd")
+    cost = None if warning else known_cost or Decimal(0)
+    model = calls.order_by("-id").values_list("model", flat=True).first() or ""
     ReportJob.objects.filter(pk=job_id).update(
-        model=model, **{k: v or (Decimal(0) if k == "cost_usd" else 0) for k, v in totals.items()}
+        model=model, cost_usd=cost, cost_warning=warning, **{k: v or 0 for k, v in totals.items()}
     )
 
 
-def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState) -> None:
+def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState, token: str | None = None) -> None:
     """Store the draft's artifacts and move the job on. Written once per attempt: running it
-    twice changes nothing, and a job that is no longer running on this attempt is left alone."""
+    twice changes nothing, and a job that is no longer running on this attempt is left alone.
+    With web search on, the web pages the draft cites are fetched first (see web_pages)."""
     try:
         report = parse_report_json(state.output_text)
     except ReportFormatError as exc:
@@ -519,11 +599,24 @@ def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState) -
          "title": entries[sid].title if sid in entries else "", "url": entries[sid].url if sid in entries else ""}
         for sid in cited_source_ids(report)
     ]
+    web_rows = web_citations(report)
+    if web_rows and job.template.web_search:
+        web_pages_fetch(job=job, attempt=attempt, report=report, token=token)
+    returned = {url_key(url) for url in attempt_search_urls(attempt=attempt)} if web_rows else set()
+    citations += [
+        {"url": row["url"], "title": row["title"], "web": True, "returned_by_search": url_key(row["url"]) in returned}
+        for row in web_rows
+    ]
+    evidence = report.get("evidence") if isinstance(report.get("evidence"), list) else []
+    evidence = evidence + [
+        {"claim": row["claim"], "source_id": "", "url": row["url"], "title": row["title"], "quote": row["quote"]}
+        for row in web_rows
+    ]
     contents = {
         ArtifactKind.REPORT_MARKDOWN: markdown,
         ArtifactKind.STRUCTURED_JSON: json.dumps(report, ensure_ascii=False, indent=2),
         ArtifactKind.CITATIONS: json.dumps(citations, ensure_ascii=False),
-        ArtifactKind.EVIDENCE: json.dumps(report.get("evidence", []) if isinstance(report.get("evidence"), list) else [], ensure_ascii=False),
+        ArtifactKind.EVIDENCE: json.dumps(evidence, ensure_ascii=False),
         ArtifactKind.SOURCE_NOTES: json.dumps(report.get("source_notes", []) if isinstance(report.get("source_notes"), list) else [], ensure_ascii=False),
         ArtifactKind.RENDERED_HTML: render_html(markdown),
     }

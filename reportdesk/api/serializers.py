@@ -333,8 +333,13 @@ class JobCostOut(serializers.Serializer):
     retries = serializers.IntegerField()
     runtime_seconds = serializers.FloatField()
     usd = serializers.DecimalField(
-        source="cost_usd", max_digits=12, decimal_places=6, coerce_to_string=True,
-        help_text='A decimal string, e.g. "0.012500".',
+        source="cost_usd", max_digits=12, decimal_places=6, coerce_to_string=True, allow_null=True,
+        help_text='A decimal string, e.g. "0.012500"; null when a model has no price (see `warning`), never a silent 0.',
+    )
+    warning = serializers.CharField(source="cost_warning", help_text="Why the cost is unknown, when it is.")
+    cap_usd = serializers.DecimalField(
+        source="template.cost_cap_usd", max_digits=10, decimal_places=2, coerce_to_string=True, allow_null=True,
+        help_text="The template's cost cap per report (null: no cap); `usd` is what the report has used of it.",
     )
 
 

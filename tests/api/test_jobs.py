@@ -27,7 +27,7 @@ JOB_FIELDS = {
 }  # fmt: skip
 COST_FIELDS = {
     "model", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "tool_calls",
-    "retries", "runtime_seconds", "usd",
+    "retries", "runtime_seconds", "usd", "warning", "cap_usd",
 }  # fmt: skip
 SOURCE_FIELDS = {"id", "sid", "kind", "title", "url", "status", "error", "content_type", "size", "published_at"}
 

@@ -120,6 +120,7 @@ class _OpenAPISchemas:
     create_request: Draft202012Validator
     create_keys: frozenset[str]
     response: Draft202012Validator
+    components: dict  # the document's component schemas, for the nested-key walk
 
 
 @functools.cache
@@ -151,6 +152,7 @@ def _openapi() -> _OpenAPISchemas:
         create_request=validator("CreateResponse"),
         create_keys=frozenset(properties(schemas["CreateResponse"])),
         response=validator("Response"),
+        components=schemas,
     )
 
 
@@ -176,7 +178,154 @@ def _problem(body: Any) -> ValidationProblem | None:
         return ValidationProblem(
             f"Invalid value at '{param or '(body)'}': {error.message[:500]}", param, "invalid_value"
         )
-    return _prose_problem(body)
+    nested = _unknown_nested_key(body, {"$ref": "#/components/schemas/CreateResponse"}, "")
+    if nested:
+        return ValidationProblem(f"Unknown parameter: '{nested}'.", nested, "unknown_parameter")
+    return _prose_problem(body) or _model_problem(body)
+
+
+def _resolve(schema: Any) -> Any:
+    components = _openapi().components
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _branches(schema: dict) -> list[dict]:
+    """The alternatives and parts of a schema, flattened (anyOf/oneOf/allOf, refs resolved)."""
+    schema = _resolve(schema)
+    if not isinstance(schema, dict):
+        return []
+    out = [schema]
+    for keyword in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(keyword, []):
+            out += _branches(sub)
+    return out
+
+
+def _discriminator(branch: dict) -> list | None:
+    kind = _resolve(branch.get("properties", {}).get("type", {}))
+    if isinstance(kind, dict):
+        if "enum" in kind:
+            return kind["enum"]
+        if "const" in kind:
+            return [kind["const"]]
+    return None
+
+
+def _unknown_nested_key(instance: Any, schema: Any, path: str) -> str | None:
+    """The first key, at any depth, that the document does not define where it stands.
+
+    JSON Schema accepts unknown keys unless `additionalProperties` says otherwise, and the
+    document rarely says so; the real API rejects them (`tools[0].allowed_domains` belongs in
+    `tools[0].filters`). Objects that declare open maps (`additionalProperties`) are not walked.
+    """
+    if isinstance(instance, list):
+        for index, item in enumerate(instance):
+            items = [b.get("items") for b in _branches(schema) if b.get("type") == "array" and b.get("items")]
+            for item_schema in items[:1]:
+                found = _unknown_nested_key(item, item_schema, f"{path}[{index}]")
+                if found:
+                    return found
+        return None
+    if not isinstance(instance, dict):
+        return None
+    branches = [b for b in _branches(schema) if "properties" in b or b.get("additionalProperties") not in (None, False)]
+    if any(b.get("additionalProperties") not in (None, False) for b in branches):
+        return None  # an open map (metadata, a JSON schema, function parameters)
+    if "type" in instance:
+        typed = [b for b in branches if _discriminator(b) is not None]
+        if typed:
+            chosen = [b for b in typed if instance["type"] in _discriminator(b)]
+            branches = chosen + [b for b in branches if _discriminator(b) is None and b in chosen]
+            if not chosen:
+                return None  # the schema validation above reports a wrong type
+    properties: dict = {}
+    for branch in branches:
+        properties.update(branch.get("properties", {}))
+    if not properties:
+        return None
+    for key, value in instance.items():
+        here = f"{path}.{key}" if path else key
+        if key not in properties:
+            return here
+        found = _unknown_nested_key(value, properties[key], here)
+        if found:
+            return found
+    return None
+
+
+# Models that take no `reasoning` settings, and the efforts each reasoning family accepts (as
+# OpenAI's reasoning guide lists them). Prefixes, longest first.
+_NON_REASONING = ("gpt-4.1", "gpt-4o", "gpt-4", "gpt-3.5", "chatgpt-")
+_EFFORTS = (
+    ("gpt-5-pro", {"high"}),
+    ("gpt-5.2-pro", {"medium", "high", "xhigh"}),
+    ("gpt-5.5-pro", {"medium", "high", "xhigh"}),
+    ("gpt-5.6", {"none", "low", "medium", "high", "xhigh", "max"}),
+    ("gpt-5.5", {"none", "low", "medium", "high", "xhigh"}),
+    ("gpt-5.4", {"none", "low", "medium", "high", "xhigh"}),
+    ("gpt-5.2", {"none", "low", "medium", "high", "xhigh"}),
+    ("gpt-5.1", {"none", "low", "medium", "high"}),
+    ("gpt-5", {"minimal", "low", "medium", "high"}),
+    ("o", {"low", "medium", "high"}),
+)
+
+
+def _model_problem(body: dict) -> ValidationProblem | None:
+    """What the API refuses because of the model: reasoning settings on a model without
+    reasoning, or an effort the model does not offer."""
+    model = str(body.get("model") or "")
+    reasoning = body.get("reasoning") or {}
+    if not reasoning:
+        return None
+    if model.startswith(_NON_REASONING) or model.endswith("-chat-latest"):
+        return ValidationProblem(
+            f"Unsupported parameter: 'reasoning.effort' is not supported with this model.",
+            "reasoning.effort", "unsupported_parameter",
+        )
+    effort = reasoning.get("effort")
+    for prefix, efforts in _EFFORTS:
+        if model.startswith(prefix):
+            if effort is not None and effort not in efforts:
+                return ValidationProblem(
+                    f"Unsupported value: 'reasoning.effort' does not support '{effort}' with this model. "
+                    f"Supported values are: {', '.join(sorted(efforts))}.",
+                    "reasoning.effort", "unsupported_value",
+                )
+            return None
+    return None
+
+
+def strict_schema_problem(schema: Any, path: str = "") -> str | None:
+    """Why strict structured output refuses this JSON schema, or None (the rules OpenAI's
+    Structured Outputs guide states: objects closed and every property required, a root object,
+    no root anyOf)."""
+    if not path:
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            return "the root must be an object"
+        if "anyOf" in schema:
+            return "the root must not be anyOf"
+    if isinstance(schema, dict):
+        kinds = schema.get("type")
+        if kinds == "object" or (isinstance(kinds, list) and "object" in kinds) or "properties" in schema:
+            if schema.get("additionalProperties") is not False:
+                return f"In context={path or '()'}, 'additionalProperties' is required to be supplied and to be false"
+            missing = set(schema.get("properties", {})) - set(schema.get("required", []))
+            if missing:
+                return f"In context={path or '()'}, 'required' is required to include every key; missing {sorted(missing)}"
+        for key in ("properties", "$defs", "definitions"):
+            for name, sub in (schema.get(key) or {}).items():
+                found = strict_schema_problem(sub, f"{path}.{name}" if path else name)
+                if found:
+                    return found
+        for key in ("items", "anyOf"):
+            subs = schema.get(key)
+            for sub in subs if isinstance(subs, list) else [subs] if subs else []:
+                found = strict_schema_problem(sub, f"{path}.{key}" if path else key)
+                if found:
+                    return found
+    return None
 
 
 def _prose_problem(body: dict) -> ValidationProblem | None:
@@ -208,6 +357,23 @@ def _prose_problem(body: dict) -> ValidationProblem | None:
             "text.format.name",
             "invalid_value",
         )
+    if text_format.get("type") == "json_schema" and text_format.get("strict"):
+        reason = strict_schema_problem(text_format.get("schema"))
+        if reason:
+            return ValidationProblem(
+                f"Invalid schema for response_format '{text_format['name']}': {reason}.",
+                "text.format.schema",
+                "invalid_json_schema",
+            )
+    for index, tool in enumerate(body.get("tools") or []):
+        if tool.get("type") == "function" and tool.get("strict", True) and tool.get("parameters"):
+            reason = strict_schema_problem(tool["parameters"])
+            if reason:
+                return ValidationProblem(
+                    f"Invalid schema for function '{tool.get('name')}': {reason}.",
+                    f"tools[{index}].parameters",
+                    "invalid_function_parameters",
+                )
     if body.get("background") and body.get("store") is False:
         return ValidationProblem(
             "Background mode requires store=true.", "store", "invalid_value"
@@ -238,6 +404,31 @@ def _most_specific(error: ValidationError) -> ValidationError:
             break  # no alternative fits at all: "not valid under any of the given schemas"
         error = best_match(errors)
     return error
+
+
+_DATED = re.compile(r"^(?P<base>.+)-(?P<date>\d{4}-\d{2}-\d{2})$")
+
+
+@functools.cache
+def _snapshots() -> dict[str, str]:
+    """Each model alias of the document's model list → its latest dated snapshot."""
+    schemas = json.loads(OPENAPI_PATH.read_text())["components"]["schemas"]
+    names: list[str] = []
+    for name in ("ModelIdsShared", "ModelIdsResponses"):
+        for branch in schemas[name]["anyOf"]:
+            names += branch.get("enum", [])
+    latest: dict[str, str] = {}
+    for name in names:
+        match = _DATED.match(name)
+        if match and name > latest.get(match["base"], ""):
+            latest[match["base"]] = name
+    return latest
+
+
+def model_snapshot(model: str) -> str:
+    """The model a response reports: the alias's dated snapshot (gpt-5.2 → gpt-5.2-2025-12-11),
+    as the real API answers, or the name as sent when it has none."""
+    return _snapshots().get(model, model)
 
 
 def validate_create_request(body: Any) -> list[str]:
@@ -306,6 +497,7 @@ def build_report(input_text: str) -> dict:
         "recommendations": ["Review the cited evidence before acting on it."],
         "open_questions": [] if sids else ["No sources were provided."],
         "source_notes": [{"source_id": sid, "note": "Used as evidence."} for sid in sids],
+        "web_citations": [],
     }
 
 
@@ -394,18 +586,27 @@ class Script:
         default_factory=lambda: {"code": "server_error", "message": "The model failed to respond."}
     )
     incomplete_reason: str = "max_output_tokens"
-    model: str | None = None  # None → echo the request's model
+    model: str | None = None  # None → the request's model as a dated snapshot, when the API has one
     # Usage; None → derived from the input and output lengths (about 4 characters a token).
     input_tokens: int | None = None
     cached_tokens: int = 0
     output_tokens: int | None = None
     reasoning_tokens: int = 0
-    web_search_calls: int = 0  # web_search_call items in the output
+    web_search_calls: int = 0  # web_search_call items whose action is a search
+    page_opens: int = 0  # web_search_call items whose action opens a page (not billed)
+    cache_write_tokens: int = 0
     function_calls: tuple[tuple[str, str], ...] = ()  # (name, arguments JSON) function_call items
     # Billable searches reported as `tool_usage.web_search.num_requests` (newer API versions;
     # None → no `tool_usage`). Opening a page is a web_search_call item but not billable.
     billable_web_searches: int | None = None
     cancel_result: str = CANCEL_HONOURED  # CANCEL_HONOURED | CANCEL_LOSES_RACE | CANCEL_REVERTED
+    # A structured-output refusal: the message holds a `refusal` part instead of the answer.
+    refusal: str = ""
+    # Web search: one `search` action that returned these (url, title) pages — listed in
+    # `action.sources` only when the request asked for them with `include` — and the
+    # `url_citation` annotations of the answer, (url, title) each.
+    web_pages: tuple[tuple[str, str], ...] = ()
+    url_citations: tuple[tuple[str, str], ...] = ()
     omit_status: bool = False  # drop the `status` key (it is optional in the schema)
     omit_usage: bool = False  # drop `usage` even when terminal
 
@@ -544,6 +745,9 @@ class FakeResponse:
     forced_status: str | None = None
     deleted: bool = False
     message_id: str = field(default_factory=lambda: f"msg_{secrets.token_hex(16)}")
+    # Tokens of the chain before it (the previous response's input and output): a chained
+    # request is billed for them again, as the API bills a previous_response_id's context.
+    carried_tokens: int = 0
 
     def status(self, now: float) -> str:
         if self.forced_status:
@@ -581,7 +785,7 @@ class FakeResponse:
             "instructions": request.get("instructions"),
             "max_output_tokens": request.get("max_output_tokens"),
             "max_tool_calls": request.get("max_tool_calls"),
-            "model": script.model or request.get("model", ""),
+            "model": script.model or model_snapshot(request.get("model", "")),
             "output": self._output_items(status) if produced else [],
             "parallel_tool_calls": request.get("parallel_tool_calls", True),
             "previous_response_id": request.get("previous_response_id"),
@@ -614,7 +818,10 @@ class FakeResponse:
         return body
 
     def _output_items(self, status: str) -> list[dict]:
-        items: list[dict] = [
+        items: list[dict] = []
+        if self.script.reasoning_tokens:
+            items.append({"type": "reasoning", "id": f"rs_{self.id[5:21]}", "summary": []})
+        items += [
             {
                 "type": "web_search_call",
                 "id": f"ws_{self.id[5:13]}{n}",
@@ -623,6 +830,25 @@ class FakeResponse:
             }
             for n in range(self.script.web_search_calls)
         ]
+        if self.script.web_pages:
+            action: dict[str, Any] = {"type": "search", "query": "web search", "queries": ["web search"]}
+            if "web_search_call.action.sources" in (self.request.get("include") or []):
+                action["sources"] = [{"type": "url", "url": url} for url, _ in self.script.web_pages]
+            items.append({"type": "web_search_call", "id": f"ws_{self.id[5:13]}p", "status": "completed", "action": action})
+        items += [
+            {
+                "type": "web_search_call",
+                "id": f"ws_{self.id[5:13]}o{n}",
+                "status": "completed",
+                "action": {"type": "open_page", "url": f"https://example.com/page-{n + 1}"},
+            }
+            for n in range(self.script.page_opens)
+        ]
+        # Only functions the request offers, and none under tool_choice "none", as the API makes it.
+        offered = {tool.get("name") for tool in self.request.get("tools") or [] if tool.get("type") == "function"}
+        calls = () if self.request.get("tool_choice") == "none" else tuple(
+            (name, arguments) for name, arguments in self.script.function_calls if name in offered
+        )
         items += [
             {
                 "type": "function_call",
@@ -632,10 +858,21 @@ class FakeResponse:
                 "arguments": arguments,
                 "status": "completed",
             }
-            for n, (name, arguments) in enumerate(self.script.function_calls)
+            for n, (name, arguments) in enumerate(calls)
         ]
-        if self.script.function_calls and self.script.output_text is None:
+        if calls and self.script.output_text is None:
             return items  # the model stopped to call a function: no message yet
+        if self.script.refusal:
+            items.append(
+                {
+                    "type": "message",
+                    "id": self.message_id,
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "refusal", "refusal": self.script.refusal}],
+                }
+            )
+            return items
         text = self.output_text()
         if status == INCOMPLETE:
             text = text[: max(1, len(text) // 2)]
@@ -645,23 +882,37 @@ class FakeResponse:
                 "id": self.message_id,
                 "status": "completed" if status == COMPLETED else "incomplete",
                 "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+                "content": [
+                    {"type": "output_text", "text": text, "annotations": self._annotations(text), "logprobs": []}
+                ],
             }
         )
         return items
+
+    def _annotations(self, text: str) -> list[dict]:
+        """A `url_citation` per scripted citation, spanning the URL where the text has it."""
+        notes = []
+        for url, title in self.script.url_citations:
+            start = max(text.find(url), 0)
+            end = start + len(url) if url in text else len(text)
+            notes.append({"type": "url_citation", "url": url, "title": title, "start_index": start, "end_index": end})
+        return notes
 
     def _usage(self) -> dict:
         script = self.script
         input_tokens = script.input_tokens
         if input_tokens is None:
             prompt = _input_text(self.request) + (self.request.get("instructions") or "")
-            input_tokens = max(1, len(prompt) // 4)
+            input_tokens = max(1, len(prompt) // 4) + self.carried_tokens
         output_tokens = script.output_tokens
         if output_tokens is None:
             output_tokens = max(1, len(self.output_text()) // 4) + script.reasoning_tokens
         return {
             "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": script.cached_tokens, "cache_write_tokens": 0},
+            "input_tokens_details": {
+                "cached_tokens": script.cached_tokens,
+                "cache_write_tokens": script.cache_write_tokens,
+            },
             "output_tokens": output_tokens,
             "output_tokens_details": {"reasoning_tokens": script.reasoning_tokens},
             "total_tokens": input_tokens + output_tokens,
@@ -726,6 +977,8 @@ class ResponsesAPIFake:
         self._responses: dict[str, FakeResponse] = {}
         self.validation_errors: list[str] = []
         self.internal_errors: list[str] = []
+        # previous_response_ids refused as not found (a fact of the world, not a bad request).
+        self.chain_rejections: list[str] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -861,14 +1114,52 @@ class ResponsesAPIFake:
             response.deleted = True
             return _Reply(200, {"id": response.id, "object": "response.deleted", "deleted": True})
 
+    def _chain_problem(self, body: dict) -> _Reply | None:
+        """What the API refuses because of stored state: a `previous_response_id` it does not
+        have (never created, deleted, or `forget`-ten as past retention), and function call
+        outputs whose `call_id` the previous response never made."""
+        previous_id = body.get("previous_response_id")
+        previous = self._responses.get(previous_id) if previous_id else None
+        if previous_id and (previous is None or previous.deleted or not previous.request.get("store", True)):
+            self.chain_rejections.append(previous_id)
+            return _error(
+                400, f"Previous response with id '{previous_id}' not found.",
+                code="previous_response_not_found", param="previous_response_id",
+            )
+        made = set()
+        if previous is not None:
+            made = {item["call_id"] for item in previous._output_items(COMPLETED) if item["type"] == "function_call"}
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        made |= {item.get("call_id") for item in items if isinstance(item, dict) and item.get("type") == "function_call"}
+        for item in items:
+            if isinstance(item, dict) and item.get("type") == "function_call_output" and item.get("call_id") not in made:
+                message = f"No tool call found for function call output with call_id {item.get('call_id')}."
+                self.validation_errors.append(message)
+                return _error(400, message, param="input")
+        return None
+
+    def forget(self, response_id: str) -> None:
+        """Drop a stored response as retention would: reads and chains to it now 404 / 400."""
+        with self._lock:
+            self._responses[response_id].deleted = True
+
     def _create(self, body: dict, now: float) -> _Reply:
+        problem = self._chain_problem(body)
+        if problem is not None:
+            return problem
         script = self._scripts.popleft() if self._scripts else self.default_script
+        previous = self._responses.get(body.get("previous_response_id") or "")
+        carried = 0
+        if previous is not None:
+            usage = previous._usage()
+            carried = usage["input_tokens"] + usage["output_tokens"]
         response = FakeResponse(
             id=f"resp_{secrets.token_hex(24)}",
             request=body,
             script=script,
             created_at=int(time.time()),
             started=now,
+            carried_tokens=carried,
         )
         self._responses[response.id] = response
         return _Reply(200, response.body(now))

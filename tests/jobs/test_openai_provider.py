@@ -64,6 +64,13 @@ def provider(fake):
     return OpenAIProvider(api_key=API_KEY, base_url=fake.base_url, timeout=5.0)
 
 
+# A function tool the scripted function calls can call (the API only calls offered functions).
+LOOKUP_TOOL = {
+    "type": "function", "name": "lookup", "strict": True,
+    "parameters": {"type": "object", "properties": {}, "required": [], "additionalProperties": False},
+}
+
+
 def make_request(**overrides) -> ReportRequest:
     values = dict(
         job_id="job_7f3a",
@@ -126,13 +133,14 @@ def test_create_sends_only_the_optional_fields_that_are_set(fake, provider):
 
 def test_create_sends_chaining_reasoning_tools_and_token_cap_when_set(fake, provider):
     tools = ({"type": "web_search", "filters": {"allowed_domains": ["example.org"]}},)
+    earlier = provider.create(make_request())
 
     provider.create(
-        make_request(previous_response_id="resp_earlier", reasoning_effort="high", tools=tools, max_output_tokens=4000)
+        make_request(previous_response_id=earlier.id, reasoning_effort="high", tools=tools, max_output_tokens=4000)
     )
 
-    body = sent_body(fake)
-    assert body["previous_response_id"] == "resp_earlier"
+    body = fake.requests_to(CREATE)[-1].body
+    assert body["previous_response_id"] == earlier.id
     assert body["reasoning"] == {"effort": "high"}
     assert body["tools"] == list(tools)
     assert body["max_output_tokens"] == 4000
@@ -267,7 +275,7 @@ def test_retrieve_follows_the_response_to_completion_with_usage(fake, provider):
     assert final.usage.output_tokens == 900
     assert final.usage.reasoning_tokens == 300
     assert final.usage.tool_calls == 2
-    assert final.model == "gpt-5"
+    assert final.model == "gpt-5-2025-08-07"  # the dated snapshot that answered
     assert final.raw["id"] == created.id
     assert final.raw["metadata"]["job_id"] == "job_7f3a"
 
@@ -301,7 +309,7 @@ def test_time_based_statuses_follow_the_fakes_clock():
 
 def test_tool_calls_count_the_tool_call_items_in_the_output(fake, provider):
     fake.script_next(Script(web_search_calls=3, function_calls=(("lookup", "{}"),), output_text="{}"))
-    created = provider.create(make_request())
+    created = provider.create(make_request(tools=(LOOKUP_TOOL,)))
     fake.set_status(created.id, COMPLETED)
 
     assert provider.retrieve(created.id).usage.tool_calls == 4
@@ -309,12 +317,13 @@ def test_tool_calls_count_the_tool_call_items_in_the_output(fake, provider):
 
 def test_billable_web_searches_from_tool_usage_replace_the_item_count(fake, provider):
     fake.script_next(Script(web_search_calls=3, billable_web_searches=2, function_calls=(("lookup", "{}"),)))
-    created = provider.create(make_request())
+    created = provider.create(make_request(tools=(LOOKUP_TOOL,)))
     fake.set_status(created.id, COMPLETED)
 
     state = provider.retrieve(created.id)
 
-    assert state.usage.tool_calls == 3  # 2 billable searches + 1 function call
+    assert state.usage.tool_calls == 4  # every tool call item
+    assert state.usage.web_searches == 2  # but only the billable searches are priced
     assert state.raw["tool_usage"]["web_search"]["num_requests"] == 2
 
 
@@ -457,6 +466,21 @@ def test_cancel_of_an_unknown_response_is_an_error(provider):
         ({"model": "gpt-5", "input": "hi", "tools": [{"type": "web_searcher"}]}, "tools"),
         ({"model": "gpt-5", "input": "hi", "metadata": {str(n): "v" for n in range(17)}}, "metadata"),
         ({"model": "gpt-5", "input": "hi", "text": {"format": {"type": "json_schema", "schema": {}}}}, "name"),
+        # Keys in the wrong place: the domains belong in `filters`.
+        ({"model": "gpt-5", "input": "hi", "tools": [{"type": "web_search", "allowed_domains": ["a.org"]}]},
+         "Unknown parameter: 'tools[0].allowed_domains'"),
+        ({"model": "gpt-5", "input": "hi", "reasoning": {"effort": "high", "budget": 3}}, "reasoning.budget"),
+        # Strict structured output refuses an open object or an optional property.
+        ({"model": "gpt-5", "input": "hi", "text": {"format": {"type": "json_schema", "name": "r", "strict": True,
+          "schema": {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}}}},
+         "'additionalProperties' is required"),
+        ({"model": "gpt-5", "input": "hi", "text": {"format": {"type": "json_schema", "name": "r", "strict": True,
+          "schema": {"type": "object", "additionalProperties": False, "properties": {"a": {"type": "string"}}, "required": []}}}},
+         "'required' is required to include every key"),
+        # Reasoning settings on a model without reasoning, or an effort the model does not offer.
+        ({"model": "gpt-4.1", "input": "hi", "reasoning": {"effort": "low"}}, "not supported with this model"),
+        ({"model": "gpt-5", "input": "hi", "reasoning": {"effort": "none"}}, "does not support 'none'"),
+        ({"model": "gpt-5.1", "input": "hi", "reasoning": {"effort": "minimal"}}, "does not support 'minimal'"),
     ],
 )
 def test_the_fake_rejects_requests_the_api_would_reject(body, expected):
@@ -471,12 +495,47 @@ def test_the_fake_rejects_requests_the_api_would_reject(body, expected):
 
 
 def test_the_fake_accepts_message_list_input_and_function_outputs(fake):
+    fake.script_next(Script(statuses=("completed",), function_calls=(("lookup", "{}"),)))
+    first = httpx.post(f"{fake.base_url}/responses", json={"model": "gpt-5", "input": "hi", "tools": [LOOKUP_TOOL]}).json()
+    [call] = [item for item in first["output"] if item["type"] == "function_call"]
     for body in (
         {"model": "gpt-5", "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}]},
-        {"model": "gpt-5", "previous_response_id": "resp_1",
-         "input": [{"type": "function_call_output", "call_id": "call_1", "output": "{}"}]},
+        {"model": "gpt-5", "previous_response_id": first["id"],
+         "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "{}"}]},
     ):
         assert httpx.post(f"{fake.base_url}/responses", json=body).status_code == 200
+
+
+def test_the_fake_refuses_a_chain_to_a_response_it_does_not_have():
+    with ResponsesAPIFake() as fake:
+        kept = httpx.post(f"{fake.base_url}/responses", json={"model": "gpt-5", "input": "hi"}).json()
+        fake.forget(kept["id"])
+        for previous in ("resp_never", kept["id"]):
+            reply = httpx.post(f"{fake.base_url}/responses", json={"model": "gpt-5", "input": "hi", "previous_response_id": previous})
+            assert reply.status_code == 400
+            assert reply.json()["error"]["code"] == "previous_response_not_found"
+        assert fake.chain_rejections == ["resp_never", kept["id"]]
+
+
+def test_the_fake_refuses_a_function_output_for_a_call_never_made():
+    with ResponsesAPIFake() as fake:
+        fake.script_next(Script(statuses=("completed",), function_calls=(("lookup", "{}"),)))
+        first = httpx.post(f"{fake.base_url}/responses", json={"model": "gpt-5", "input": "hi", "tools": [LOOKUP_TOOL]}).json()
+
+        reply = httpx.post(f"{fake.base_url}/responses", json={
+            "model": "gpt-5", "previous_response_id": first["id"],
+            "input": [{"type": "function_call_output", "call_id": "call_wrong", "output": "{}"}]})
+
+        assert reply.status_code == 400 and "call_wrong" in reply.json()["error"]["message"]
+
+
+def test_the_fake_returns_reasoning_items_and_refusals_that_match_the_document(fake):
+    fake.script_next(Script(statuses=("completed",), reasoning_tokens=50, refusal="I can't help with that."))
+    body = httpx.post(f"{fake.base_url}/responses", json={"model": "gpt-5", "input": "hi"}).json()
+
+    assert [item["type"] for item in body["output"]] == ["reasoning", "message"]
+    assert body["output"][1]["content"] == [{"type": "refusal", "refusal": "I can't help with that."}]
+    assert validate_response_body(body) == []
 
 
 def test_the_fake_forgets_deleted_responses(fake):

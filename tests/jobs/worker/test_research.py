@@ -1,6 +1,6 @@
-"""Multi-step research (template mode): plan → research each question with the
-search_sources function tool → synthesize, each step a background response chained with
-previous_response_id and recorded as its own ProviderCall."""
+"""Multi-step research (template mode): plan → research the questions side by side with the
+search_sources function tool, each chained from the plan → synthesize from the plan and the
+questions' notes; each step a background response recorded as its own ProviderCall."""
 
 import json
 
@@ -46,12 +46,19 @@ def test_local_provider_plans_researches_with_the_function_tool_and_synthesizes(
     job = run_until_done(submit())
     assert job.status == "needs_review" and job.version == 1
     calls = list(ProviderCall.objects.filter(job=job).order_by("id"))
-    assert [c.step for c in calls] == ["plan", "research-1", "research-1", "research-2", "research-2", "synthesize"]
-    # each step is chained to the one before it
-    for previous, call in zip(calls, calls[1:]):
-        assert call.previous_response_id == previous.provider_response_id
-    assert calls[1].output["function_calls"][0]["name"] == "search_sources"
-    assert "[S1]" in calls[2].output["text"]  # notes written from the function's answer
+    assert sorted(c.step for c in calls) == ["plan", "research-1", "research-1", "research-2", "research-2", "synthesize"]
+    plan, synthesis = calls[0], calls[-1]
+    assert (plan.step, synthesis.step) == ("plan", "synthesize")
+    # each question is chained from the plan, its second round from its first
+    for name in ("research-1", "research-2"):
+        first, second = [c for c in calls if c.step == name]
+        assert first.previous_response_id == plan.provider_response_id
+        assert second.previous_response_id == first.provider_response_id
+        assert first.output["function_calls"][0]["name"] == "search_sources"
+    # the synthesis is chained from the plan too, with the questions' notes as input
+    assert synthesis.previous_response_id == plan.provider_response_id
+    notes = [c for c in calls if c.step == "research-1"][1].output["text"]
+    assert "[S1]" in notes  # notes written from the function's answer
     assert job.tool_calls == 2
     assert "## Capacity" in Artifact.objects.get(job=job, kind="report_md").content
     assert [e.action for e in JobEvent.objects.filter(job=job).order_by("id")] == ["submitted", "preparing", "started", "draft_ready"]
@@ -61,41 +68,53 @@ def test_through_the_sdk_each_request_is_valid_and_function_calls_are_answered(o
     done = ("completed",)
     openai_fake.script_next(
         Script(statuses=done, output_text=json.dumps({"questions": ["How much capacity exists?", "What does regulation require?"]})),
-        Script(statuses=done, function_calls=(("search_sources", json.dumps({"query": "recycling capacity tonnes"})),)),
+        # both questions are in flight before the first one's answer comes back
+        Script(statuses=("queued", "completed"), function_calls=(("search_sources", json.dumps({"query": "recycling capacity tonnes"})),)),
+        Script(statuses=("queued", "completed"), output_text="Regulation: 50 percent lithium recovery by 2027 [S2]."),
         Script(statuses=done, output_text="Capacity: 410,000 tonnes a year in 2025 [S1]."),
-        Script(statuses=done, output_text="Regulation: 50 percent lithium recovery by 2027 [S2]."),
         Script(statuses=done, input_tokens=900, output_tokens=400),
     )
     job = run_until_done(submit(), provider=openai_provider)
     assert job.status == "needs_review"
 
     bodies = [r.body for r in openai_fake.requests_to(CREATE)]
-    assert [b["metadata"]["step"] for b in bodies] == ["plan", "research-1", "research-1", "research-2", "synthesize"]
-    plan, research, answer, research2, synthesize = bodies
+    assert [b["metadata"]["step"] for b in bodies] == ["plan", "research-1", "research-2", "research-1", "synthesize"]
+    plan, research, research2, answer, synthesize = bodies
+    plan_id, research_id = list(openai_fake.responses)[:2]
     assert plan["text"]["format"]["name"] == "research_plan" and "=== S1: Market note ===" in plan["input"]
     assert "text" not in research and any(t.get("name") == "search_sources" for t in research["tools"])
     assert "How much capacity exists?" in research["input"]
+    assert "What does regulation require?" in research2["input"]
+    assert research["previous_response_id"] == research2["previous_response_id"] == plan_id
     [output_item] = answer["input"]
-    assert output_item["type"] == "function_call_output"
+    assert output_item["type"] == "function_call_output" and answer["previous_response_id"] == research_id
     passages = json.loads(output_item["output"])["passages"]
     assert passages[0]["source_id"] == "S1" and "410,000 tonnes" in passages[0]["text"]
-    assert "What does regulation require?" in research2["input"]
     assert synthesize["text"]["format"]["name"] == "research_report" and synthesize["text"]["format"]["strict"] is True
-    created = list(openai_fake.responses)
-    for earlier, body in zip(created, bodies[1:]):
-        assert body["previous_response_id"] == earlier
+    assert synthesize["previous_response_id"] == plan_id
+    # each question's notes, not the whole chain, carry the research into the synthesis
+    assert "Research notes 1: How much capacity exists?" in synthesize["input"]
+    assert "Research notes 2: What does regulation require?" in synthesize["input"]
     assert ProviderCall.objects.filter(job=job).count() == 5
     assert job.input_tokens >= 900
 
 
-def test_a_model_that_keeps_calling_tools_is_stopped(openai_fake, openai_provider):
-    looping = Script(statuses=("completed",), function_calls=(("search_sources", json.dumps({"query": "x"})),))
-    openai_fake.script_next(Script(statuses=("completed",), output_text=json.dumps({"questions": ["Q?"]})), *[looping] * 8)
+def test_a_question_out_of_tool_rounds_is_asked_to_write(openai_fake, openai_provider):
+    looping = Script(statuses=("completed",), function_calls=(("search_sources", json.dumps({"query": "capacity"})),))
+    openai_fake.script_next(
+        Script(statuses=("completed",), output_text=json.dumps({"questions": ["Q?"]})), *[looping] * 4, Script(statuses=("completed",))
+    )
+
     job = run_until_done(submit(), provider=openai_provider)
-    assert job.status == "failed" and job.failure_class == "provider_error"
-    assert "kept calling tools" in job.failure_message
-    last_answer = json.loads(openai_fake.requests_to(CREATE)[-1].body["input"][0]["output"])
-    assert "limit reached" in last_answer["error"]
+
+    assert job.status == "needs_review"
+    bodies = [r.body for r in openai_fake.requests_to(CREATE)]
+    assert [b["metadata"]["step"] for b in bodies] == ["plan"] + ["research-1"] * 4 + ["synthesize"]
+    last_round = bodies[4]
+    # the last round still gets the search results, and must write: no more tool calls
+    assert last_round["tool_choice"] == "none"
+    assert "passages" in json.loads(last_round["input"][0]["output"])
+    assert all("tool_choice" not in body for body in bodies[1:4])
 
 
 def test_a_plan_without_usable_questions_goes_straight_to_the_report(openai_fake, openai_provider):
@@ -103,3 +122,92 @@ def test_a_plan_without_usable_questions_goes_straight_to_the_report(openai_fake
     job = run_until_done(submit(), provider=openai_provider)
     assert job.status == "needs_review"
     assert [c.step for c in ProviderCall.objects.filter(job=job).order_by("id")] == ["plan", "synthesize"]
+
+
+def test_the_questions_run_side_by_side(openai_fake, openai_provider):
+    questions = ["How much capacity exists?", "What does regulation require?", "Who are the players?"]
+    openai_fake.script_next(Script(statuses=("completed",), output_text=json.dumps({"questions": questions})))
+    job = submit()
+    job = run_until_done(job, openai_provider, limit=2)  # prepare + plan, then the fan-out
+
+    live = ProviderCall.objects.filter(job=job).live()
+    assert sorted(live.values_list("step", flat=True)) == ["research-1", "research-2", "research-3"]
+    plan = ProviderCall.objects.get(job=job, step="plan")
+    assert set(live.values_list("previous_response_id", flat=True)) == {plan.provider_response_id}
+    in_flight = [openai_fake.body_of(response_id)["status"] for response_id in list(openai_fake.responses)[1:]]
+    assert in_flight == ["queued"] * 3  # all three at the provider at once
+
+    job = run_until_done(job, openai_provider)
+    assert job.status == "needs_review"
+
+
+def test_a_worker_that_died_mid_fan_out_is_resumed_from_the_finished_steps(openai_fake, openai_provider, settings):
+    openai_fake.script_next(Script(statuses=("completed",), output_text=json.dumps({"questions": ["Q1?", "Q2?"]})))
+    job = run_until_done(submit(), openai_provider, limit=2)
+    # the worker died while creating research-2: its call has no response id, and is old
+    died = ProviderCall.objects.get(job=job, step="research-2")
+    ProviderCall.objects.filter(pk=died.pk).update(
+        provider_response_id=None, status="", created_at=timezone.now() - timezone.timedelta(seconds=settings.LEASE_SECONDS + 1)
+    )
+
+    job = run_until_done(job, openai_provider)
+
+    assert job.status == "needs_review"
+    steps = list(ProviderCall.objects.filter(job=job).order_by("id").values_list("step", "status"))
+    assert steps.count(("plan", "completed")) == 1 and steps.count(("research-1", "completed")) == 1
+    assert ("research-2", "lost") in steps and steps.count(("research-2", "completed")) == 1
+    assert steps[-1] == ("synthesize", "completed")
+
+
+def test_a_follow_up_round_researches_the_gaps_the_notes_leave(openai_fake, openai_provider):
+    done = ("completed",)
+    openai_fake.script_next(
+        Script(statuses=done, output_text=json.dumps({"questions": ["How much capacity exists?"]})),
+        Script(statuses=done, output_text="Capacity: 410,000 tonnes a year in 2025 [S1]."),
+        Script(statuses=done, output_text=json.dumps({"questions": ["What does regulation require?"]})),
+        Script(statuses=done, output_text="Regulation: 50 percent lithium recovery by 2027 [S2]."),
+        Script(statuses=done),
+    )
+    job = submit()
+    job.template.follow_up_round = True
+    job.template.save()
+
+    job = run_until_done(job, openai_provider)
+
+    assert job.status == "needs_review"
+    bodies = [r.body for r in openai_fake.requests_to(CREATE)]
+    assert [b["metadata"]["step"] for b in bodies] == ["plan", "research-1", "gaps", "research-2", "synthesize"]
+    plan_id = list(openai_fake.responses)[0]
+    gaps, follow_up, synthesis = bodies[2:]
+    assert gaps["text"]["format"]["name"] == "research_plan" and "410,000 tonnes" in gaps["input"]
+    assert "What does regulation require?" in follow_up["input"] and follow_up["previous_response_id"] == plan_id
+    assert "410,000 tonnes" in synthesis["input"] and "50 percent lithium" in synthesis["input"]
+
+
+def test_a_follow_up_round_with_no_gaps_goes_on_to_the_synthesis(openai_fake, openai_provider):
+    done = ("completed",)
+    openai_fake.script_next(
+        Script(statuses=done, output_text=json.dumps({"questions": ["How much capacity exists?"]})),
+        Script(statuses=done, output_text="Capacity: 410,000 tonnes [S1]."),
+        Script(statuses=done, output_text=json.dumps({"questions": []})),
+    )
+    job = submit()
+    job.template.follow_up_round = True
+    job.template.save()
+
+    job = run_until_done(job, openai_provider)
+
+    assert job.status == "needs_review"
+    assert [c.step for c in ProviderCall.objects.filter(job=job).order_by("id")] == ["plan", "research-1", "gaps", "synthesize"]
+
+
+def test_the_local_provider_runs_a_follow_up_round_too():
+    job = submit()
+    job.template.follow_up_round = True
+    job.template.save()
+
+    job = run_until_done(job)
+
+    assert job.status == "needs_review"
+    steps = [c.step for c in ProviderCall.objects.filter(job=job).order_by("id")]
+    assert "gaps" in steps and steps[-1] == "synthesize"

@@ -1,0 +1,121 @@
+"""Budgets: a template's cost cap per report and a workspace's monthly budget refuse a submit
+that cannot fit (400 `budget_exceeded`, naming the budget) and stop a run that reaches them;
+the template's caps on output tokens and tool calls go out with every request."""
+
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from jobs import services
+from jobs.models import ReportJob
+from reportdesk.errors import BudgetExceeded
+from reportdesk.models import Role
+from sources.services import SourceSpec
+from tests.api.conftest import client_for
+from tests.factories import ReportJobFactory, ReportTemplateFactory, WorkspaceFactory, member
+from tests.fakes.responses_api import CREATE, Script
+from tests.jobs.worker.test_research import run_until_done
+
+pytestmark = pytest.mark.django_db
+
+# About 25,000 tokens of source text: at least $0.04 on gpt-5.2 (1.75 per 1M input).
+LONG_TEXT = "Battery recycling capacity grew in 2025. " * 2500
+
+
+@pytest.fixture
+def workspace():
+    return WorkspaceFactory(slug="acme", name="Acme Research")
+
+
+@pytest.fixture
+def requester(workspace):
+    return member(workspace, Role.REQUESTER)
+
+
+def test_a_submit_over_the_template_cap_is_refused_with_budget_exceeded(workspace, requester):
+    template = ReportTemplateFactory(slug="brief", name="Brief", model="gpt-5.2", cost_cap_usd=Decimal("0.01"))
+
+    response = client_for(requester).post(
+        "/api/v1/jobs/",
+        {"workspace": "acme", "template": "brief", "topic": "Recycling", "sources": [{"title": "Long", "text": LONG_TEXT}]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "budget_exceeded"
+    assert "Brief's cost cap of $0.01 per report" in error["message"]
+    assert error["fields"]["budget"] == "template_cost_cap"
+    assert not ReportJob.objects.exists()
+    # the same request with a short source fits
+    small = client_for(requester).post(
+        "/api/v1/jobs/", {"workspace": "acme", "template": template.slug, "topic": "Recycling",
+                          "sources": [{"title": "Short", "text": "Capacity grew."}]}, format="json",
+    )
+    assert small.status_code == 201
+
+
+def test_a_submit_over_what_is_left_of_the_monthly_budget_is_refused(workspace, requester):
+    workspace.monthly_budget_usd = Decimal("5.00")
+    workspace.save()
+    spent = ReportJobFactory(workspace=workspace)
+    ReportJob.objects.filter(pk=spent.pk).update(cost_usd=Decimal("4.99"), created_at=timezone.now())
+    template = ReportTemplateFactory(model="gpt-5.2")
+
+    with pytest.raises(BudgetExceeded) as refused:
+        services.job_submit(workspace=workspace, requested_by=requester, template=template, topic="Recycling",
+                            sources=[SourceSpec(title="Long", text=LONG_TEXT)])
+
+    assert refused.value.fields["budget"] == "workspace_monthly_budget"
+    assert "$0.01 left of workspace Acme Research's monthly budget of $5.00" in refused.value.message
+
+
+def test_last_months_spend_does_not_count_against_this_month(workspace, requester):
+    workspace.monthly_budget_usd = Decimal("5.00")
+    workspace.save()
+    old = ReportJobFactory(workspace=workspace)
+    ReportJob.objects.filter(pk=old.pk).update(cost_usd=Decimal("50"), created_at=timezone.now() - timezone.timedelta(days=40))
+    template = ReportTemplateFactory(model="gpt-5.2")
+
+    job = services.job_submit(workspace=workspace, requested_by=requester, template=template, topic="Recycling",
+                              sources=[SourceSpec(title="Long", text=LONG_TEXT)])
+
+    assert job.status == "queued"
+
+
+def test_a_multi_step_run_that_reaches_its_cap_stops_as_a_policy_block(workspace, requester, openai_fake, openai_provider, settings):
+    settings.PRICE_TABLE = {"gpt-5.2": {"input": Decimal("1.75"), "cached_input": Decimal("0.175"), "output": Decimal("14")}}
+    template = ReportTemplateFactory(name="Deep dive", mode="multi_step", model="gpt-5.2", cost_cap_usd=Decimal("0.50"))
+    # the plan alone bills 300,000 input tokens: $0.525, over the $0.50 cap
+    openai_fake.script_next(Script(statuses=("completed",), output_text='{"questions": ["Q1", "Q2"]}', input_tokens=300_000, output_tokens=0))
+    job = services.job_submit(workspace=workspace, requested_by=requester, template=template, topic="Recycling",
+                              sources=[SourceSpec(title="Note", text="Capacity grew.")])
+
+    job = run_until_done(job, openai_provider)
+
+    assert job.status == "failed" and job.failure_class == "policy_block"
+    assert "Deep dive's cost cap of $0.50 per report is reached" in job.failure_message
+    assert openai_fake.count(CREATE) == 1
+    assert job.cost_usd == Decimal("0.525000")
+
+
+def test_the_template_caps_are_sent_with_every_request(workspace, requester, openai_fake, openai_provider):
+    template = ReportTemplateFactory(model="gpt-5.2", max_output_tokens=6000, max_tool_calls=4, web_search=True)
+    job = services.job_submit(workspace=workspace, requested_by=requester, template=template, topic="Recycling",
+                              sources=[SourceSpec(title="Note", text="Capacity grew.")])
+
+    run_until_done(job, openai_provider, limit=1)
+
+    [create] = openai_fake.requests_to(CREATE)
+    assert create.body["max_output_tokens"] == 6000 and create.body["max_tool_calls"] == 4
+
+
+def test_the_api_shows_the_cost_against_the_cap(workspace, requester):
+    template = ReportTemplateFactory(model="gpt-5.2", cost_cap_usd=Decimal("2.00"))
+    job = ReportJobFactory(workspace=workspace, template=template, requested_by=requester)
+    ReportJob.objects.filter(pk=job.pk).update(cost_usd=Decimal("0.5"))
+
+    cost = client_for(requester).get(f"/api/v1/jobs/{job.public_id}/").json()["cost"]
+
+    assert cost["usd"] == "0.500000" and cost["cap_usd"] == "2.00" and cost["warning"] == ""
