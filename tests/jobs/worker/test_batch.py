@@ -1,0 +1,149 @@
+"""A batch of due jobs advanced by one task: polls in flight together through the real
+`openai` SDK against the loopback fake, each job then stepped under its own lease."""
+
+import time
+
+import pytest
+from django.utils import timezone
+
+from jobs import tasks
+from jobs.models import JobEvent, ProviderCall, ReportJob
+from jobs.providers import get_provider
+from jobs.worker import batch, dispatcher, step
+from tests.fakes.responses_api import CREATE, RETRIEVE, Fault, Script
+
+from .test_step import requester, submit, workspace  # noqa: F401  (requester, workspace: fixtures)
+
+pytestmark = pytest.mark.django_db
+
+
+def _running_jobs(workspace, requester, provider, count):
+    """`count` jobs whose response was created at the fake, all due now."""
+    jobs = []
+    for n in range(count):
+        job = submit(workspace, requester, topic=f"Battery recycling, case {n}")
+        step.job_advance(job_id=job.pk, provider=provider)
+        jobs.append(job)
+    ReportJob.objects.update(next_check_at=timezone.now())
+    return jobs
+
+
+def _claim(count):
+    token, ids = dispatcher.jobs_claim_due(limit=count)
+    assert len(ids) == count
+    return token, ids
+
+
+def test_a_batch_keeps_its_polls_in_flight_together(workspace, requester, openai_fake, openai_provider):
+    openai_fake.default_script = Script.running()
+    jobs = _running_jobs(workspace, requester, openai_provider, 8)
+    token, ids = _claim(8)
+    openai_fake.latency = 0.5
+
+    started = time.monotonic()
+    failed = batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider)
+    elapsed = time.monotonic() - started
+
+    assert failed == []
+    assert openai_fake.count(RETRIEVE) == 8
+    assert elapsed < 8 * 0.5 / 2  # one at a time would take 4 s
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == "running" and job.last_checked_at is not None
+        assert job.next_check_at > timezone.now() and job.lease_token == ""  # scheduled, lease given back
+    assert set(ProviderCall.objects.values_list("polls", flat=True)) == {1}
+
+
+def test_each_job_of_a_batch_acts_on_its_own_answer(workspace, requester, openai_fake, openai_provider):
+    openai_fake.script_next(Script(statuses=("queued", "completed")))
+    openai_fake.script_next(Script(statuses=("queued", "failed"), error={"code": "invalid_prompt", "message": "Bad prompt."}))
+    openai_fake.script_next(Script.running())
+    done, broken, running = _running_jobs(workspace, requester, openai_provider, 3)
+    token, ids = _claim(3)
+
+    assert batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider) == []
+
+    for job in (done, broken, running):
+        job.refresh_from_db()
+    assert done.status == "needs_review" and done.artifacts.count() == 6
+    assert broken.status == "failed"
+    assert running.status == "running"
+    assert openai_fake.count(RETRIEVE) == 3 and openai_fake.count(CREATE) == 3
+
+
+def test_a_transient_poll_error_only_reschedules_its_own_job(workspace, requester, openai_fake, openai_provider):
+    openai_fake.default_script = Script.running()
+    jobs = _running_jobs(workspace, requester, openai_provider, 3)
+    token, ids = _claim(3)
+    openai_fake.inject(RETRIEVE, Fault.server_error(), times=1)
+
+    assert batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider) == []
+
+    assert sorted(bool(m) for m in ProviderCall.objects.values_list("error_message", flat=True)) == [False, False, True]
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == "running" and job.next_check_at > timezone.now()
+
+
+def test_jobs_that_are_not_polls_are_stepped_as_usual(workspace, requester, openai_fake, openai_provider):
+    """A queued job in a batch is prepared and started; nothing is fetched ahead for it."""
+    openai_fake.default_script = Script.running()
+    job = submit(workspace, requester)
+    token, ids = _claim(1)
+
+    assert batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider) == []
+
+    job.refresh_from_db()
+    assert job.status == "running"
+    assert openai_fake.count(CREATE) == 1 and openai_fake.count(RETRIEVE) == 0
+
+
+def test_a_job_taken_over_by_another_worker_is_not_polled(workspace, requester, openai_fake, openai_provider):
+    openai_fake.default_script = Script.running()
+    [job] = _running_jobs(workspace, requester, openai_provider, 1)
+    token, ids = _claim(1)
+    ReportJob.objects.filter(pk=job.pk).update(lease_token="someone-else")
+
+    assert batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider) == []
+
+    assert openai_fake.count(RETRIEVE) == 0
+    job.refresh_from_db()
+    assert job.lease_token == "someone-else"
+
+
+def test_the_task_runs_the_batch_and_reports_a_failed_step(workspace, requester, monkeypatch):
+    """Through the django-q2 entry point, with the local provider (polled inside each step):
+    a step that breaks is recorded on its job, the others go on, and the task fails."""
+    good, bad = submit(workspace, requester, topic="Good"), submit(workspace, requester, topic="Bad")
+    token, ids = _claim(2)
+    real_prepare = step.job_prepare
+
+    def prepare(*, job):
+        if job.pk == bad.pk:
+            raise RuntimeError("disk full")
+        return real_prepare(job=job)
+
+    monkeypatch.setattr(step, "job_prepare", prepare)
+    with pytest.raises(RuntimeError, match=str(bad.pk)):
+        tasks.advance_batch(ids, token)
+
+    good.refresh_from_db()
+    assert good.status == "running"
+    assert JobEvent.objects.filter(job=bad, action="worker_error").exists()
+
+
+class TestProviderReuse:
+    def test_one_provider_per_configuration_is_reused(self, settings):
+        settings.REPORT_PROVIDER, settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = "openai", "sk-one", "http://127.0.0.1:9/v1"
+        first = get_provider()
+        assert get_provider() is first
+        settings.OPENAI_API_KEY = "sk-two"  # a changed setting gets its own client
+        second = get_provider()
+        assert second is not first and get_provider() is second
+        assert second._client.api_key == "sk-two"
+
+    def test_the_local_provider_follows_its_settings(self, settings):
+        settings.REPORT_PROVIDER, settings.LOCAL_PROVIDER_SECONDS = "local", 3.0
+        assert get_provider() is get_provider() and get_provider().seconds == 3.0
+        settings.LOCAL_PROVIDER_SECONDS = 4.0
+        assert get_provider().seconds == 4.0
