@@ -135,8 +135,11 @@ def _cancel_live_responses_on_commit(job: ReportJob) -> None:
         transaction.on_commit(lambda response_id=response_id: queue.enqueue_provider_cancel(response_id))
 
 
-def _new_attempt(job: ReportJob, *, reason: str, actor: Actor, manifest: SourceManifest, instructions: str = "") -> JobAttempt:
-    number = (job.attempts.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+def _new_attempt(
+    job: ReportJob, *, reason: str, actor: Actor, manifest: SourceManifest, instructions: str = "", first: bool = False
+) -> JobAttempt:
+    """The job's next attempt (`first`: a job just created, which has none to count)."""
+    number = 1 if first else (job.attempts.order_by("-number").values_list("number", flat=True).first() or 0) + 1
     return JobAttempt.objects.create(
         job=job,
         number=number,
@@ -213,7 +216,10 @@ def job_submit(
     rerun_of: ReportJob | None = None,
     manifest: SourceManifest | None = None,
 ) -> ReportJob:
-    """Create the job, its manifest and its first attempt; preparation starts on commit."""
+    """Create the job, its manifest and its first attempt; preparation starts on commit.
+
+    A submit is the API's busiest write, so it reads nothing the inserts already know: the
+    source count is the manifest it builds, the attempt is number 1."""
     policy.check_submit(requested_by, workspace)
     if not template.is_active:
         raise ValidationFailed(f"Template {template.slug} is retired.", fields={"template": "Inactive template."})
@@ -227,7 +233,9 @@ def job_submit(
                     fields={"sources": "At least one source is required."},
                 )
             manifest = manifest_create(workspace=workspace, items=items)
-        source_count = manifest.entries.count()
+            source_count = len(dict.fromkeys(items))  # manifest_create keeps each item once
+        else:
+            source_count = manifest.entries.count()
         now = timezone.now()
         job = ReportJob.objects.create(
             workspace=workspace,
@@ -242,7 +250,7 @@ def job_submit(
             deadline=deadline or now + dt.timedelta(hours=template.useful_window_hours),
             next_check_at=now,
         )
-        attempt = _new_attempt(job, reason=AttemptReason.INITIAL, actor=Actor.of(requested_by), manifest=manifest)
+        attempt = _new_attempt(job, reason=AttemptReason.INITIAL, actor=Actor.of(requested_by), manifest=manifest, first=True)
         job.current_attempt = attempt
         job.save(update_fields=["current_attempt"])
         event_record(

@@ -189,12 +189,14 @@ POLL_JITTER = env.float("POLL_JITTER", default=0.1)
 # The dispatcher (one task at a time, occupying one worker process) runs this long and then
 # hands over to a successor, looking for due jobs every TICK_INTERVAL seconds. It claims up
 # to TICK_BATCH due jobs per cycle and hands them on in tasks of ADVANCE_BATCH jobs; a worker
-# keeps up to POLL_CONCURRENCY retrieves of a batch in flight at once.
+# keeps up to POLL_CONCURRENCY retrieves of a batch in flight at once and steps the jobs on
+# POLL_DB_THREADS threads (one database connection each, beside the task's own).
 TICK_SECONDS = env.float("TICK_SECONDS", default=60.0)
 TICK_INTERVAL = env.float("TICK_INTERVAL", default=0.5)
 TICK_BATCH = env.int("TICK_BATCH", default=200)
 ADVANCE_BATCH = env.int("ADVANCE_BATCH", default=50)
 POLL_CONCURRENCY = env.int("POLL_CONCURRENCY", default=32)
+POLL_DB_THREADS = env.int("POLL_DB_THREADS", default=4)  # 0: on the task's own thread
 LEASE_SECONDS = env.int("LEASE_SECONDS", default=120)
 PROVIDER_MAX_AUTO_RETRIES = env.int("PROVIDER_MAX_AUTO_RETRIES", default=3)
 PROVIDER_RETRY_BASE_SECONDS = env.float("PROVIDER_RETRY_BASE_SECONDS", default=5.0)

@@ -2,10 +2,11 @@
 
 The dispatcher hands a worker a batch of the jobs it leased (one token for the batch). A poll
 is mostly waiting on the provider, so the worker first asks the provider about every running
-job of the batch at once, from a small pool of threads that touch no database; then it
-advances each job with the ordinary step (`step.job_advance`: its own lease, its own row
-lock, its own JobEvent), as soon as that job's answer is in. One worker process thus keeps
-dozens of retrieves in flight instead of one.
+job of the batch at once, from a pool of threads that touch no database (POLL_CONCURRENCY);
+then it advances each job with the ordinary step (`step.job_advance`: its own lease, its own
+row lock, its own JobEvent) as soon as that job's answer is in, on a few threads with a
+database connection each (POLL_DB_THREADS), so the steps' own round trips to the database
+overlap too. One worker process thus keeps dozens of retrieves in flight instead of one.
 
 Only the retrieve is done ahead; everything else the step does (a create, a cancel, storing
 the result) runs as it always does. A job whose answer was not fetched ahead (not running,
@@ -17,9 +18,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 
 from django.conf import settings
+from django.db import close_old_connections
 from django.db.models import F
 
 from ..models import CallStatus, JobStatus, ProviderCall
@@ -29,17 +31,17 @@ from . import step
 
 log = logging.getLogger(__name__)
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+_step_thread = threading.local()
 
 
-def _retrieve_pool() -> ThreadPoolExecutor:
-    """One pool per process, kept between tasks (its threads only wait on the provider)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=settings.POLL_CONCURRENCY, thread_name_prefix="retrieve")
-        return _pool
+def _pool(name: str, size: int) -> ThreadPoolExecutor:
+    """One pool of each kind per process, kept between tasks."""
+    with _pools_lock:
+        if name not in _pools:
+            _pools[name] = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix=name)
+        return _pools[name]
 
 
 class PrefetchedProvider:
@@ -101,21 +103,37 @@ def batch_advance(*, job_ids: list[int], lease_token: str, provider: Provider | 
     """Advance every job of the batch one step, polls made concurrently. Returns the ids of
     the jobs whose step failed (each already recorded on its job and logged)."""
     provider = provider or get_provider()
-    polls = responses_to_poll(job_ids=job_ids, lease_token=lease_token) if getattr(provider, "polls_concurrently", False) else {}
-    failed: list[int] = []
+    # A provider whose calls touch the database (the local one) is polled inside each step,
+    # on the task's own thread, like any other step.
+    concurrent = getattr(provider, "polls_concurrently", False)
+    polls = responses_to_poll(job_ids=job_ids, lease_token=lease_token) if concurrent else {}
+    batch_key, task_thread = object(), threading.current_thread()
+    failed = []
 
     def advance(job_id: int, step_provider: Provider) -> None:
+        if threading.current_thread() is not task_thread and getattr(_step_thread, "batch", None) is not batch_key:
+            # Once per batch on each step thread, as django-q2 does per task on its own: replace
+            # a connection that broke or outlived CONN_MAX_AGE.
+            close_old_connections()
+            _step_thread.batch = batch_key
         try:
             step.job_advance(job_id=job_id, lease_token=lease_token, provider=step_provider)
         except Exception:  # recorded on the job by job_advance; the rest of the batch goes on
             failed.append(job_id)
 
-    pool = _retrieve_pool()
-    futures: dict[Future, int] = {pool.submit(_retrieve, provider, polls[job_id]): job_id for job_id in polls}
-    for job_id in job_ids:
-        if job_id not in polls:
-            advance(job_id, provider)
-    for future in as_completed(futures):
-        job_id = futures[future]
-        advance(job_id, PrefetchedProvider(provider, {polls[job_id]: future.result()}))
+    retrieving = _pool("retrieve", settings.POLL_CONCURRENCY)
+    answers: dict[Future, int] = {retrieving.submit(_retrieve, provider, polls[job_id]): job_id for job_id in polls}
+    run = _pool("step", settings.POLL_DB_THREADS).submit if concurrent and settings.POLL_DB_THREADS > 0 else _inline
+    steps = [run(advance, job_id, provider) for job_id in job_ids if job_id not in polls]
+    for answer in as_completed(answers):
+        job_id = answers[answer]
+        steps.append(run(advance, job_id, PrefetchedProvider(provider, {polls[job_id]: answer.result()})))
+    wait(steps)
     return failed
+
+
+def _inline(function, *args) -> Future:
+    """Run now, on this thread, answering like a pool's submit."""
+    future: Future = Future()
+    future.set_result(function(*args))
+    return future

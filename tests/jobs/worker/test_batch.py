@@ -17,6 +17,14 @@ from .test_step import requester, submit, workspace  # noqa: F401  (requester, w
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _steps_on_the_task_thread(settings, request):
+    """The steps run on the test's own connection (its transaction), except in the tests
+    marked transactional, which use the step threads as a worker does."""
+    if "transactional_db" not in request.fixturenames:
+        settings.POLL_DB_THREADS = 0
+
+
 def _running_jobs(workspace, requester, provider, count):
     """`count` jobs whose response was created at the fake, all due now."""
     jobs = []
@@ -34,11 +42,13 @@ def _claim(count):
     return token, ids
 
 
-def test_a_batch_keeps_its_polls_in_flight_together(workspace, requester, openai_fake, openai_provider):
+@pytest.mark.parametrize("db_threads", [0, 4])
+def test_a_batch_keeps_its_polls_in_flight_together(workspace, requester, openai_fake, openai_provider, db_threads, settings, transactional_db):
     openai_fake.default_script = Script.running()
     jobs = _running_jobs(workspace, requester, openai_provider, 8)
     token, ids = _claim(8)
     openai_fake.latency = 0.5
+    settings.POLL_DB_THREADS = db_threads
 
     started = time.monotonic()
     failed = batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider)
@@ -54,7 +64,7 @@ def test_a_batch_keeps_its_polls_in_flight_together(workspace, requester, openai
     assert set(ProviderCall.objects.values_list("polls", flat=True)) == {1}
 
 
-def test_each_job_of_a_batch_acts_on_its_own_answer(workspace, requester, openai_fake, openai_provider):
+def test_each_job_of_a_batch_acts_on_its_own_answer(workspace, requester, openai_fake, openai_provider, transactional_db):
     openai_fake.script_next(Script(statuses=("queued", "completed")))
     openai_fake.script_next(Script(statuses=("queued", "failed"), error={"code": "invalid_prompt", "message": "Bad prompt."}))
     openai_fake.script_next(Script.running())
