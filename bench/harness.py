@@ -121,8 +121,9 @@ def _serve_fake(latency: float, conn) -> None:
                 for seconds in message[1]:
                     fake.script_next(Script(statuses=("queued", "in_progress", "completed"), advance="time", step_seconds=seconds / 2))
                 conn.send("ok")
-            elif message[0] == "started":  # {response id: (monotonic start, seconds to completion)}
-                conn.send({rid: (r.started, r.script.step_seconds * 2) for rid, r in fake.responses.items()})
+            elif message[0] == "started":  # {response id: (wall-clock start, seconds until it completes)}
+                offset = time.time() - fake.clock()
+                conn.send({rid: (r.started + offset, r.script.step_seconds * 2) for rid, r in fake.responses.items()})
             elif message[0] == "retrieves":
                 conn.send({rid: r.retrieves for rid, r in fake.responses.items()})
 

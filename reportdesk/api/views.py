@@ -196,9 +196,11 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
 
     @extend_schema(summary="A job", parameters=[ID_PARAM], responses=responses(s.JobOut, 404))
     def retrieve(self, request, id=None):
-        job = self.get_queryset().filter(public_id=id.lower()).first()
-        if job is None:
-            raise NotFound(f"No job {id.lower()} among yours.")
+        try:
+            # get(), not first(): no ORDER BY for a unique key (compiling it cost a third of the request)
+            job = self.get_queryset().get(public_id=id.lower())
+        except ReportJob.DoesNotExist:
+            raise NotFound(f"No job {id.lower()} among yours.") from None
         return Response(self.get_serializer(job).data)
 
     @extend_schema(
