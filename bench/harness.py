@@ -15,6 +15,7 @@ import random
 import resource
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -78,6 +79,26 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+class AllThreadsQueryCounter:
+    """Counts the queries run on every thread of this process (a worker steps jobs on
+    threads of its own) while installed: `count` goes on growing."""
+
+    def __init__(self):
+        from django.db.backends import utils
+
+        self.count = 0
+        self._lock = threading.Lock()
+        counter = self
+        original = utils.CursorWrapper._execute_with_wrappers
+
+        def counted(cursor, *args, **kwargs):
+            with counter._lock:
+                counter.count += 1
+            return original(cursor, *args, **kwargs)
+
+        utils.CursorWrapper._execute_with_wrappers = counted
 
 
 class QueryCounter:

@@ -47,6 +47,7 @@ def _worker(mode: str, base_url: str, tasks, results, measuring, stop) -> None:
     from jobs.worker import batch, step
 
     ReportJob.objects.exists()  # connected and warm before the clock starts
+    counter = harness.AllThreadsQueryCounter()
     results.put("ready")
     lateness: list[float] = []
     queries = polls = 0
@@ -58,14 +59,13 @@ def _worker(mode: str, base_url: str, tasks, results, measuring, stop) -> None:
             continue
         measure = measuring.is_set()
         due = dict(ReportJob.objects.filter(pk__in=ids, status="running").values_list("pk", "next_check_at")) if measure else {}
-        started, cpu_started = timezone.now(), time.process_time()
-        with harness.QueryCounter() as counted:
-            if mode == "batched":
-                batch.batch_advance(job_ids=ids, lease_token=token)
-            else:
-                for job_id in ids:
-                    provider = OpenAIProvider(api_key="sk-bench", base_url=base_url, timeout=30)
-                    step.job_advance(job_id=job_id, lease_token=token, provider=provider)
+        started, cpu_started, queries_before = timezone.now(), time.process_time(), counter.count
+        if mode == "batched":
+            batch.batch_advance(job_ids=ids, lease_token=token)
+        else:
+            for job_id in ids:
+                provider = OpenAIProvider(api_key="sk-bench", base_url=base_url, timeout=30)
+                step.job_advance(job_id=job_id, lease_token=token, provider=provider)
         if mode != "batched":
             connections.close_all()  # CONN_MAX_AGE=0: a new connection for the next task
         if measure:
@@ -73,7 +73,7 @@ def _worker(mode: str, base_url: str, tasks, results, measuring, stop) -> None:
         if measure and due:
             lateness.extend((started - at).total_seconds() for at in due.values())
             polls += len(due)
-            queries += counted.count
+            queries += counter.count - queries_before
     current, peak = harness.rss_mib()
     results.put({"lateness": lateness, "polls": polls, "queries": queries, "cpu": cpu, "rss": current, "rss_peak": peak})
 

@@ -67,11 +67,11 @@ def poll_delay(*, age: float) -> float:
     seconds), at POLL_FAST_SECONDS itself, then every POLL_MAX_SECONDS. A grid rather than a
     delay from the last check, so lateness (a busy worker, the jitter) never adds up into
     extra checks: a 2-minute response costs 10 retrieves with the defaults. Each check comes
-    up to POLL_JITTER of its interval late, never early; a point less than half an interval
-    away (an early check, after a webhook) is skipped."""
+    up to POLL_JITTER of its interval late, never early; a point less than half a first
+    interval away (an early check, after a webhook) is skipped."""
     first, fast, slow = settings.POLL_FIRST_SECONDS, settings.POLL_FAST_SECONDS, settings.POLL_MAX_SECONDS
     point, gap = 0.0, first
-    while point - age < gap / 2:
+    while point - age < min(gap, first) / 2:
         if point + first < fast:
             point, gap = point + first, first
         elif point < fast:

@@ -84,6 +84,7 @@ class TestDispatcher:
         assert step.poll_delay(age=9) == pytest.approx(11)  # a webhook made it due just before 10 s
         assert step.poll_delay(age=10) == pytest.approx(10)
         assert step.poll_delay(age=200) == pytest.approx(40)
+        assert step.poll_delay(age=100) == pytest.approx(20)  # checked late: the next minute's point still holds
 
     def test_jitter_only_delays_and_stays_within_bounds(self, settings):
         settings.POLL_FIRST_SECONDS, settings.POLL_JITTER = 10, 0.2
