@@ -93,6 +93,7 @@ def run(*, jobs: int, within: float, latency: float) -> dict:
     from sources.services import SourceSpec
     from tests.fakes.responses_api import webhook_delivery
 
+    settings.OPENAI_WEBHOOK_SECRET = WEBHOOK_SECRET  # what webhook_receive checks signatures with
     harness.clear_jobs()
     workspace, user, template = harness.bench_people()
     rng = random.Random(11)

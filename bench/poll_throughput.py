@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="50,1000,2000", help="jobs in flight for the batched runs, one process")
     parser.add_argument("--naive-size", type=int, default=1000, help="jobs in flight for the baseline run")
-    parser.add_argument("--machine-size", type=int, default=4000, help="jobs for the whole-machine run (0: skip)")
+    parser.add_argument("--machine-size", type=int, default=2000, help="jobs for the whole-machine run (0: skip)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window per run")
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--latency", type=float, default=0.1, help="fake provider latency per request, seconds")
