@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from django.conf import settings
 from django.db import close_old_connections
 from django.db.models import F
+from django.utils import timezone
 
 from ..models import CallStatus, JobStatus, ProviderCall
 from ..providers import get_provider
@@ -48,11 +49,14 @@ class PrefetchedProvider:
     """The provider, with the answers of retrieves already made: a retrieve of one of these
     ids returns (or raises) what the provider said, once; every other call goes through."""
 
-    def __init__(self, provider: Provider, answers: dict[str, ResponseState | ProviderError]):
+    def __init__(self, provider: Provider, answers: dict[str, ResponseState | ProviderError], *, asked_at=None):
         self._provider = provider
         self._answers = answers
         self.name = provider.name
         self.polls_concurrently = provider.polls_concurrently
+        # When the answers were asked for: a webhook after that makes the job look again soon
+        # (step.job_check), since the answer may predate what the webhook announced.
+        self.asked_at = asked_at
 
     def create(self, request: ReportRequest) -> ResponseState:
         return self._provider.create(request)
@@ -107,6 +111,7 @@ def batch_advance(*, job_ids: list[int], lease_token: str, provider: Provider | 
     # on the task's own thread, like any other step.
     concurrent = getattr(provider, "polls_concurrently", False)
     polls = responses_to_poll(job_ids=job_ids, lease_token=lease_token) if concurrent else {}
+    asked_at = timezone.now()
     batch_key, task_thread = object(), threading.current_thread()
     failed = []
 
@@ -127,7 +132,7 @@ def batch_advance(*, job_ids: list[int], lease_token: str, provider: Provider | 
     steps = [run(advance, job_id, provider) for job_id in job_ids if job_id not in polls]
     for answer in as_completed(answers):
         job_id = answers[answer]
-        steps.append(run(advance, job_id, PrefetchedProvider(provider, {polls[job_id]: answer.result()})))
+        steps.append(run(advance, job_id, PrefetchedProvider(provider, {polls[job_id]: answer.result()}, asked_at=asked_at)))
     wait(steps)
     return failed
 

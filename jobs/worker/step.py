@@ -396,8 +396,11 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
             _call_create(job=job, attempt=attempt, provider=provider, token=token)
         return
     call = latest
+    # A provider that answers from a retrieve made earlier (a batch's) says when it asked.
+    asked_at = timezone.now()
     try:
         state = provider.retrieve(call.provider_response_id)
+        asked_at = getattr(provider, "asked_at", None) or asked_at
     except ProviderError as exc:
         ProviderCall.objects.filter(pk=call.pk).update(polls=call.polls + 1, last_checked_at=timezone.now(), error_code=exc.code[:100], error_message=exc.message)
         if exc.transient and not _past_runtime(job, attempt):
@@ -418,7 +421,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
                 message=f"Still running after the template's limit of {job.template.max_runtime_minutes} minutes; canceled at the provider.",
             )
         else:
-            _schedule(job.pk, seconds=poll_delay(age=_response_age(call)), checked=True)
+            _schedule_after_poll(job.pk, seconds=poll_delay(age=_response_age(call)), asked_at=asked_at)
         return
     ReportJob.objects.filter(pk=job.pk).update(last_checked_at=timezone.now())
     if state.status == COMPLETED and not call_is_final(call):
@@ -445,6 +448,18 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
         services.job_fail(job=job, failure_class=FailureClass.PROVIDER_ERROR, attempt=attempt, message="The provider canceled the response.")
     else:
         services.job_fail(job=job, failure_class=FailureClass.UNKNOWN, attempt=attempt, message=f"Unknown provider status '{state.status}'.")
+
+
+def _schedule_after_poll(job_id: int, *, seconds: float, asked_at) -> None:
+    """The next check after a poll that found the response still running. A webhook that came
+    while we were asking (it made the job due after `asked_at`) means our answer may be stale:
+    then look again in a second rather than at the cadence's next point."""
+    now = timezone.now()
+    scheduled = ReportJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES, next_check_at__lte=asked_at).update(
+        next_check_at=now + dt.timedelta(seconds=seconds), last_checked_at=now
+    )
+    if not scheduled:
+        _schedule(job_id, seconds=1.0, checked=True)
 
 
 def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:

@@ -1,6 +1,7 @@
 """A batch of due jobs advanced by one task: polls in flight together through the real
 `openai` SDK against the loopback fake, each job then stepped under its own lease."""
 
+import datetime as dt
 import time
 
 import pytest
@@ -157,3 +158,37 @@ class TestProviderReuse:
         assert get_provider() is get_provider() and get_provider().seconds == 3.0
         settings.LOCAL_PROVIDER_SECONDS = 4.0
         assert get_provider().seconds == 4.0
+
+
+@pytest.mark.parametrize("webhook_comes", [True, False])
+def test_a_webhook_that_comes_while_the_poll_is_in_flight_is_not_lost(workspace, requester, openai_fake, openai_provider, settings, transactional_db, webhook_comes):
+    """The response finishes and its webhook arrives while our retrieve (made a moment
+    earlier, answering in_progress) is in flight: the job is looked at again within a second,
+    not at the cadence's next point."""
+    import threading
+
+    from jobs.webhooks import webhook_receive
+    from tests.fakes.responses_api import make_webhook_secret, webhook_delivery
+
+    settings.OPENAI_WEBHOOK_SECRET = make_webhook_secret()
+    openai_fake.default_script = Script.running()
+    [job] = _running_jobs(workspace, requester, openai_provider, 1)
+    token, ids = _claim(1)
+    openai_fake.latency = 0.6
+    job.refresh_from_db()
+    payload, headers = webhook_delivery(job.provider_response_id, "response.completed", secret=settings.OPENAI_WEBHOOK_SECRET)
+    outcome = []
+    webhook = threading.Timer(0.3, lambda: outcome.append(webhook_receive(payload=payload, headers=headers)))
+    if webhook_comes:
+        webhook.start()
+
+    batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider)
+
+    job.refresh_from_db()
+    assert job.status == "running"
+    if webhook_comes:
+        webhook.join()
+        assert outcome == ["woken"]
+        assert job.next_check_at <= timezone.now() + dt.timedelta(seconds=1.5)
+    else:  # the cadence's next point, a few seconds on
+        assert job.next_check_at > timezone.now() + dt.timedelta(seconds=3)
