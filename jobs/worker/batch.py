@@ -37,6 +37,16 @@ _pools_lock = threading.Lock()
 _step_thread = threading.local()
 
 
+def pools_shutdown() -> None:
+    """Stop this process's pools; their threads end and with them their database connections
+    (a test database can then be dropped). The next batch starts new ones."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True)
+
+
 def _pool(name: str, size: int) -> ThreadPoolExecutor:
     """One pool of each kind per process, kept between tasks."""
     with _pools_lock:

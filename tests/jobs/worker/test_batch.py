@@ -2,6 +2,7 @@
 `openai` SDK against the loopback fake, each job then stepped under its own lease."""
 
 import datetime as dt
+import gc
 import time
 
 import pytest
@@ -24,6 +25,9 @@ def _steps_on_the_task_thread(settings, request):
     marked transactional, which use the step threads as a worker does."""
     if "transactional_db" not in request.fixturenames:
         settings.POLL_DB_THREADS = 0
+    yield
+    batch.pools_shutdown()
+    gc.collect()  # the step threads' connections go with them
 
 
 def _running_jobs(workspace, requester, provider, count):
