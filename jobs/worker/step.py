@@ -69,7 +69,9 @@ def poll_delay(*, age: float) -> float:
     extra checks: a 2-minute response costs 10 retrieves with the defaults. Each check comes
     up to POLL_JITTER of its interval late, never early; a point less than half a first
     interval away (an early check, after a webhook) is skipped."""
-    first, fast, slow = settings.POLL_FIRST_SECONDS, settings.POLL_FAST_SECONDS, settings.POLL_MAX_SECONDS
+    # Intervals of at least 0.1 s: a zero from the environment must not spin this loop.
+    first, slow = max(settings.POLL_FIRST_SECONDS, 0.1), max(settings.POLL_MAX_SECONDS, 0.1)
+    fast = settings.POLL_FAST_SECONDS
     point, gap = 0.0, first
     while point - age < min(gap, first) / 2:
         if point + first < fast:
