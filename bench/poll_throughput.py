@@ -152,7 +152,7 @@ def line(result: dict) -> str:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="50,1000,2000", help="jobs in flight for the batched runs, one process")
-    parser.add_argument("--naive-size", type=int, default=1000, help="jobs in flight for the baseline run")
+    parser.add_argument("--naive-size", type=int, default=1000, help="jobs in flight for the baseline run (0: skip)")
     parser.add_argument("--machine-size", type=int, default=2000, help="jobs for the whole-machine run (0: skip)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window per run")
     parser.add_argument("--warmup", type=float, default=4.0)
@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     common = dict(seconds=args.seconds, warmup=args.warmup, latency=args.latency)
     results = []
-    plan = [("naive", args.naive_size, 1)] + [("batched", int(n), 1) for n in args.sizes.split(",") if n]
+    plan = [("naive", args.naive_size, 1)] if args.naive_size else []
+    plan += [("batched", int(n), 1) for n in args.sizes.split(",") if n]
     if args.machine_size:
         plan.append(("batched", args.machine_size, pool))
     for mode, jobs, processes in plan:
