@@ -15,7 +15,6 @@ a create due, a provider whose calls touch the database) simply polls inside its
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
@@ -29,8 +28,6 @@ from ..models import CallStatus, JobStatus, ProviderCall
 from ..providers import get_provider
 from ..providers.base import Provider, ProviderError, ReportRequest, ResponseState
 from . import step
-
-log = logging.getLogger(__name__)
 
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
