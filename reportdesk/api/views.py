@@ -147,6 +147,10 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
+JOB_COLUMNS = [field.name for field in ReportJob._meta.concrete_fields]
+JOB_OUT_RELATED = ["workspace__slug", "template__slug", "requested_by__username", "rerun_of__public_id", "source_manifest__id"]
+
+
 class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
     serializer_class = s.JobOut
     lookup_field = "public_id"
@@ -158,10 +162,13 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self):
+        # Of the related rows, only what JobOut shows: the template's instructions, a user's
+        # password hash or a source's text are not read for every row of a page.
         return (
             jobs_visible_to(self.request.user)
             .select_related("workspace", "template", "requested_by", "rerun_of", "source_manifest")
-            .prefetch_related(manifest_entries_prefetch("source_manifest__entries"))
+            .only(*JOB_COLUMNS, *JOB_OUT_RELATED)
+            .prefetch_related(manifest_entries_prefetch("source_manifest__entries", texts=False))
         )
 
     def get_throttles(self):
@@ -184,7 +191,7 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
     def _created_response(self, job: ReportJob) -> Response:
         """A job this request just created, answered as it was written: its workspace, template
         and requester are already in hand, so only its sources are read (one query)."""
-        prefetch_related_objects([job], manifest_entries_prefetch("source_manifest__entries"))
+        prefetch_related_objects([job], manifest_entries_prefetch("source_manifest__entries", texts=False))
         return Response(s.JobOut(job, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
 
     # --- Reads
