@@ -47,8 +47,11 @@ test-postgres:
 	@echo "== tests on PostgreSQL =="
 	DATABASE_URL=$(PG_URL) REDIS_TEST_URL=$(REDIS_TEST_URL) $(PY) -m pytest -q -m "not browser"
 
-bench: install-dev
-	$(PY) bench/poll_throughput.py
+## Benchmarks (bench/README.md) on a scratch PostgreSQL database next to the test one
+## (created if missing; its jobs are deleted) and Redis db 15 for the API's broker.
+BENCH_DATABASE_URL ?= $(PG_URL)_bench
+bench: install-dev services
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=redis://127.0.0.1:6390/15 $(PY) bench/run.py
 	$(PY) bench/local_engine_eval.py
 
 clean:

@@ -138,8 +138,11 @@ def _cancel_live_responses_on_commit(job: ReportJob) -> None:
         queue.enqueue_on_commit(queue.enqueue_provider_cancel, response_id)
 
 
-def _new_attempt(job: ReportJob, *, reason: str, actor: Actor, manifest: SourceManifest, instructions: str = "") -> JobAttempt:
-    number = (job.attempts.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+def _new_attempt(
+    job: ReportJob, *, reason: str, actor: Actor, manifest: SourceManifest, instructions: str = "", first: bool = False
+) -> JobAttempt:
+    """The job's next attempt (`first`: a job just created, which has none to count)."""
+    number = 1 if first else (job.attempts.order_by("-number").values_list("number", flat=True).first() or 0) + 1
     return JobAttempt.objects.create(
         job=job,
         number=number,
@@ -216,7 +219,10 @@ def job_submit(
     rerun_of: ReportJob | None = None,
     manifest: SourceManifest | None = None,
 ) -> ReportJob:
-    """Create the job, its manifest and its first attempt; preparation starts on commit."""
+    """Create the job, its manifest and its first attempt; preparation starts on commit.
+
+    A submit is the API's busiest write, so it reads nothing the inserts already know: the
+    source count is the manifest it builds, the attempt is number 1."""
     policy.check_submit(requested_by, workspace)
     if not template.is_active:
         raise ValidationFailed(f"Template {template.slug} is retired.", fields={"template": "Inactive template."})
@@ -230,9 +236,12 @@ def job_submit(
                     fields={"sources": "At least one source is required."},
                 )
             manifest = manifest_create(workspace=workspace, items=items)
-        entries = manifest_entries(manifest_id=manifest.pk)
-        source_count = len(entries)
-        budget_check_submit(workspace=workspace, template=template, source_chars=sum(len(e.item.text) for e in entries))
+            unique = list(dict.fromkeys(items))  # manifest_create keeps each item once
+            source_count, source_chars = len(unique), sum(len(item.text) for item in unique)
+        else:
+            entries = manifest_entries(manifest_id=manifest.pk)
+            source_count, source_chars = len(entries), sum(len(e.item.text) for e in entries)
+        budget_check_submit(workspace=workspace, template=template, source_chars=source_chars)
         now = timezone.now()
         job = ReportJob.objects.create(
             workspace=workspace,
@@ -247,7 +256,7 @@ def job_submit(
             deadline=deadline or now + dt.timedelta(hours=template.useful_window_hours),
             next_check_at=now,
         )
-        attempt = _new_attempt(job, reason=AttemptReason.INITIAL, actor=Actor.of(requested_by), manifest=manifest)
+        attempt = _new_attempt(job, reason=AttemptReason.INITIAL, actor=Actor.of(requested_by), manifest=manifest, first=True)
         job.current_attempt = attempt
         job.save(update_fields=["current_attempt"])
         event_record(

@@ -11,11 +11,19 @@ import structlog
 from django_q.models import Schedule
 
 from . import queue, retention
-from .worker import dispatcher, lease, reconcile, step
+from .worker import batch, dispatcher, lease, reconcile, step
 
 
 def advance_job(job_id: int, lease_token: str | None = None) -> None:
     step.job_advance(job_id=job_id, lease_token=lease_token)
+
+
+def advance_batch(job_ids: list[int], lease_token: str) -> None:
+    """Each job one step on, polls made together. A job whose step failed has it recorded on
+    the job already; the task fails afterwards so django-q2 shows it too."""
+    failed = batch.batch_advance(job_ids=job_ids, lease_token=lease_token)
+    if failed:
+        raise RuntimeError(f"the step failed for job(s) {failed}; see each job's worker_error event")
 
 
 def cancel_at_provider(response_id: str) -> None:

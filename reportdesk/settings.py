@@ -98,7 +98,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # subprocesses started by the tests can share it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Persistent connections: a web request or a worker task reuses its process's connection
+# (opening one cost more than a poll's own queries), checked before reuse so a connection
+# the database dropped is replaced rather than failing the request. 0 closes after each.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -204,17 +208,22 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Task queue (django-q2) -------------------------------------------------------------
 # `retry` must exceed `timeout`: a task still running at `retry` is handed out again.
+# Workers: one process is the dispatcher (it mostly sleeps), so there are more than CPUs and
+# the rest keep every CPU busy. Successful follow-up tasks (advance_job, advance_batch) are
+# not saved (jobs.queue); the rest keep the last `save_limit` successes per function, so
+# pruning one function's results never scans another's.
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "reportdesk",
-    "workers": env.int("Q_WORKERS", default=4),
+    "workers": env.int("Q_WORKERS", default=max(4, (os.cpu_count() or 1) + 2)),
     "timeout": env.int("Q_TIMEOUT", default=300),
     "retry": env.int("Q_RETRY", default=360),
     "max_attempts": 3,
     "queue_limit": 200,
     "catch_up": False,
     "ack_failures": True,
-    "save_limit": 1000,
+    "save_limit": env.int("Q_SAVE_LIMIT", default=250),
+    "save_limit_per": "func",
     "label": "Task queue",
 }
 # A Redis that does not answer must fail a call in seconds, not hang a request or a worker.
@@ -285,17 +294,25 @@ PRICE_TABLE = {
 }
 
 # --- Worker cadence -----------------------------------------------------------------------
-# The first poll comes POLL_FIRST_SECONDS after start; each later one waits POLL_BACKOFF
-# times longer, up to POLL_MAX_SECONDS, with +/- POLL_JITTER of the delay.
-POLL_FIRST_SECONDS = env.float("POLL_FIRST_SECONDS", default=2.0)
-POLL_BACKOFF = env.float("POLL_BACKOFF", default=1.6)
+# A response is checked every POLL_FIRST_SECONDS during its first POLL_FAST_SECONDS (most
+# reports that finish early are caught within seconds), at POLL_FAST_SECONDS itself, then
+# every POLL_MAX_SECONDS: 10 retrieves for a 2-minute response. Each check comes up to
+# POLL_JITTER of its interval late, so jobs started together spread out.
+POLL_FIRST_SECONDS = env.float("POLL_FIRST_SECONDS", default=6.7)
+POLL_FAST_SECONDS = env.float("POLL_FAST_SECONDS", default=60.0)
 POLL_MAX_SECONDS = env.float("POLL_MAX_SECONDS", default=60.0)
-POLL_JITTER = env.float("POLL_JITTER", default=0.2)
+POLL_JITTER = env.float("POLL_JITTER", default=0.1)
 # The dispatcher (one task at a time, occupying one worker process) runs this long and then
-# hands over to a successor, looking for due jobs every TICK_INTERVAL seconds.
+# hands over to a successor, looking for due jobs every TICK_INTERVAL seconds. It claims up
+# to TICK_BATCH due jobs per cycle and hands them on in tasks of ADVANCE_BATCH jobs; a worker
+# keeps up to POLL_CONCURRENCY retrieves of a batch in flight at once and steps the jobs on
+# POLL_DB_THREADS threads (one database connection each, beside the task's own).
 TICK_SECONDS = env.float("TICK_SECONDS", default=60.0)
 TICK_INTERVAL = env.float("TICK_INTERVAL", default=0.5)
-TICK_BATCH = env.int("TICK_BATCH", default=50)
+TICK_BATCH = env.int("TICK_BATCH", default=200)
+ADVANCE_BATCH = env.int("ADVANCE_BATCH", default=50)
+POLL_CONCURRENCY = env.int("POLL_CONCURRENCY", default=32)
+POLL_DB_THREADS = env.int("POLL_DB_THREADS", default=4)  # 0: on the task's own thread
 # A worker holds a job for LEASE_SECONDS and renews it every quarter of that while a step
 # runs, so a worker that dies frees its jobs within LEASE_SECONDS.
 LEASE_SECONDS = env.int("LEASE_SECONDS", default=20)

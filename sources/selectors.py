@@ -22,9 +22,12 @@ def ready_entries(*, manifest_id: int) -> list[ManifestEntry]:
     return [e for e in manifest_entries(manifest_id=manifest_id) if e.item.status == SourceStatus.READY]
 
 
-def manifest_entries_prefetch(lookup: str) -> Prefetch:
-    """Prefetch the entries of many manifests at once (list pages, the review queue)."""
-    return Prefetch(lookup, queryset=manifest_entries_qs())
+def manifest_entries_prefetch(lookup: str, *, texts: bool = True) -> Prefetch:
+    """Prefetch the entries of many manifests at once (list pages, the review queue).
+    `texts=False` leaves out the items' extracted text (up to SOURCE_MAX_BYTES each), for
+    readers that only list the sources."""
+    queryset = manifest_entries_qs()
+    return Prefetch(lookup, queryset=queryset if texts else queryset.defer("item__text"))
 
 
 def source_items_in(workspace_ids: list[int] | None) -> QuerySet[SourceItem]:

@@ -155,6 +155,9 @@ class ProviderError(Exception):
 
 class Provider(Protocol):
     name: str
+    # May retrieves run from threads of their own, many at a time? True only when a retrieve
+    # touches no database (jobs.worker.batch polls such providers concurrently).
+    polls_concurrently: bool
 
     def create(self, request: ReportRequest) -> ResponseState:
         """Start a background response. Never retried inside: the worker owns retries."""

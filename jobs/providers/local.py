@@ -67,6 +67,7 @@ def _request_from_json(data: dict) -> ReportRequest:
 
 class LocalProvider:
     name = "local"
+    polls_concurrently = False  # its responses live in the database
 
     def __init__(self, *, seconds: float | None = None, fault: str | None = None):
         self.seconds = settings.LOCAL_PROVIDER_SECONDS if seconds is None else seconds

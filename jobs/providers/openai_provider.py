@@ -52,6 +52,7 @@ WEB_SEARCH_SOURCES = "web_search_call.action.sources"
 
 class OpenAIProvider:
     name = "openai"
+    polls_concurrently = True  # a retrieve is one HTTP call; the SDK client is thread-safe
 
     def __init__(self, *, api_key: str, base_url: str | None = None, timeout: float = 60.0):
         # No SDK retries at all: a retried create can start a second background response,

@@ -3,8 +3,9 @@
 django-q2 fires a schedule at most about every 30 s and its finest interval is a minute, yet
 a new response should be checked within a few seconds. So the dispatcher is a task that
 stays: for TICK_SECONDS it claims, every TICK_INTERVAL, the jobs whose next_check_at has come
-(a lease, one conditional UPDATE for the whole batch) and hands each to the queue as an
-`advance_job` task, which any worker on any host may run; then it enqueues its successor.
+(a lease, one conditional UPDATE for the whole batch) and hands them to the queue in batches
+of ADVANCE_BATCH as `advance_batch` tasks, which any worker on any host may run (a worker
+keeps a batch's polls in flight together: jobs.worker.batch); then it enqueues its successor.
 Exactly one runs at a time (the dispatcher lease, jobs.worker.lease); the minute schedule
 is only its watchdog.
 Per-job cadence lives in next_check_at, so the dispatcher's cost per cycle does not grow with
@@ -83,15 +84,17 @@ def jobs_claim_due(*, limit: int, now=None) -> tuple[str, list[int]]:
     return token, list(ReportJob.objects.filter(pk__in=ids, lease_token=token).values_list("pk", flat=True))
 
 
-def dispatch_due(*, enqueue=queue.enqueue_job_advance, limit: int | None = None) -> int:
-    """Claim due jobs and hand each to `enqueue(job_id, lease_token)`. Returns how many."""
+def dispatch_due(*, enqueue=queue.enqueue_batch_advance, limit: int | None = None, batch: int | None = None) -> int:
+    """Claim due jobs and hand them on in batches, `enqueue(job_ids, lease_token)` for each
+    batch of up to `batch` (ADVANCE_BATCH). Returns how many jobs."""
     token, ids = jobs_claim_due(limit=limit or settings.TICK_BATCH)
-    for job_id in ids:
-        enqueue(job_id, token)
+    size = max(1, batch or settings.ADVANCE_BATCH)
+    for start in range(0, len(ids), size):
+        enqueue(ids[start : start + size], token)
     return len(ids)
 
 
-def tick_loop(*, enqueue=queue.enqueue_job_advance, seconds: float | None = None, interval: float | None = None, sleep=time.sleep, token: str | None = None) -> int:
+def tick_loop(*, enqueue=queue.enqueue_batch_advance, seconds: float | None = None, interval: float | None = None, sleep=time.sleep, token: str | None = None) -> int:
     """Be the dispatcher for `seconds`: dispatch due jobs every `interval`, run the sweeps
     every SWEEP_SECONDS, renew the lease every few seconds. Returns at once (0) if another
     dispatcher holds the lease, and -1 if the lease was lost midway."""

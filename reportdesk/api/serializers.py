@@ -379,6 +379,59 @@ class JobOut(serializers.Serializer):
         state = policy.job_state(job, self.context["request"].user)
         return {"label": state.label, "message": state.message, "actions": list(state.actions)}
 
+    def to_representation(self, job: ReportJob) -> dict:
+        """The declared fields' output, written out: every list and detail renders this, and
+        going field by field through DRF cost more than reading the rows. The fields above
+        still define the schema; tests/api/test_serializers.py holds the two equal."""
+        state = policy.job_state(job, self.context["request"].user)
+        return {
+            "id": job.public_id,
+            "workspace": job.workspace.slug,
+            "template": job.template.slug,
+            "topic": job.topic,
+            "audience": job.audience,
+            "input_summary": job.input_summary,
+            "status": str(job.status),
+            "state": {"label": str(state.label), "message": str(state.message), "actions": [str(a) for a in state.actions]},
+            "failure_class": str(job.failure_class),
+            "failure_message": job.failure_message,
+            "retryable": bool(job.retryable),
+            "review_state": str(job.review_state),
+            "version": job.version,
+            "provider_response_id": job.provider_response_id,
+            "last_checked_at": _datetime_out(job.last_checked_at),
+            "next_check_at": _datetime_out(job.next_check_at),
+            "created_at": _datetime_out(job.created_at),
+            "started_at": _datetime_out(job.started_at),
+            "finished_at": _datetime_out(job.finished_at),
+            "deadline": _datetime_out(job.deadline),
+            "archived_at": _datetime_out(job.archived_at),
+            "requested_by": job.requested_by.username,
+            "rerun_of": job.rerun_of.public_id if job.rerun_of_id else None,
+            "sources": [
+                {
+                    "id": entry.item.id, "sid": entry.sid, "kind": str(entry.item.kind), "title": entry.item.title,
+                    "url": entry.item.url, "status": str(entry.item.status), "error": entry.item.error,
+                    "content_type": entry.item.content_type, "size": entry.item.size,
+                    "published_at": entry.item.published_at.isoformat() if entry.item.published_at else None,
+                }
+                for entry in job.source_manifest.entries.all()
+            ],
+            "cost": {
+                "model": job.model, "input_tokens": job.input_tokens, "cached_tokens": job.cached_tokens,
+                "output_tokens": job.output_tokens, "reasoning_tokens": job.reasoning_tokens, "tool_calls": job.tool_calls,
+                "retries": job.retries, "runtime_seconds": float(job.runtime_seconds), "usd": _USD.to_representation(job.cost_usd),
+            },
+        }
+
+
+_DATETIME = serializers.DateTimeField()
+_USD = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=True)
+
+
+def _datetime_out(value):
+    return None if value is None else _DATETIME.to_representation(value)
+
 
 class JobEventOut(serializers.Serializer):
     id = serializers.IntegerField()

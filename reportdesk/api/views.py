@@ -9,6 +9,7 @@ allow it is a 409 listing what is allowed now.
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -150,6 +151,10 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
+JOB_COLUMNS = [field.name for field in ReportJob._meta.concrete_fields]
+JOB_OUT_RELATED = ["workspace__slug", "template__slug", "requested_by__username", "rerun_of__public_id", "source_manifest__id"]
+
+
 class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
     serializer_class = s.JobOut
     lookup_field = "public_id"
@@ -161,10 +166,13 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self):
+        # Of the related rows, only what JobOut shows: the template's instructions, a user's
+        # password hash or a source's text are not read for every row of a page.
         return (
             jobs_visible_to(self.request.user)
             .select_related("workspace", "template", "requested_by", "rerun_of", "source_manifest")
-            .prefetch_related(manifest_entries_prefetch("source_manifest__entries"))
+            .only(*JOB_COLUMNS, *JOB_OUT_RELATED)
+            .prefetch_related(manifest_entries_prefetch("source_manifest__entries", texts=False))
         )
 
     def get_throttles(self):
@@ -184,6 +192,12 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
         job = self.get_queryset().get(pk=job.pk)
         return Response(s.JobOut(job, context=self.get_serializer_context()).data, status=status_code, headers=headers)
 
+    def _created_response(self, job: ReportJob) -> Response:
+        """A job this request just created, answered as it was written: its workspace, template
+        and requester are already in hand, so only its sources are read (one query)."""
+        prefetch_related_objects([job], manifest_entries_prefetch("source_manifest__entries", texts=False))
+        return Response(s.JobOut(job, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
+
     # --- Reads
 
     @extend_schema(summary="List jobs", responses=responses(s.JobOut(many=True), 400, 404))
@@ -193,9 +207,11 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
 
     @extend_schema(summary="A job", parameters=[ID_PARAM], responses=responses(s.JobOut, 404))
     def retrieve(self, request, id=None):
-        job = self.get_queryset().filter(public_id=id.lower()).first()
-        if job is None:
-            raise NotFound(f"No job {id.lower()} among yours.")
+        try:
+            # get(), not first(): no ORDER BY for a unique key (compiling it cost a third of the request)
+            job = self.get_queryset().get(public_id=id.lower())
+        except ReportJob.DoesNotExist:
+            raise NotFound(f"No job {id.lower()} among yours.") from None
         return Response(self.get_serializer(job).data)
 
     @extend_schema(
@@ -262,7 +278,7 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
         )
         key = request.headers.get("Idempotency-Key")
         if key is None:
-            return self._job_response(services.job_submit(**submit), status.HTTP_201_CREATED)
+            return self._created_response(services.job_submit(**submit))
         if not 1 <= len(key) <= 200 or not all("!" <= c <= "~" for c in key):
             raise ValidationFailed(
                 "Idempotency-Key must be 1–200 visible ASCII characters.",
@@ -270,7 +286,7 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
             )
         job, created = services.job_submit_idempotent(key=key, body=request.data, **submit)
         if created:
-            return self._job_response(job, status.HTTP_201_CREATED)
+            return self._created_response(job)
         return self._job_response(job, status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
 
     @extend_schema(

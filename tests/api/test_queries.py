@@ -70,3 +70,19 @@ def test_the_review_queue(make_job, reviewer, ws, django_assert_num_queries, dra
     with django_assert_num_queries(QUEUE_QUERIES):
         response = client.get("/api/v1/reviews/queue/?page_size=50")
     assert len(response.json()["results"]) == drafts
+
+
+# token+user · workspace · template · memberships · [savepoint] · per inline source: item ·
+# manifest · entries · job · attempt · job.current_attempt · event · [release] · sources of the answer
+SUBMIT_QUERIES = 13
+
+
+@pytest.mark.parametrize("sources", [1, 5])
+def test_a_submit_reads_nothing_its_inserts_know(requester, template, django_assert_num_queries, sources):
+    client = client_for(requester)
+    body = {"workspace": "acme", "template": template.slug, "topic": "Batteries", "sources": [{"text": f"Note {n}."} for n in range(sources)]}
+    with django_assert_num_queries(SUBMIT_QUERIES + sources):
+        response = client.post("/api/v1/jobs/", body, format="json")
+    assert response.status_code == 201
+    assert [s["sid"] for s in response.json()["sources"]] == [f"S{n}" for n in range(1, sources + 1)]
+    assert response.json()["input_summary"].endswith(f"{sources} source{'s' if sources > 1 else ''}.")

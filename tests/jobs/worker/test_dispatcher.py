@@ -47,8 +47,9 @@ class TestDispatcher:
             _due_job()
         enqueued = []
         with django_assert_num_queries(3):
-            dispatcher.dispatch_due(enqueue=lambda job_id, token: enqueued.append(job_id), limit=100)
-        assert len(enqueued) == count
+            dispatcher.dispatch_due(enqueue=lambda job_ids, token: enqueued.append(job_ids), limit=100, batch=20)
+        assert sorted(sum(enqueued, [])) == sorted(ReportJob.objects.values_list("pk", flat=True))
+        assert [len(batch) for batch in enqueued] == {1: [1], 50: [20, 20, 10]}[count]
 
     def test_advance_does_nothing_while_another_worker_holds_the_job(self):
         job = _due_job(status="queued", lease_token="someone", lease_expires_at=timezone.now() + dt.timedelta(minutes=1))
@@ -56,21 +57,46 @@ class TestDispatcher:
         job.refresh_from_db()
         assert job.status == "queued" and job.lease_token == "someone"
 
-    def test_poll_delay_starts_soon_and_backs_off_to_the_cap(self, settings):
-        settings.POLL_FIRST_SECONDS, settings.POLL_BACKOFF, settings.POLL_MAX_SECONDS, settings.POLL_JITTER = 2, 1.6, 60, 0
-        delays = [step.poll_delay(n) for n in range(12)]
-        assert delays[0] == 2 and delays == sorted(delays) and delays[-1] == 60
+    @staticmethod
+    def _checks(until: float, first: float = 6.7) -> list[float]:
+        """The ages at which a response is checked, from its first check (at `first`) on."""
+        age, checks = first, []
+        while age < until:
+            checks.append(round(age, 2))
+            age += step.poll_delay(age=age)
+        return checks + [round(age, 2)]
 
-    def test_jitter_stays_within_bounds(self, settings):
+    def test_a_response_is_checked_every_few_seconds_in_its_first_minute_then_every_minute(self, settings):
+        settings.POLL_FIRST_SECONDS, settings.POLL_FAST_SECONDS, settings.POLL_MAX_SECONDS, settings.POLL_JITTER = 6.7, 60, 60, 0
+        checks = self._checks(until=120)
+        assert checks == [6.7, 13.4, 20.1, 26.8, 33.5, 40.2, 46.9, 53.6, 60.0, 120.0]
+        assert len(self._checks(until=300)) == 13  # then one a minute
+
+    def test_late_checks_do_not_add_up_into_more_checks(self, settings):
+        settings.POLL_FIRST_SECONDS, settings.POLL_FAST_SECONDS, settings.POLL_MAX_SECONDS, settings.POLL_JITTER = 6.7, 60, 60, 0.5
+        for _ in range(50):
+            checks = self._checks(until=120)
+            assert len(checks) <= 10 and checks[-1] >= 120
+            gaps = [b - a for a, b in zip(checks, checks[1:-1])]
+            assert max(gaps) <= 6.7 * 1.5 + 0.01
+
+    def test_an_early_check_skips_a_grid_point_that_is_too_close(self, settings):
+        settings.POLL_FIRST_SECONDS, settings.POLL_FAST_SECONDS, settings.POLL_MAX_SECONDS, settings.POLL_JITTER = 10, 60, 60, 0
+        assert step.poll_delay(age=9) == pytest.approx(11)  # a webhook made it due just before 10 s
+        assert step.poll_delay(age=10) == pytest.approx(10)
+        assert step.poll_delay(age=200) == pytest.approx(40)
+        assert step.poll_delay(age=100) == pytest.approx(20)  # checked late: the next minute's point still holds
+
+    def test_jitter_only_delays_and_stays_within_bounds(self, settings):
         settings.POLL_FIRST_SECONDS, settings.POLL_JITTER = 10, 0.2
-        delays = {round(step.poll_delay(0), 3) for _ in range(50)}
-        assert len(delays) > 1 and all(8 <= d <= 12 for d in delays)
+        delays = {round(step.poll_delay(age=10), 3) for _ in range(50)}
+        assert len(delays) > 1 and all(10 <= d <= 12 for d in delays)
 
     def test_tick_loop_dispatches_and_beats(self, settings):
         settings.TICK_BATCH = 10
         jobs = [_due_job() for _ in range(3)]
         enqueued = []
-        dispatcher.tick_loop(enqueue=lambda job_id, token: enqueued.append(job_id), seconds=0, sleep=lambda s: None)
+        dispatcher.tick_loop(enqueue=lambda job_ids, token: enqueued.extend(job_ids), seconds=0, sleep=lambda s: None)
         assert sorted(enqueued) == sorted(j.pk for j in jobs)
         assert dispatcher_is_alive()
 
