@@ -20,25 +20,27 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from functools import partial
 
 from django.apps import apps
 from django.db import transaction
 from django_q.brokers import Broker, get_broker
+from django_q.conf import Conf
 from django_q.tasks import async_task
 
 log = logging.getLogger(__name__)
-_brokers: dict[int, Broker] = {}
+_brokers: dict[tuple, Broker] = {}
 
 
 def _broker() -> Broker:
     """One broker (one Redis connection pool) per process: django-q2 builds a new one, and
     connects anew, for every task otherwise. Keyed by process, so a forked worker never
-    shares its parent's connection."""
-    pid = os.getpid()
-    broker = _brokers.get(pid)
+    shares its parent's connection, and by where the broker points."""
+    key = (os.getpid(), repr(Conf.REDIS), repr(Conf.ORM))
+    broker = _brokers.get(key)
     if broker is None:
         _brokers.clear()
-        broker = _brokers[pid] = get_broker()
+        broker = _brokers[key] = get_broker()
     return broker
 
 
@@ -88,7 +90,7 @@ def enqueue_safely(enqueue: Callable[..., None], *args, **kwargs) -> bool:
 
 def enqueue_on_commit(enqueue: Callable[..., None], *args, **kwargs) -> None:
     """Enqueue once the current transaction commits; a broker error is logged, never raised."""
-    transaction.on_commit(lambda: enqueue_safely(enqueue, *args, **kwargs))
+    transaction.on_commit(partial(enqueue_safely, enqueue, *args, **kwargs))
 
 
 def enqueue_event_notify(event_id: int) -> None:

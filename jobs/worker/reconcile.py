@@ -36,9 +36,9 @@ from reportdesk.jsonlimits import text_problem
 
 from .. import events, queue, services
 from ..models import ACTIVE_STATUSES, CallStatus, JobAttempt, JobStatus, ProviderCall, ReportJob, WebhookDelivery
-from ..pricing import usage_cost
 from ..providers import get_provider
 from ..providers.base import COMPLETED, Provider, ProviderError, ResponseState
+from .usage import call_usage_fields, job_usage_totals
 
 log = logging.getLogger(__name__)
 
@@ -226,16 +226,8 @@ def _found_after_lost(*, job: ReportJob, call: ProviderCall, state: ResponseStat
 
 def _orphan_usage(*, job: ReportJob, call: ProviderCall, state: ResponseState) -> None:
     """An orphan that already ended was billed: its usage goes on the call and the job."""
-    usage = state.usage
-    cost = usage_cost(model=state.model or call.model, usage=usage, web_search_calls=usage.tool_calls)
-    counts = {
-        "input_tokens": usage.input_tokens, "cached_tokens": usage.cached_tokens, "output_tokens": usage.output_tokens,
-        "reasoning_tokens": usage.reasoning_tokens, "tool_calls": usage.tool_calls,
-    }
-    ProviderCall.objects.filter(pk=call.pk).update(**counts, cost_usd=cost or 0, completed_at=timezone.now())
-    ReportJob.objects.filter(pk=job.pk).update(
-        **{name: F(name) + value for name, value in counts.items()}, cost_usd=F("cost_usd") + (cost or 0)
-    )
+    ProviderCall.objects.filter(pk=call.pk).update(**call_usage_fields(call=call, state=state), completed_at=timezone.now())
+    job_usage_totals(job_id=job.pk)
 
 
 def _follow(*, job: ReportJob, call: ProviderCall, response_id: str) -> None:

@@ -14,12 +14,11 @@ import json
 import logging
 import math
 import random
-from decimal import Decimal
 
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils import timezone
 
 from sources.models import SourceStatus
@@ -41,7 +40,6 @@ from ..models import (
     ReportJob,
     TemplateMode,
 )
-from ..pricing import usage_cost
 from ..providers import get_provider
 from ..providers.base import (
     ACTIVE_STATUSES as PROVIDER_ACTIVE,
@@ -71,6 +69,7 @@ from .lease import (
 from .prompt import PREVIOUS_RESPONSE_NOT_FOUND, build_request
 from .reconcile import call_reconcile, call_unconfirmed, create_ambiguous
 from .research import StepRefused, call_is_final, call_to_follow, next_step, research_startable
+from .usage import call_usage_fields, job_usage_totals
 from .web_pages import web_pages_fetch
 
 log = logging.getLogger(__name__)
@@ -571,7 +570,7 @@ def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:
         "error_message": state.error_message,
     }
     if state.is_terminal:
-        updates.update(_usage_fields(call=call, state=state), completed_at=call.completed_at or timezone.now())
+        updates.update(call_usage_fields(call=call, state=state), completed_at=call.completed_at or timezone.now())
         updates["output"] = {
             "text": state.output_text,
             "function_calls": [
@@ -582,39 +581,7 @@ def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:
         }
     ProviderCall.objects.filter(pk=call.pk).update(**updates)
     if state.is_terminal:
-        _job_totals(job_id=call.job_id)
-
-
-def _usage_fields(*, call: ProviderCall, state: ResponseState) -> dict:
-    """What a terminal response billed, priced by the model that answered (a dated snapshot)."""
-    usage = state.usage
-    model = state.model or call.model
-    cost = usage_cost(model=model, usage=usage)
-    if cost.warning:
-        log.warning("job %s call %s: %s", call.job_id, call.pk, cost.warning)
-    return {
-        "model": model, "input_tokens": usage.input_tokens, "cached_tokens": usage.cached_tokens,
-        "cache_write_tokens": usage.cache_write_tokens, "output_tokens": usage.output_tokens,
-        "reasoning_tokens": usage.reasoning_tokens, "tool_calls": usage.tool_calls,
-        "web_searches": usage.web_searches, "cost_usd": cost.usd, "cost_warning": cost.warning[:300],
-    }
-
-
-def _job_totals(*, job_id: int) -> None:
-    """The job's usage over all its calls. Its cost is unknown (null) as soon as one billed
-    call's is: a partial sum would read as the whole."""
-    calls = ProviderCall.objects.filter(job_id=job_id)
-    totals = calls.aggregate(
-        input_tokens=Sum("input_tokens"), cached_tokens=Sum("cached_tokens"), output_tokens=Sum("output_tokens"),
-        reasoning_tokens=Sum("reasoning_tokens"), tool_calls=Sum("tool_calls"), cost_usd=Sum("cost_usd"),
-    )
-    warning = calls.exclude(cost_warning="").order_by("-id").values_list("cost_warning", flat=True).first() or ""
-    known_cost = totals.pop("cost_usd")
-    cost = None if warning else known_cost or Decimal(0)
-    model = calls.order_by("-id").values_list("model", flat=True).first() or ""
-    ReportJob.objects.filter(pk=job_id).update(
-        model=model, cost_usd=cost, cost_warning=warning, **{k: v or 0 for k, v in totals.items()}
-    )
+        job_usage_totals(job_id=call.job_id)
 
 
 def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState, token: str | None = None) -> None:

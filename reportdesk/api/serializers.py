@@ -398,6 +398,7 @@ class JobOut(serializers.Serializer):
             "retryable": bool(job.retryable),
             "review_state": str(job.review_state),
             "version": job.version,
+            "written_offline": bool(job.written_offline),
             "provider_response_id": job.provider_response_id,
             "last_checked_at": _datetime_out(job.last_checked_at),
             "next_check_at": _datetime_out(job.next_check_at),
@@ -420,13 +421,17 @@ class JobOut(serializers.Serializer):
             "cost": {
                 "model": job.model, "input_tokens": job.input_tokens, "cached_tokens": job.cached_tokens,
                 "output_tokens": job.output_tokens, "reasoning_tokens": job.reasoning_tokens, "tool_calls": job.tool_calls,
-                "retries": job.retries, "runtime_seconds": float(job.runtime_seconds), "usd": _USD.to_representation(job.cost_usd),
+                "retries": job.retries, "runtime_seconds": float(job.runtime_seconds),
+                "usd": None if job.cost_usd is None else _USD.to_representation(job.cost_usd),
+                "warning": job.cost_warning,
+                "cap_usd": None if job.template.cost_cap_usd is None else _CAP.to_representation(job.template.cost_cap_usd),
             },
         }
 
 
 _DATETIME = serializers.DateTimeField()
 _USD = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=True)
+_CAP = serializers.DecimalField(max_digits=10, decimal_places=2, coerce_to_string=True)
 
 
 def _datetime_out(value):

@@ -152,7 +152,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 
 JOB_COLUMNS = [field.name for field in ReportJob._meta.concrete_fields]
-JOB_OUT_RELATED = ["workspace__slug", "template__slug", "requested_by__username", "rerun_of__public_id", "source_manifest__id"]
+JOB_OUT_RELATED = ["workspace__slug", "template__slug", "template__cost_cap_usd", "requested_by__username", "rerun_of__public_id", "source_manifest__id"]
 
 
 class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):

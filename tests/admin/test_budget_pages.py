@@ -20,8 +20,8 @@ def test_the_job_page_shows_the_cost_against_the_cap_and_an_unknown_cost(as_user
     ReportJob.objects.filter(pk=unknown.pk).update(cost_usd=None, cost_warning="No price for model gpt-9 in the price table")
     client = as_user(operator)
 
-    capped_page = client.get(f"/admin/jobs/reportjob/{capped.pk}/change/").content.decode()
-    unknown_page = client.get(f"/admin/jobs/reportjob/{unknown.pk}/change/").content.decode()
+    capped_page = client.get(f"/admin/jobs/reportjob/{capped.public_id}/change/").content.decode()
+    unknown_page = client.get(f"/admin/jobs/reportjob/{unknown.public_id}/change/").content.decode()
 
     assert "$0.3000" in capped_page and "75% of the $0.40 cap per report" in capped_page
     assert "<strong>unknown</strong>" in unknown_page and "No price for model gpt-9" in unknown_page

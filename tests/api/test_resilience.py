@@ -6,6 +6,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from jobs.models import ReportJob
+from tests.oncommit import work_callbacks
 
 from .conftest import client_for, error_of
 
@@ -137,7 +138,7 @@ def test_with_redis_down_a_submit_returns_the_job_and_reads_keep_working(request
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = client.post("/api/v1/jobs/", SUBMIT, format="json")
     assert response.status_code == 201, response.content
-    assert len(callbacks) == 1  # the enqueue was tried, failed, and was logged
+    assert len(work_callbacks(callbacks)) == 1  # the enqueue was tried, failed, and was logged
     assert "could not enqueue" in caplog.text
     job = ReportJob.objects.get(public_id=response.json()["id"])
     assert job.status == "queued" and job.next_check_at is not None  # due: the dispatcher takes it

@@ -56,7 +56,7 @@ def test_an_event_for_an_unknown_response_is_kept_to_be_matched_to_a_create(clie
         response = post(client, body, headers)
     assert response.status_code == 200 and response.json() == {"status": "to_match"}
     assert WebhookDelivery.objects.get().needs_match
-    assert len(callbacks) == 1  # a match task, enqueued once the delivery is saved
+    assert len(work_callbacks(callbacks)) == 1  # a match task, enqueued once the delivery is saved
 
 
 @pytest.mark.parametrize("tamper", ["body", "secret", "stale", "missing"])

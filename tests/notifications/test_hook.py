@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from jobs import services as jobs_services
-from jobs.queue import enqueue_event_notify
+from tests.oncommit import is_event_notify
 from sources.services import SourceSpec
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ def test_every_event_is_handed_over_once_after_commit(django_capture_on_commit_c
         )
         jobs_services.job_cancel(job=job, actor=requester)
 
-    handed = [c.args for c in callbacks if getattr(c, "func", None) is enqueue_event_notify]
+    handed = [c.args[1:] for c in callbacks if is_event_notify(c)]
     assert handed == [(event.pk,) for event in job.events.order_by("id")]
     assert len(handed) == 2
 

@@ -144,10 +144,12 @@ def test_the_questions_run_side_by_side(openai_fake, openai_provider):
 def test_a_worker_that_died_mid_fan_out_is_resumed_from_the_finished_steps(openai_fake, openai_provider, settings):
     openai_fake.script_next(Script(statuses=("completed",), output_text=json.dumps({"questions": ["Q1?", "Q2?"]})))
     job = run_until_done(submit(), openai_provider, limit=2)
-    # the worker died while creating research-2: its call has no response id, and is old
+    # the worker died while creating research-2: its call has no response id, and is older
+    # than the window in which a webhook could still have named its response
     died = ProviderCall.objects.get(job=job, step="research-2")
+    waited = max(settings.LEASE_SECONDS, settings.CREATE_RECONCILE_SECONDS) + 1
     ProviderCall.objects.filter(pk=died.pk).update(
-        provider_response_id=None, status="", created_at=timezone.now() - timezone.timedelta(seconds=settings.LEASE_SECONDS + 1)
+        provider_response_id=None, status="", created_at=timezone.now() - timezone.timedelta(seconds=waited)
     )
 
     job = run_until_done(job, openai_provider)
