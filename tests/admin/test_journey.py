@@ -89,7 +89,7 @@ def test_the_add_page_costs_the_same_queries_however_many_earlier_reports(earlie
     # session, user, permissions (user, group), memberships, the workspaces (twice: the
     # select's required check, its options), the templates (the select, their details),
     # the earlier reports.
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         assert client.get(ADD).status_code == 200
 
 
@@ -104,7 +104,7 @@ def test_the_edit_page_costs_the_same_queries_however_many_sources(sources, as_u
 
     # session, user, memberships, the job, its sources, the earlier reports, permissions
     # (user, group).
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         assert client.get(f"/admin/jobs/reportjob/{job.public_id}/edit/").status_code == 200
 
 
@@ -358,7 +358,7 @@ def test_the_list_costs_the_same_queries_for_its_live_refresh(jobs, as_user, req
 
     # session, user, permissions (user, group), memberships, the template and workspace
     # filters, the capped count, the page of rows.
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         assert client.get("/admin/jobs/reportjob/", HTTP_HX_REQUEST="true").status_code == 200
 
 

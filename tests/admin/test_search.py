@@ -79,7 +79,7 @@ def test_a_text_search_costs_the_lists_fixed_queries(rows, as_user, operator, wo
     client.get(URL)  # the session and the user's roles are read once, as on any later page
 
     # the template and workspace filters; the capped count; the page of rows.
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = client.get(URL, {"q": "capacity survey", "all": ""})
 
     assert len(listed(response)) == rows

@@ -121,7 +121,7 @@ def test_the_workers_page_costs_the_same_queries_however_long_the_queue(queued, 
     # session, user, roles; the sidebar's permissions (user, groups); queue depth and in
     # flight; the queued tasks and their jobs; the heartbeat (last seen, alive); the due jobs
     # counted and the oldest.
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         response = client.get(URL)
 
     assert response.status_code == 200
@@ -190,7 +190,7 @@ def test_the_task_record_list_costs_a_fixed_number_of_queries(rows, as_user, ope
 
     # session, user, roles; the capped count; permissions (user, groups); the page of rows;
     # the group and cluster filters' choices.
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = client.get("/admin/django_q/success/")
 
     assert response.content.decode().count("advance job ") == rows

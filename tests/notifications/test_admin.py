@@ -85,7 +85,7 @@ def test_the_delivery_log_costs_the_same_queries_for_1_and_30_rows(client, ws, o
     client.force_login(operator)
 
     # session, user, memberships, count, permissions (user, group) for the sidebar, the page
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = client.get("/admin/notifications/endpointdelivery/")
     assert response.content.decode().count('class="action-select"') == rows
 
