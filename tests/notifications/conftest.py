@@ -17,8 +17,14 @@ import environ
 import pytest
 from aiosmtpd.controller import Controller
 
-from reportdesk.models import Role
-from tests.factories import ReportTemplateFactory, WorkspaceFactory, member
+from tests.api.conftest import (  # noqa: F401  (the people and workspaces of the API tests)
+    operator,
+    other_ws,
+    requester,
+    reviewer,
+    template,
+    ws,
+)
 
 
 def _free_port() -> int:
@@ -158,33 +164,3 @@ def committed(django_capture_on_commit_callbacks, inline_tasks):
             return fn(*args, **kwargs)
 
     return run
-
-
-@pytest.fixture
-def ws():
-    return WorkspaceFactory(slug="acme", name="Acme Research")
-
-
-@pytest.fixture
-def other_ws():
-    return WorkspaceFactory(slug="globex", name="Globex")
-
-
-@pytest.fixture
-def requester(ws):
-    return member(ws, Role.REQUESTER, "rita")
-
-
-@pytest.fixture
-def reviewer(ws):
-    return member(ws, Role.REVIEWER, "victor")
-
-
-@pytest.fixture
-def operator(ws):
-    return member(ws, Role.OPERATOR, "olga")
-
-
-@pytest.fixture
-def template():
-    return ReportTemplateFactory(slug="brief", name="Brief", review_required=True)
