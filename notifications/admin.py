@@ -97,7 +97,20 @@ class WebhookEndpointForm(forms.ModelForm):
         return _checked_url(self.cleaned_data["url"])
 
 
-class DeliveryInline(admin.TabularInline):
+class LogInline(admin.TabularInline):
+    """A read-only log under a page that is already scoped to its workspace's operators."""
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class DeliveryInline(LogInline):
     model = EndpointDelivery
     fields = ["created_at", "event_type", "job", "status", "attempts", "last_status_code", "last_attempt_at", "log_link"]
     readonly_fields = fields
@@ -116,14 +129,6 @@ class DeliveryInline(admin.TabularInline):
     def log_link(self, delivery):
         return format_html('<a href="{}">details</a>', reverse("admin:notifications_endpointdelivery_change", args=[delivery.pk]))
 
-    def has_view_permission(self, request, obj=None):
-        return True  # the endpoint's page is already scoped to its operators
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookEndpoint)
@@ -190,7 +195,7 @@ class WebhookEndpointAdmin(OperatorScopedAdmin):
 # --- The delivery log --------------------------------------------------------------------
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(LogInline):
     model = DeliveryAttempt
     fields = ["number", "trigger", "at", "status_code", "duration_ms", "error", "response_excerpt"]
     readonly_fields = fields
@@ -199,14 +204,6 @@ class AttemptInline(admin.TabularInline):
     can_delete = False
     verbose_name_plural = "attempts"
 
-    def has_view_permission(self, request, obj=None):
-        return True  # the delivery's page is already scoped to its operators
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(EndpointDelivery)
