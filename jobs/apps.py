@@ -1,4 +1,5 @@
 import logging
+import multiprocessing
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
@@ -16,7 +17,13 @@ def _worker_spawned(sender, proc_name=None, **kwargs):
     """A django-q2 worker process started: let SIGTERM stop it gracefully, make sure a
     dispatcher runs now rather than at the scheduler's first firing, about 30 s later, and keep
     watching that one does (a killed cluster's dispatcher lease looks alive for a few seconds
-    more)."""
+    more).
+
+    Only in a spawned worker process: django-q2's sync mode sends post_spawn from the calling
+    process for every task it runs inline, and a watch thread started there per task would
+    outlive it (dozens of them, reading a database the caller no longer has)."""
+    if multiprocessing.parent_process() is None:
+        return
     from .worker.dispatcher import dispatcher_ensure, dispatcher_watch
     from .worker.graceful_stop import graceful_stop_install
 

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 # its lease running out.
 SWEEP_SECONDS = 10.0
 
+_watch: threading.Thread | None = None
+_watch_lock = threading.Lock()
+
 
 def dispatcher_ensure() -> None:
     """Start a dispatcher now if none is running (a job started; a worker process spawned)."""
@@ -49,7 +52,12 @@ def dispatcher_watch(*, stop: threading.Event | None = None) -> threading.Thread
     """In a worker process: start a dispatcher whenever none is alive. A SIGKILLed cluster
     leaves a dispatcher lease that looks alive for up to STALE_SECONDS, and a successor that
     could not be enqueued (a broker outage) leaves none; without this watch the next one
-    would wait for the minute schedule."""
+    would wait for the minute schedule. One watch per process: a second call returns the
+    first one's thread while it runs."""
+    global _watch
+    with _watch_lock:
+        if _watch is not None and _watch.is_alive():
+            return _watch
     stop = stop or threading.Event()
 
     def watch():
@@ -61,9 +69,12 @@ def dispatcher_watch(*, stop: threading.Event | None = None) -> threading.Thread
             finally:
                 close_old_connections()
 
-    thread = threading.Thread(target=watch, name="dispatcher-watch", daemon=True)
-    thread.start()
-    return thread
+    with _watch_lock:
+        if _watch is not None and _watch.is_alive():
+            return _watch
+        _watch = threading.Thread(target=watch, name="dispatcher-watch", daemon=True)
+        _watch.start()
+        return _watch
 
 
 def jobs_claim_due(*, limit: int, now=None) -> tuple[str, list[int]]:

@@ -300,3 +300,36 @@ class TestRobustness:
         with django_capture_on_commit_callbacks() as callbacks:
             services.job_cancel(job=job, actor=operator, reason="Not needed")
         assert len(work_callbacks(callbacks)) == 1
+
+
+def _watch_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "dispatcher-watch" and t.is_alive()]
+
+
+@pytest.mark.django_db
+def test_a_task_run_inline_starts_no_dispatcher_watch_in_the_calling_process():
+    """django-q2's sync mode sends post_spawn from this process for every task: a watch per
+    task would pile up threads that outlive their caller."""
+    from django_q.tasks import async_task
+
+    before = len(_watch_threads())
+    for _ in range(3):
+        async_task("math.floor", 1.5, sync=True)
+
+    assert len(_watch_threads()) == before
+
+
+def test_a_process_runs_one_dispatcher_watch_however_often_it_is_started():
+    import threading
+
+    stop = threading.Event()
+    first = dispatcher.dispatcher_watch(stop=stop)
+    try:
+        assert dispatcher.dispatcher_watch() is first
+        assert len(_watch_threads()) == 1
+    finally:
+        stop.set()
+        first.join(timeout=5)
+    assert not first.is_alive()

@@ -151,10 +151,6 @@ def test_a_sigkill_mid_create_ends_with_exactly_one_live_response_and_the_other_
     assert {"provider_call_unconfirmed", "provider_call_lost", "provider_orphan_found"} <= set(actions)
 
 
-# Run on SQLite only for now: on PostgreSQL it passes on its own (15 s), but once, late in a
-# full run, its wait for the job blocked inside a database read until the suite's timeout;
-# the cause (something an earlier real-worker test leaves behind) is not found yet.
-@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="see the comment above")
 def test_a_broker_outage_delays_work_and_loses_nothing(worker, monkeypatch):
     """Redis (the broker and the throttle cache) is unreachable: a submit still answers 201
     with the job, reads work; once Redis is back the job runs."""
