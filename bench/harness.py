@@ -12,7 +12,6 @@ import datetime as dt
 import multiprocessing
 import os
 import random
-import resource
 import sys
 import tempfile
 import threading
@@ -65,13 +64,18 @@ def migrate() -> None:
 
 
 def rss_mib() -> tuple[float, float]:
-    """(current, peak) resident memory of this process, MiB."""
-    current = 0.0
+    """(current, peak) resident memory of this process, MiB: VmRSS and VmHWM.
+
+    Not `ru_maxrss`: in a process started by multiprocessing's spawn (a fork, then an exec),
+    Linux carries the high-water mark of the forked copy of the parent across the exec, so it
+    reports the benchmark's own size rather than the worker's. VmHWM starts afresh at exec."""
+    fields = {}
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                current = int(line.split()[1]) / 1024
-    return current, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                name, value = line.split(":", 1)
+                fields[name] = int(value.split()[0]) / 1024
+    return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
 
 
 def percentile(values: list[float], p: float) -> float:
