@@ -6,16 +6,32 @@ in which role".
 
 from __future__ import annotations
 
-from .models import Membership
+from .models import Membership, Workspace
 
 
 def user_roles(user) -> dict[int, str]:
     """workspace id → role, read once per user object."""
+    return {workspace.pk: role for workspace, role in _memberships(user).values()}
+
+
+def member_workspace(user, slug: str) -> Workspace | None:
+    """The workspace `slug` if `user` belongs to it: another workspace reads like one that
+    does not exist. A superuser sees every workspace."""
+    if getattr(user, "is_superuser", False):
+        return Workspace.objects.filter(slug=slug).first()
+    found = _memberships(user).get(slug)
+    return found[0] if found else None
+
+
+def _memberships(user) -> dict[str, tuple[Workspace, str]]:
+    """slug → (workspace, role) of every membership, in one query, once per user object: a
+    request that checks the role and then names the workspace reads nothing twice."""
     if not getattr(user, "is_authenticated", False):
         return {}
     cached = getattr(user, "_reportdesk_roles", None)
     if cached is None:
-        cached = dict(Membership.objects.filter(user=user).values_list("workspace_id", "role"))
+        rows = Membership.objects.filter(user=user).select_related("workspace").order_by()
+        cached = {row.workspace.slug: (row.workspace, row.role) for row in rows}
         user._reportdesk_roles = cached
     return cached
 

@@ -234,7 +234,7 @@ if REDIS_URL:
     # Shared by every web process, so API throttles count across them.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "reportdesk.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": _REDIS_TIMEOUTS,
         }

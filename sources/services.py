@@ -214,11 +214,19 @@ def sources_from_specs(
 
 
 def manifest_create(*, workspace, items: list[SourceItem]) -> SourceManifest:
+    """A manifest of `items` (each once, in order). The manifest comes back with its entries
+    in hand, as `manifest.entries.all()` would read them: whoever answers with them (a
+    submit's response) reads nothing back."""
     manifest = SourceManifest.objects.create(workspace=workspace)
-    ManifestEntry.objects.bulk_create(
+    entries = ManifestEntry.objects.bulk_create(
         ManifestEntry(manifest=manifest, item=item, position=position)
         for position, item in enumerate(dict.fromkeys(items), start=1)
     )
+    # What prefetch_related leaves behind, filled from the rows just written: the related
+    # manager's queryset with its results in hand (so .all() and .count() read nothing).
+    in_hand = manifest.entries.all()
+    in_hand._result_cache, in_hand._prefetch_done = entries, True
+    manifest._prefetched_objects_cache = {"entries": in_hand}
     return manifest
 
 

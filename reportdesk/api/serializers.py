@@ -18,7 +18,7 @@ from rest_framework import serializers
 from jobs import policy
 from jobs.exports import FORMATS as EXPORT_FORMATS
 from jobs.models import ActorKind, FailureClass, JobStatus, ReportJob, ReportTemplate, ReviewState
-from reportdesk.models import Workspace
+from reportdesk.selectors import member_workspace
 from reviews.models import CHECKLIST, Decision
 from sources.models import SourceKind, SourceStatus
 from sources.services import SourceSpec
@@ -105,11 +105,7 @@ class _InWorkspace(serializers.Serializer):
     workspace = serializers.SlugField(max_length=64, help_text="Workspace slug.")
 
     def validate_workspace(self, slug):
-        user = self.context["request"].user
-        workspaces = Workspace.objects.filter(slug=slug)
-        if not user.is_superuser:
-            workspaces = workspaces.filter(memberships__user=user)
-        workspace = workspaces.first()
+        workspace = member_workspace(self.context["request"].user, slug)
         if workspace is None:
             raise serializers.ValidationError(f"You have no workspace '{slug}'.")
         return workspace

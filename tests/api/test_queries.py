@@ -13,10 +13,11 @@ from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
-# token+user · memberships · count · jobs (with workspace, template, requester, manifest) · manifest entries
-LIST_QUERIES = 5
-# token+user · memberships · job · manifest entries
-DETAIL_QUERIES = 4
+# token+user · memberships (with their workspaces) · count · jobs (with workspace, template,
+# requester) · manifests · manifest entries; one more (the earlier jobs) when a page has reruns
+LIST_QUERIES = 6
+# token+user · memberships · job · manifest · manifest entries
+DETAIL_QUERIES = 5
 # token+user · memberships · job · count · events
 EVENTS_QUERIES = 5
 # token+user · memberships · count · drafts (with claim holders) · manifest entries
@@ -36,6 +37,17 @@ def test_the_job_list(make_job, requester, ws, django_assert_num_queries, jobs):
         response = client.get("/api/v1/jobs/?page_size=50")
     assert len(response.json()["results"]) == jobs
     assert all(len(job["sources"]) == 3 and job["state"]["actions"] for job in response.json()["results"])
+
+
+@pytest.mark.parametrize("jobs", [1, 50])
+def test_a_list_of_reruns_reads_the_earlier_jobs_once(make_job, requester, ws, django_assert_num_queries, jobs):
+    earlier = make_job("completed")
+    for _ in range(jobs):
+        make_job("queued", rerun_of=earlier)
+    client = client_for(requester)
+    with django_assert_num_queries(LIST_QUERIES + 1):
+        response = client.get("/api/v1/jobs/?page_size=60")
+    assert [job["rerun_of"] for job in response.json()["results"]] == [earlier.public_id] * jobs + [None]
 
 
 @pytest.mark.parametrize("sources", [1, 50])
@@ -72,9 +84,10 @@ def test_the_review_queue(make_job, reviewer, ws, django_assert_num_queries, dra
     assert len(response.json()["results"]) == drafts
 
 
-# token+user · workspace · template · memberships · [savepoint] · per inline source: item ·
-# manifest · entries · job · attempt · job.current_attempt · event · [release] · sources of the answer
-SUBMIT_QUERIES = 13
+# token+user · memberships with their workspaces (the workspace and the role) · template ·
+# [savepoint] · per inline source: item · manifest · entries · job · attempt ·
+# job.current_attempt · event · [release]. The answer's sources are the rows just written.
+SUBMIT_QUERIES = 11
 
 
 @pytest.mark.parametrize("sources", [1, 5])

@@ -123,7 +123,7 @@ def redis_down(monkeypatch):
     from django_q.conf import Conf
 
     cache = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "reportdesk.cache.RedisCache",
         "LOCATION": UNREACHABLE_REDIS,
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }

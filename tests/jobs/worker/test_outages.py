@@ -169,7 +169,7 @@ def test_a_broker_outage_delays_work_and_loses_nothing(worker, monkeypatch):
         proxy.down()
         monkeypatch.setattr(Conf, "ORM", None)
         monkeypatch.setattr(Conf, "REDIS", broker_url + "?socket_connect_timeout=1&socket_timeout=2")
-        cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": broker_url,
+        cache = {"BACKEND": "reportdesk.cache.RedisCache", "LOCATION": broker_url,
                  "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2}}
 
         workspace = WorkspaceFactory(slug="acme")
