@@ -16,9 +16,9 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup, NavigableString, Tag
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -28,6 +28,9 @@ from reportdesk.errors import NotFound
 from . import selectors, services
 from .models import Artifact, ArtifactKind, ReportJob
 from .rendering import render_html
+
+if TYPE_CHECKING:
+    from bs4 import Tag
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +215,7 @@ def report_pdf(document: ReportDocument) -> bytes:
 
 
 def _pdf(document: ReportDocument, *, as_html: bool) -> bytes:
-    from fpdf import FPDF
+    from fpdf import FPDF  # at the point of use: fpdf2 costs every process memory
 
     pdf = FPDF(format="A4")
     pdf.set_title(document.title)
@@ -269,6 +272,9 @@ def _pdf(document: ReportDocument, *, as_html: bool) -> bytes:
 def _without_first_heading(html: str) -> str:
     """The stored HTML without its first heading, the report's title, which the header
     already shows; links the sanitiser emptied (a javascript: href) become their text."""
+    # Imported here, not at the top: bs4 costs every process memory; only exports need it.
+    from bs4 import BeautifulSoup
+
     soup = BeautifulSoup(html, "html.parser")
     first = soup.find("h1")
     if first is not None:
@@ -289,6 +295,8 @@ class _Block:
 
 def _blocks(html: str) -> list[_Block]:
     """The sanitised HTML as a flat list of blocks, for formats that are not HTML."""
+    from bs4 import BeautifulSoup, NavigableString, Tag  # at the point of use, as in _without_first_heading
+
     blocks: list[_Block] = []
     soup = BeautifulSoup(html, "html.parser")
     for node in soup.children:
@@ -318,6 +326,7 @@ def _blocks(html: str) -> list[_Block]:
 
 def report_docx(document: ReportDocument) -> bytes:
     """A Word document (python-docx) with the same header, body and sources as the HTML."""
+    # At the point of use: python-docx costs every process memory.
     from docx import Document
     from docx.shared import Pt
 
@@ -364,6 +373,8 @@ def report_docx(document: ReportDocument) -> bytes:
 
 def _runs(paragraph, node: Tag) -> None:
     """Inline text of `node` as runs: bold, italic and code kept; a link keeps its address."""
+    from bs4 import NavigableString  # at the point of use, as in _without_first_heading
+
     for child in node.descendants:
         if not isinstance(child, NavigableString) or not str(child).strip("\n"):
             continue

@@ -8,11 +8,9 @@ and its output keeps no scripts, event handlers, styles or non-web links.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-
-import markdown
-import nh3
 
 # An inline citation: [S1], [S1, S3] or [S1; S3]. "[S1][S2]" is two markers.
 CITATION_MARKER = re.compile(r"\[\s*(S\d+(?:\s*[,;]\s*S\d+)*)\s*\]")
@@ -25,19 +23,6 @@ _ALLOWED_TAGS = {
     "p", "h1", "h2", "h3", "h4", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th",
     "td", "blockquote", "code", "pre", "em", "strong", "a", "hr", "br",
 }  # fmt: skip
-
-# One cleaner for the process: building it compiles the whole policy.
-_CLEANER = nh3.Cleaner(
-    tags=_ALLOWED_TAGS,
-    # These lose their content too, not just the tags: a script's text is not report text.
-    clean_content_tags={"script", "style", "iframe", "object", "embed", "noscript", "template"},
-    attributes={"a": {"href"}},
-    url_schemes={"http", "https", "mailto"},
-    # Relative links would point into reportdesk itself; a report has no business doing that.
-    url_relative="deny",
-    link_rel="noopener noreferrer nofollow",
-    strip_comments=True,
-)
 
 _FENCED_JSON = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\r?\n(.*?)\r?\n?[ \t]*```", re.DOTALL)
 
@@ -123,8 +108,31 @@ def _web_citation(row) -> str:
 
 def render_html(markdown_text: str) -> str:
     """Markdown → HTML that is safe to put in a page, whatever the Markdown contained."""
+    # Imported here, not at the top: Markdown costs every process memory; few paths render.
+    import markdown
+
     html = markdown.markdown(_text(markdown_text), extensions=["tables", "fenced_code"])
-    return _CLEANER.clean(html)
+    return _cleaner().clean(html)
+
+
+@functools.cache
+def _cleaner():
+    """One cleaner for the process: building it compiles the whole policy."""
+    # Imported here, not at the top: many modules read this one's constants, and only
+    # rendering needs nh3 (memory of every process).
+    import nh3
+
+    return nh3.Cleaner(
+        tags=_ALLOWED_TAGS,
+        # These lose their content too, not just the tags: a script's text is not report text.
+        clean_content_tags={"script", "style", "iframe", "object", "embed", "noscript", "template"},
+        attributes={"a": {"href"}},
+        url_schemes={"http", "https", "mailto"},
+        # Relative links would point into reportdesk itself; a report has no business doing that.
+        url_relative="deny",
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
 
 
 def cited_source_ids(report: dict) -> list[str]:

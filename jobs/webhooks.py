@@ -23,7 +23,7 @@ from reportdesk.jsonlimits import text_problem
 
 from . import events, queue, services
 from .models import CallStatus, JobStatus, ProviderCall, ReportJob, WebhookDelivery
-from .providers.openai_provider import WebhookError, parse_webhook
+from .providers.openai_webhooks import WebhookError, parse_webhook
 
 __all__ = ["WebhookError", "webhook_receive"]
 

@@ -151,7 +151,7 @@ AUTHENTICATION_BACKENDS = [
     # First, as django-axes asks: refuses a locked-out username and address before any check.
     "accounts.backends.LoginThrottleBackend",
     "accounts.backends.PasswordBackend",
-    "accounts.sso.SSOBackend",
+    "accounts.sso_backend.SSOBackend",
 ]
 # Password sign-in for everyone (true), or only for superusers as a break-glass way in.
 PASSWORD_LOGIN = env.bool("PASSWORD_LOGIN", default=True)

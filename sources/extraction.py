@@ -13,12 +13,13 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
-
-import pypdf
-from bs4 import BeautifulSoup
-from bs4.dammit import EncodingDetector
+from typing import TYPE_CHECKING
 
 from . import titles
+
+if TYPE_CHECKING:
+    import pypdf
+    from bs4 import BeautifulSoup
 
 PLAIN = "text/plain"
 MARKDOWN = "text/markdown"
@@ -174,6 +175,10 @@ def extract_text(
 
 
 def _from_html(*, data: bytes, charset: str | None) -> tuple[str, str, dt.date | None]:
+    # Imported here, not at the top: bs4 costs every process memory; only extraction needs it.
+    from bs4 import BeautifulSoup
+    from bs4.dammit import EncodingDetector
+
     # Decoded here, not by BeautifulSoup, whose last resort is a statistical guess.
     in_document = EncodingDetector.find_declared_encoding(data, is_html=True)
     soup = BeautifulSoup(_decode(data=data, charsets=(charset, in_document)), "html.parser")
@@ -228,6 +233,9 @@ def _meta_content(soup: BeautifulSoup, name: str) -> str:
 
 
 def _from_pdf(*, data: bytes, filename: str) -> tuple[str, str, dt.date | None]:
+    # Imported here, not at the top: pypdf costs every process memory; only extraction needs it.
+    import pypdf
+
     label = _label(filename, pdf=True)
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
@@ -251,10 +259,12 @@ def _from_pdf(*, data: bytes, filename: str) -> tuple[str, str, dt.date | None]:
 
 
 def _opens_without_password(reader: pypdf.PdfReader) -> bool:
+    from pypdf.errors import DependencyError  # at the point of use, as in _from_pdf
+
     # Many PDFs are encrypted only against editing, with an empty password to read.
     try:
         return bool(reader.decrypt(""))
-    except pypdf.errors.DependencyError:  # AES needs the `cryptography` package
+    except DependencyError:  # AES needs the `cryptography` package
         return False
 
 

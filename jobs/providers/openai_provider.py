@@ -1,20 +1,18 @@
-"""OpenAI's Responses API in background mode, behind the Provider contract, and its webhooks.
+"""OpenAI's Responses API in background mode, behind the Provider contract.
 
-The only module that sees SDK objects: calls go through the official `openai` SDK, results come
-back as `ResponseState`, failures as classified `ProviderError`s. Creates are never retried by
-the SDK (a retried POST can start a second background job; the worker owns retries); retrieve
-and cancel are idempotent and keep the SDK's default retries.
+The only module that sees SDK objects (openai_webhooks borrows the SDK's signature check and
+nothing else): calls go through the official `openai` SDK, results come back as
+`ResponseState`, failures as classified `ProviderError`s. Creates are never retried by the SDK
+(a retried POST can start a second background job; the worker owns retries); retrieve and
+cancel are idempotent and keep the SDK's default retries.
 """
 
 from __future__ import annotations
 
 import email.utils
-import functools
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import openai
@@ -307,48 +305,3 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-# --- Webhooks --------------------------------------------------------------------------------------
-
-
-class WebhookError(Exception):
-    """A webhook we must not trust or cannot read: bad or missing signature, stale, malformed."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    id: str  # the event id ("evt_..."); dedupe deliveries on the `webhook-id` header
-    type: str  # "response.completed", "response.failed", "response.cancelled", ...
-    response_id: str  # "" for events that are not about a response
-
-
-@functools.cache
-def _webhook_client() -> openai.OpenAI:
-    return openai.OpenAI(api_key="unused")
-
-
-def parse_webhook(*, payload: bytes, headers: Mapping[str, str], secret: str) -> WebhookEvent:
-    """Verify a webhook's Standard Webhooks signature (timestamps within 5 minutes) and read it.
-
-    The event only names the response: fetch it to learn the result.
-    """
-    if not secret:
-        raise WebhookError("No webhook secret is configured.")
-    try:
-        _webhook_client().webhooks.verify_signature(payload, dict(headers), secret=secret)
-        event = json.loads(payload)
-    except ValueError as exc:  # InvalidWebhookSignatureError, a missing header, bad JSON
-        raise WebhookError(str(exc) or "Invalid webhook.") from exc
-    data = event.get("data") if isinstance(event, dict) else None
-    if not isinstance(data, dict) or not all(
-        isinstance(value, str) for value in (event.get("id"), event.get("type"), data.get("id"))
-    ):
-        raise WebhookError("Webhook payload is not an event with an id, a type and data.id.")
-    response_id = data["id"] if event["type"].startswith("response.") else ""
-    return WebhookEvent(id=event["id"], type=event["type"], response_id=response_id)
-

@@ -25,13 +25,8 @@ from jobs.providers.base import (
     ReportRequest,
     SourceDoc,
 )
-from jobs.providers.openai_provider import (
-    METADATA_MAX_PAIRS,
-    OpenAIProvider,
-    WebhookError,
-    WebhookEvent,
-    parse_webhook,
-)
+from jobs.providers.openai_provider import METADATA_MAX_PAIRS, OpenAIProvider
+from jobs.providers.openai_webhooks import WebhookError, WebhookEvent, parse_webhook
 from jobs.report_schema import REPORT_SCHEMA, REPORT_SCHEMA_NAME
 from tests.fakes.responses_api import (
     CANCEL,
