@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -36,7 +35,7 @@ from sources.services import source_create
 
 from . import serializers as s
 from .exceptions import PayloadTooLarge
-from .filters import JobFilter, StrictOrderingFilter
+from .filters import JobFilter, NamedFilterBackend, StrictOrderingFilter
 from .pagination import ApiPagination
 from .parsers import StrictJSONParser
 from .schema import responses
@@ -160,7 +159,7 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
     lookup_value_regex = "[0-9A-Za-z]{1,16}"
-    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
+    filter_backends = [NamedFilterBackend, StrictOrderingFilter]
     filterset_class = JobFilter
     ordering_fields = ["created_at", "finished_at", "deadline", "status"]
     ordering = ["-created_at", "-id"]
