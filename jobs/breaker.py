@@ -95,12 +95,33 @@ def job_hold(*, job_id: int, until: dt.datetime) -> None:
     ReportJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(next_check_at=until)
 
 
-def breaker_admits(*, job: ReportJob, provider: Provider) -> bool:
+def breaker_rows() -> list[ProviderBreaker]:
+    """Every breaker and backoff row (a handful), read once for a batch of steps."""
+    return list(ProviderBreaker.objects.all())
+
+
+def holds_in(rows: list[ProviderBreaker], *, scopes: list[str] | None = None) -> bool:
+    """Does any of `rows` (of `scopes`, or any scope) hold provider calls now: an open
+    breaker or a shared backoff not yet over?"""
+    now = timezone.now()
+    return any(
+        (scopes is None or row.scope in scopes) and (row.is_open or (row.backoff_until is not None and row.backoff_until > now))
+        for row in rows
+    )
+
+
+def breaker_admits(*, job: ReportJob, provider: Provider, snapshot: list[ProviderBreaker] | None = None) -> bool:
     """May the worker make provider calls for `job` now? When a hold is in force the job is
     rescheduled for its end and this says no — unless the breaker's probe is due, this worker
-    wins it, and it passes (then the breaker closes and the job goes on)."""
+    wins it, and it passes (then the breaker closes and the job goes on).
+
+    `snapshot` (breaker_rows(), read by a batch before its polls) answers the common case, no
+    hold at all, without a query per step; a snapshot that shows a hold is read again here."""
+    scopes = _scopes(job.workspace_id)
+    if snapshot is not None and not holds_in(snapshot, scopes=scopes):
+        return True
     now = timezone.now()
-    rows = list(ProviderBreaker.objects.filter(scope__in=_scopes(job.workspace_id)))
+    rows = list(ProviderBreaker.objects.filter(scope__in=scopes))
     open_rows = [row for row in rows if row.is_open]
     if not open_rows:
         waits = [row.backoff_until for row in rows if row.backoff_until and row.backoff_until > now]

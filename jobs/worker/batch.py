@@ -24,6 +24,7 @@ from django.db import close_old_connections
 from django.db.models import F
 from django.utils import timezone
 
+from ..breaker import breaker_rows, holds_in
 from ..models import CallStatus, JobStatus, ProviderCall
 from ..providers import get_provider
 from ..providers.base import Provider, ProviderError, ReportRequest, ResponseState
@@ -121,7 +122,9 @@ def batch_advance(*, job_ids: list[int], lease_token: str, provider: Provider | 
     # A provider whose calls touch the database (the local one) is polled inside each step,
     # on the task's own thread, like any other step.
     concurrent = getattr(provider, "polls_concurrently", False)
-    polls = responses_to_poll(job_ids=job_ids, lease_token=lease_token) if concurrent else {}
+    breakers = breaker_rows()  # once for the batch, not once per step
+    # Under a provider hold nothing is asked ahead: each step meets the hold and waits.
+    polls = responses_to_poll(job_ids=job_ids, lease_token=lease_token) if concurrent and not holds_in(breakers) else {}
     asked_at = timezone.now()
     batch_key, task_thread = object(), threading.current_thread()
     failed = []
@@ -133,7 +136,7 @@ def batch_advance(*, job_ids: list[int], lease_token: str, provider: Provider | 
             close_old_connections()
             _step_thread.batch = batch_key
         try:
-            step.job_advance(job_id=job_id, lease_token=lease_token, provider=step_provider)
+            step.job_advance(job_id=job_id, lease_token=lease_token, provider=step_provider, breakers=breakers)
         except Exception:  # recorded on the job by job_advance; the rest of the batch goes on
             failed.append(job_id)
 

@@ -133,10 +133,13 @@ def _waiting(job: ReportJob) -> bool:
 MAX_WORKER_ERRORS = 3  # unexpected errors on one attempt before the job fails as unknown
 
 
-def job_advance(*, job_id: int, lease_token: str | None = None, provider: Provider | None = None) -> None:
+def job_advance(
+    *, job_id: int, lease_token: str | None = None, provider: Provider | None = None, breakers: list | None = None
+) -> None:
     """Drive one job one step forward: queued → prepare and start; preparing → start;
     running → check. Does nothing if another worker holds the job. An unexpected error is
-    recorded on the job and retried with backoff; the third on an attempt fails the job."""
+    recorded on the job and retried with backoff; the third on an attempt fails the job.
+    `breakers`: the breaker rows a batch read once for all its steps (breaker_rows())."""
     token = lease_token or new_lease_token()
     if not job_lease_acquire(job_id=job_id, token=token):
         return
@@ -151,7 +154,7 @@ def job_advance(*, job_id: int, lease_token: str | None = None, provider: Provid
             )
             log.info("worker step on a %s job", job.status)
             provider = provider or get_provider()
-            if not breaker_admits(job=job, provider=provider):
+            if not breaker_admits(job=job, provider=provider, snapshot=breakers):
                 return  # a provider hold or a shared backoff: the job keeps its state and waits
             if job.status == JobStatus.QUEUED:
                 job = job_prepare(job=job)

@@ -139,3 +139,46 @@ def test_an_organisation_wide_rate_limit_makes_every_job_wait(workspace, request
     until = ProviderBreaker.objects.get().backoff_until
     assert until - timezone.now() > dt.timedelta(seconds=25)
     assert abs(ReportJob.objects.get(pk=second.pk).next_check_at - until) < dt.timedelta(seconds=1)
+
+
+def _breaker_reads(queries) -> int:
+    return sum('FROM "jobs_providerbreaker"' in q["sql"] for q in queries)
+
+
+def test_a_batch_reads_the_breakers_once_for_all_its_steps(workspace, requester, openai_fake, openai_provider, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs.worker import batch, dispatcher
+
+    settings.POLL_DB_THREADS = 0  # the steps on this test's connection, where they are counted
+    openai_fake.default_script = Script.running()
+    for _ in range(3):
+        advance(submit(workspace, requester), openai_provider)
+    ReportJob.objects.update(next_check_at=timezone.now())
+    token, ids = dispatcher.jobs_claim_due(limit=3)
+
+    with CaptureQueriesContext(connection) as captured:
+        batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider)
+
+    assert _breaker_reads(captured.captured_queries) == 1
+    assert openai_fake.count(RETRIEVE) == 3
+
+
+def test_under_a_hold_a_batch_asks_the_provider_nothing_and_holds_its_jobs(workspace, requester, openai_fake, openai_provider, settings):
+    from jobs.worker import batch, dispatcher
+
+    settings.POLL_DB_THREADS = 0
+    openai_fake.default_script = Script.running()
+    job = advance(submit(workspace, requester), openai_provider)
+    breaker.breaker_trip(error=breaker.ProviderError("Quota exceeded.", transient=False, code="insufficient_quota", status_code=429))
+    ReportJob.objects.update(next_check_at=timezone.now())
+    token, ids = dispatcher.jobs_claim_due(limit=1)
+    retrieves = openai_fake.count(RETRIEVE)
+
+    batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider)
+
+    assert openai_fake.count(RETRIEVE) == retrieves  # nothing asked of a provider that refuses the key
+    job.refresh_from_db()
+    hold = ProviderBreaker.objects.get()
+    assert job.status == "running" and job.next_check_at == hold.next_probe_at
