@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.utils import timezone
-from django.utils.timesince import timesince
 
 from reportdesk.errors import PermissionDenied
+from reportdesk.formatting import span
 from reportdesk.models import Role
 from reportdesk.selectors import member_workspace_ids, user_roles
 
@@ -310,7 +310,7 @@ def job_state(job: ReportJob, user, *, now=None) -> JobState:
     message = USER_COPY[job.status]
     if job.status == JobStatus.RUNNING:
         if job.last_checked_at:
-            message += f" Last checked {timesince(job.last_checked_at, now).split(',')[0]} ago."
+            message += f" Last checked {span(job.last_checked_at, now)} ago."
         else:
             message += " Not checked yet."
     elif job.status == JobStatus.FAILED:

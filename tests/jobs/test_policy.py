@@ -84,3 +84,18 @@ def test_who_submits_and_who_reviews(role, submits, reviews):
     assert policy.may_submit(person, workspace.pk) is submits
     assert policy.may_review_in(person, workspace.pk) is reviews
     assert (policy.reviewable_workspace_ids(person) == [workspace.pk]) is reviews
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(12, "12 s"), (200, "3\xa0minutes")])
+def test_a_running_job_says_when_it_was_last_checked(seconds, shown):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    job = _job("running")
+    job.last_checked_at = now - dt.timedelta(seconds=seconds)
+
+    message = policy.job_state(job, member(job.workspace, Role.REQUESTER), now=now).message
+
+    assert message.endswith(f"Last checked {shown} ago.")
