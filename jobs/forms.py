@@ -26,6 +26,8 @@ from .selectors import jobs_visible_to
 
 # As many as the API takes in one request.
 MAX_SOURCES = 50
+# Earlier reports listed on the page to choose from.
+RECORDS_LISTED = 200
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -91,8 +93,14 @@ class SourcesForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         visible = jobs_visible_to(user).filter(status=JobStatus.COMPLETED, archived_at__isnull=True)
-        self.fields["records"].queryset = visible.select_related("workspace").order_by("-finished_at", "-id")
-        self.fields["records"].label_from_instance = lambda job: f"{job.public_id} · {job.topic[:90]} ({job.workspace})"
+        records = self.fields["records"]
+        records.queryset = visible.select_related("workspace").order_by("-finished_at", "-id")
+        # The page lists the most recent ones only (a workspace may have thousands); any
+        # visible one is still accepted, as the API accepts it.
+        recent = list(records.queryset[: RECORDS_LISTED + 1])
+        records.widget.choices = [(job.public_id, f"{job.public_id} · {job.topic[:90]} ({job.workspace})") for job in recent[:RECORDS_LISTED]]
+        if len(recent) > RECORDS_LISTED:
+            records.help_text += f" The {RECORDS_LISTED} most recent are listed; name an older one by its id through the API."
         self.texts = TextSourceFormSet(self.data or None, prefix="texts")
         self.places: list[_Place] = []
         self.texts_errors: list[str] = []

@@ -93,6 +93,28 @@ def test_the_add_page_costs_the_same_queries_however_many_earlier_reports(earlie
         assert client.get(ADD).status_code == 200
 
 
+def test_the_add_page_lists_the_most_recent_earlier_reports_and_takes_any_visible_one(as_user, requester, workspace, template, monkeypatch):
+    from jobs import forms
+
+    monkeypatch.setattr(forms, "RECORDS_LISTED", 3)
+    oldest = job_in("completed", workspace=workspace, requested_by=requester, topic="The oldest report")
+    newer = [job_in("completed", workspace=workspace, requested_by=requester, topic=f"Report {n}") for n in range(4)]
+    store_report(oldest, report_json())
+    for age, job in enumerate([oldest, *newer]):
+        ReportJob.objects.filter(pk=job.pk).update(status="completed", finished_at=timezone.now() - timezone.timedelta(days=10 - age))
+    client = as_user(requester)
+
+    page = client.get(ADD).content.decode()
+
+    listed = re.findall(r'<option value="([0-9a-z]+)"[^>]*>[^<]* · Report', page)
+    assert listed == [job.public_id for job in reversed(newer)][:3]
+    assert oldest.public_id not in page and "The 3 most recent are listed" in page
+    response = client.post(ADD, {**submit_data(workspace, template), "records": [oldest.public_id]})
+    assert response.status_code == 302, form_errors(response)
+    job = ReportJob.objects.exclude(pk__in=[oldest.pk, *(j.pk for j in newer)]).get()
+    assert job.source_manifest.entries.get().item.record_job == oldest
+
+
 @pytest.mark.parametrize("sources", [1, 20])
 def test_the_edit_page_costs_the_same_queries_however_many_sources(sources, as_user, requester, workspace, django_assert_num_queries):
     from tests.factories import SourceItemFactory, SourceManifestFactory
