@@ -9,7 +9,9 @@ task) in a worker process — against the fake Responses API, whose responses fi
 spread evenly over their first `--within` seconds. Half the jobs are followed by polling
 only; for the other half this process delivers the signed `response.completed` webhook the
 moment the response finishes (through `jobs.webhooks.webhook_receive`, what the webhook view
-calls). Lag = the draft_ready event's time − the moment the fake's response finished.
+calls), then hands the woken job to the worker at once, as a cluster's worker takes the
+`advance_job` task the webhook enqueues (here: a dispatch of what is due, from the webhook's
+thread). Lag = the draft_ready event's time − the moment the fake's response finished.
 
 The cadence alone decides the retrieves and the polling lag, so they are also computed from
 `poll_delay` over 20,000 responses for the product's cadence and the one before it (2 s,
@@ -117,8 +119,13 @@ def run(*, jobs: int, within: float, latency: float) -> dict:
         timers: list[threading.Timer] = []
 
         def notify(response_id: str) -> None:
+            from django.db import connection
+
             payload, headers = webhook_delivery(response_id, "response.completed", secret=WEBHOOK_SECRET)
             webhook_receive(payload=payload, headers=headers)
+            # The webhook's advance_job task, taken at once by a worker: the job is due now.
+            dispatcher.dispatch_due(enqueue=lambda ids, token: tasks.put((ids, token)))
+            connection.close()  # this timer thread's own connection
 
         deadline = time.monotonic() + within + 30
         finished = lambda: JobEvent.objects.filter(job_id__in=sum(job_ids.values(), []), action="draft_ready").count()  # noqa: E731

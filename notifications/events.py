@@ -55,12 +55,18 @@ def site_link(path: str) -> str:
     return settings.SITE_URL + path
 
 
+def admin_link(name: str, *args) -> str:
+    """The full address of an admin page, reversed through the admin's routes alone
+    (reportdesk.admin_urls: a worker need not load the API to build a link)."""
+    return site_link(reverse(name, args=args, urlconf="reportdesk.admin_urls"))
+
+
 def job_page_link(job: ReportJob) -> str:
-    return site_link(reverse("admin:jobs_reportjob_change", args=[job.public_id]))
+    return admin_link("admin:jobs_reportjob_change", job.public_id)
 
 
 def review_page_link(job: ReportJob) -> str:
-    return site_link(reverse("admin:reviews_review_draft", args=[job.public_id]))
+    return admin_link("admin:reviews_review_draft", job.public_id)
 
 
 def payload(*, event: JobEvent, event_type: str) -> dict:

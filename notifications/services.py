@@ -19,7 +19,6 @@ from functools import partial
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
 
@@ -214,7 +213,7 @@ def operators_notify(
     if job is not None and not link:
         link = events.job_page_link(job)
     context = {"headline": subject, "message": message, "job": job, "workspace": workspace,
-               "link": link or events.site_link(reverse("admin:index"))}
+               "link": link or events.admin_link("admin:index")}
     sent = 0
     for user in selectors.operators_to_alert(workspace.pk if workspace else None):
         notice = mail_send(
@@ -362,7 +361,7 @@ def endpoint_disable(*, endpoint_id: int, reason: str) -> bool:
     )
     if changed:
         endpoint = WebhookEndpoint.objects.select_related("workspace").get(pk=endpoint_id)
-        link = events.site_link(reverse("admin:notifications_webhookendpoint_change", args=[endpoint.pk]))
+        link = events.admin_link("admin:notifications_webhookendpoint_change", endpoint.pk)
         transaction.on_commit(partial(
             operators_notify, kind=NoticeKind.ENDPOINT_DISABLED, workspace=endpoint.workspace, link=link,
             message=f"reportdesk stopped sending to {endpoint.url}: {reason} Deliveries wait until an operator enables "

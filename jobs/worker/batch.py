@@ -80,6 +80,11 @@ class PrefetchedProvider:
     def cancel(self, response_id: str) -> ResponseState:
         return self._provider.cancel(response_id)
 
+    @property
+    def direct(self) -> Provider:
+        """The provider itself, for a step that must ask again rather than use an answer."""
+        return self._provider
+
     def __getattr__(self, name):
         # Everything else the provider offers (delete, probe, ...) is the provider's own.
         return getattr(self._provider, name)

@@ -474,8 +474,9 @@ def _steps_start(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
             return  # failed (a budget), canceled, or still preparing because the create failed
 
 
-def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
-    """Poll the running response once and act on what it says."""
+def job_check(*, job: ReportJob, provider: Provider, token: str, again: bool = False) -> None:
+    """Poll the running response once and act on what it says. If its webhook came while we
+    were asking, ask once more at once (`again`): the answer we got may predate it."""
     attempt = job.current_attempt
     latest = call_to_follow(job=job, attempt=attempt)
     if latest is None or latest.status in (CallStatus.ERROR, FAILED) or (latest.status == COMPLETED and not call_is_final(latest)):
@@ -516,8 +517,9 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
                 job=job, failure_class=FailureClass.TIMEOUT, attempt=attempt,
                 message=f"Still running after the template's limit of {job.template.max_runtime_minutes} minutes; canceled at the provider.",
             )
-        else:
-            _schedule_after_poll(job.pk, seconds=poll_delay(age=_response_age(call)), asked_at=asked_at)
+        elif not _schedule_after_poll(job.pk, seconds=poll_delay(age=_response_age(call)), asked_at=asked_at, again=again):
+            # A batch's answer was asked for before the webhook: this time, ask the provider itself.
+            job_check(job=job, provider=getattr(provider, "direct", provider), token=token, again=True)
         return
     ReportJob.objects.filter(pk=job.pk).update(last_checked_at=timezone.now())
     if state.refusal and state.status in (COMPLETED, INCOMPLETE):
@@ -552,16 +554,22 @@ def job_check(*, job: ReportJob, provider: Provider, token: str) -> None:
         services.job_fail(job=job, failure_class=FailureClass.UNKNOWN, attempt=attempt, message=f"Unknown provider status '{state.status}'.")
 
 
-def _schedule_after_poll(job_id: int, *, seconds: float, asked_at) -> None:
-    """The next check after a poll that found the response still running. A webhook that came
-    while we were asking (it made the job due after `asked_at`) means our answer may be stale:
-    then look again in a second rather than at the cadence's next point."""
+def _schedule_after_poll(job_id: int, *, seconds: float, asked_at, again: bool = False) -> bool:
+    """The next check after a poll that found the response still running. False when a
+    webhook came while we were asking (it made the job due after `asked_at`): our answer may
+    be stale, and the caller asks again at once. A second stale answer in a row (`again`) is
+    looked at in a second."""
     now = timezone.now()
     scheduled = ReportJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES, next_check_at__lte=asked_at).update(
         next_check_at=now + dt.timedelta(seconds=seconds), last_checked_at=now
     )
-    if not scheduled:
+    if scheduled:
+        return True
+    if again:
+        # In a second, not now: releasing the lease pushes a job left due back by a minute.
         _schedule(job_id, seconds=1.0, checked=True)
+        return True
+    return False
 
 
 def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:

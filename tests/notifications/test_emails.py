@@ -182,3 +182,18 @@ def test_an_smtp_server_that_is_down_is_recorded_not_raised(settings, committed,
     assert job.status == JobStatus.NEEDS_REVIEW
     notice = Notice.objects.get(job=job)
     assert notice.status == "failed" and "Connection" in notice.error
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("admin:index", ()),
+    ("admin:jobs_reportjob_change", ("k3x9q2abcd",)),
+    ("admin:reviews_review_draft", ("k3x9q2abcd",)),
+    ("admin:notifications_webhookendpoint_change", (7,)),
+])
+def test_the_links_a_worker_builds_are_the_sites_own(name, args):
+    """Mails and webhooks reverse through the admin's routes alone: the same addresses."""
+    from django.urls import reverse
+
+    from notifications.events import admin_link, site_link
+
+    assert admin_link(name, *args) == site_link(reverse(name, args=args))

@@ -27,11 +27,15 @@ import json, sys
 import django
 django.setup()
 import jobs.tasks, jobs.worker.batch, notifications.tasks
+from jobs.models import ReportJob
+from notifications import events
+events.job_page_link(ReportJob(public_id="abc123")), events.admin_link("admin:index")  # a mail's links
 worker = sorted({name.split(".")[0] for name in sys.modules})
+worker_modules = sorted(sys.modules)
 from django.urls import get_resolver
 get_resolver().url_patterns
 web = sorted({name.split(".")[0] for name in sys.modules})
-print(json.dumps({"worker": worker, "web": web}))
+print(json.dumps({"worker": worker, "web": web, "worker_modules": worker_modules}))
 """
 
 
@@ -47,6 +51,11 @@ def loaded() -> dict[str, set[str]]:
 
 def test_a_worker_starts_without_the_libraries_of_extraction_exports_rendering_or_sso(loaded):
     assert sorted(loaded["worker"] & (EXTRACTION | EXPORTS | RENDERING_AND_SSO)) == []
+
+
+def test_a_worker_builds_admin_links_without_loading_the_api(loaded):
+    # Reversing through the whole URLconf would import the API's views and their schema.
+    assert {"reportdesk.urls", "reportdesk.api.views"}.isdisjoint(loaded["worker_modules"])
 
 
 def test_a_web_process_serves_its_urls_without_the_openai_sdk_extraction_or_exports(loaded):
