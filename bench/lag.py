@@ -169,7 +169,7 @@ def run(*, jobs: int, within: float, latency: float) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=24, help="jobs, half of them with webhooks")
+    parser.add_argument("--jobs", type=int, default=48, help="jobs, half of them with webhooks")
     parser.add_argument("--within", type=float, default=60.0, help="responses finish within this many seconds")
     parser.add_argument("--latency", type=float, default=0.1)
     args = parser.parse_args(argv)
