@@ -21,6 +21,7 @@ from jobs.models import ActorKind, FailureClass, JobStatus, ReportJob, ReportTem
 from reportdesk.selectors import member_workspace
 from reviews.models import CHECKLIST, Decision
 from sources.models import SourceKind, SourceStatus
+from sources.selectors import SourceRow
 from sources.services import SourceSpec
 
 from .exceptions import PayloadTooLarge
@@ -375,6 +376,14 @@ class JobOut(serializers.Serializer):
         state = policy.job_state(job, self.context["request"].user)
         return {"label": state.label, "message": state.message, "actions": list(state.actions)}
 
+    def _sources(self, job: ReportJob) -> list[SourceRow]:
+        """The job's sources: from the context's `sources` (manifest_sources(), read once for a
+        page) when the view gave them, else from the manifest's entries."""
+        in_hand = self.context.get("sources")
+        if in_hand is not None:
+            return in_hand.get(job.source_manifest_id, [])
+        return [SourceRow.of(entry) for entry in job.source_manifest.entries.all()]
+
     def to_representation(self, job: ReportJob) -> dict:
         """The declared fields' output, written out: every list and detail renders this, and
         going field by field through DRF cost more than reading the rows. The fields above
@@ -407,12 +416,11 @@ class JobOut(serializers.Serializer):
             "rerun_of": job.rerun_of.public_id if job.rerun_of_id else None,
             "sources": [
                 {
-                    "id": entry.item.id, "sid": entry.sid, "kind": str(entry.item.kind), "title": entry.item.title,
-                    "url": entry.item.url, "status": str(entry.item.status), "error": entry.item.error,
-                    "content_type": entry.item.content_type, "size": entry.item.size,
-                    "published_at": entry.item.published_at.isoformat() if entry.item.published_at else None,
+                    "id": row.id, "sid": row.sid, "kind": str(row.kind), "title": row.title, "url": row.url,
+                    "status": str(row.status), "error": row.error, "content_type": row.content_type, "size": row.size,
+                    "published_at": row.published_at.isoformat() if row.published_at else None,
                 }
-                for entry in job.source_manifest.entries.all()
+                for row in self._sources(job)
             ],
             "cost": {
                 "model": job.model, "input_tokens": job.input_tokens, "cached_tokens": job.cached_tokens,

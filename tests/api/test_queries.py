@@ -14,10 +14,10 @@ from .conftest import client_for
 pytestmark = pytest.mark.django_db
 
 # token+user · memberships (with their workspaces) · count · jobs (with workspace, template,
-# requester) · manifests · manifest entries; one more (the earlier jobs) when a page has reruns
-LIST_QUERIES = 6
-# token+user · memberships · job · manifest · manifest entries
-DETAIL_QUERIES = 5
+# requester) · their sources; one more (the earlier jobs) when a page has reruns
+LIST_QUERIES = 5
+# token+user · memberships · job · its sources
+DETAIL_QUERIES = 4
 # token+user · memberships · job · count · events
 EVENTS_QUERIES = 5
 # token+user · memberships · count · drafts (with claim holders) · manifest entries

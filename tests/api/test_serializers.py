@@ -10,7 +10,7 @@ from rest_framework.test import APIRequestFactory
 
 from jobs.models import ReportJob
 from reportdesk.api.serializers import JobOut
-from sources.selectors import manifest_entries_prefetch
+from sources.selectors import manifest_entries_prefetch, manifest_sources
 from tests.factories import SourceItemFactory, SourceManifestFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,3 +36,6 @@ def test_the_hand_written_output_equals_the_declared_fields(make_job, requester,
 
     assert out.data == serializers.Serializer.to_representation(out, job)
     assert out.data["sources"][0]["published_at"] == "2025-03-01" and out.data["cost"]["usd"] == "0.012500"
+    # The list and detail hand their sources in, read once as plain rows: the same output.
+    in_hand = JobOut(job, context={"request": request, "sources": manifest_sources([job.source_manifest_id])})
+    assert in_hand.data == out.data
