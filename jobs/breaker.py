@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -67,6 +68,7 @@ def breaker_trip(*, error: ProviderError) -> bool:
         breaker.code = (error.code or str(error.status_code or ""))[:100]
         breaker.message = error.message[:2000]
         breaker.save()
+        _changed()
         if opened:
             log.error("provider breaker opened: %s %s", breaker.code, breaker.message)
             message = (
@@ -88,6 +90,7 @@ def backoff_share(*, seconds: float) -> None:
     ProviderBreaker.objects.filter(scope=INSTALLATION).filter(Q(backoff_until__isnull=True) | Q(backoff_until__lt=until)).update(
         backoff_until=until
     )
+    _changed()
 
 
 def job_hold(*, job_id: int, until: dt.datetime) -> None:
@@ -95,30 +98,54 @@ def job_hold(*, job_id: int, until: dt.datetime) -> None:
     ReportJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(next_check_at=until)
 
 
-def breaker_rows() -> list[ProviderBreaker]:
+def breaker_rows() -> BreakerSnapshot:
     """Every breaker and backoff row (a handful), read once for a batch of steps."""
-    return list(ProviderBreaker.objects.all())
+    generation = _changes
+    return BreakerSnapshot(rows=tuple(ProviderBreaker.objects.all()), generation=generation)
 
 
-def holds_in(rows: list[ProviderBreaker], *, scopes: list[str] | None = None) -> bool:
-    """Does any of `rows` (of `scopes`, or any scope) hold provider calls now: an open
-    breaker or a shared backoff not yet over?"""
-    now = timezone.now()
-    return any(
-        (scopes is None or row.scope in scopes) and (row.is_open or (row.backoff_until is not None and row.backoff_until > now))
-        for row in rows
-    )
+# Bumped whenever this process starts or ends a hold: a snapshot taken before it is read again.
+_changes = 0
 
 
-def breaker_admits(*, job: ReportJob, provider: Provider, snapshot: list[ProviderBreaker] | None = None) -> bool:
+def _changed() -> None:
+    global _changes
+    _changes += 1
+
+
+@dataclass(frozen=True)
+class BreakerSnapshot:
+    """The breaker rows as a batch read them once for all its steps, and when."""
+
+    rows: tuple[ProviderBreaker, ...]
+    generation: int
+
+    def holds(self, scopes: list[str] | None = None) -> bool:
+        """Does a row (of `scopes`, or of any scope) hold provider calls now: an open breaker
+        or a shared backoff not yet over?"""
+        now = timezone.now()
+        return any(
+            (scopes is None or row.scope in scopes) and (row.is_open or (row.backoff_until is not None and row.backoff_until > now))
+            for row in self.rows
+        )
+
+    def current(self) -> bool:
+        """No hold has started or ended in this process since the snapshot was read (one
+        started by another process shows at the next batch)."""
+        return self.generation == _changes
+
+
+def breaker_admits(*, job: ReportJob, provider: Provider, snapshot: BreakerSnapshot | None = None) -> bool:
     """May the worker make provider calls for `job` now? When a hold is in force the job is
     rescheduled for its end and this says no — unless the breaker's probe is due, this worker
     wins it, and it passes (then the breaker closes and the job goes on).
 
     `snapshot` (breaker_rows(), read by a batch before its polls) answers the common case, no
-    hold at all, without a query per step; a snapshot that shows a hold is read again here."""
+    hold at all, without a query per step; a snapshot that shows a hold, or that a hold begun
+    since in this process (an earlier step of the batch met a 429) has made stale, is read
+    again here."""
     scopes = _scopes(job.workspace_id)
-    if snapshot is not None and not holds_in(snapshot, scopes=scopes):
+    if snapshot is not None and snapshot.current() and not snapshot.holds(scopes):
         return True
     now = timezone.now()
     rows = list(ProviderBreaker.objects.filter(scope__in=scopes))
@@ -159,6 +186,7 @@ def _close(scope: str, *, how: str, user=None) -> bool:
         opened_at=None, next_probe_at=None, cleared_at=timezone.now(), cleared_by=user, cleared_how=how
     )
     if closed:
+        _changed()
         log.warning("provider breaker %s closed: %s", scope, how)
         # Jobs held before their first call were told to come back at the next probe: now.
         ReportJob.objects.filter(

@@ -24,7 +24,7 @@ from django.db import close_old_connections
 from django.db.models import F
 from django.utils import timezone
 
-from ..breaker import breaker_rows, holds_in
+from ..breaker import breaker_rows
 from ..models import CallStatus, JobStatus, ProviderCall
 from ..providers import get_provider
 from ..providers.base import Provider, ProviderError, ReportRequest, ResponseState
@@ -129,7 +129,7 @@ def batch_advance(*, job_ids: list[int], lease_token: str, provider: Provider | 
     concurrent = getattr(provider, "polls_concurrently", False)
     breakers = breaker_rows()  # once for the batch, not once per step
     # Under a provider hold nothing is asked ahead: each step meets the hold and waits.
-    polls = responses_to_poll(job_ids=job_ids, lease_token=lease_token) if concurrent and not holds_in(breakers) else {}
+    polls = responses_to_poll(job_ids=job_ids, lease_token=lease_token) if concurrent and not breakers.holds() else {}
     asked_at = timezone.now()
     batch_key, task_thread = object(), threading.current_thread()
     failed = []

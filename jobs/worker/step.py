@@ -27,7 +27,7 @@ from sources.services import manifest_freeze, source_ingest
 from sources.urls import url_key
 
 from .. import events, policy, services
-from ..breaker import backoff_share, breaker_admits, breaker_trip, is_breaker_error, is_shared_rate_limit, job_hold
+from ..breaker import BreakerSnapshot, backoff_share, breaker_admits, breaker_trip, is_breaker_error, is_shared_rate_limit, job_hold
 from ..models import (
     ACTIVE_STATUSES,
     LOCAL_MODEL,
@@ -134,7 +134,7 @@ MAX_WORKER_ERRORS = 3  # unexpected errors on one attempt before the job fails a
 
 
 def job_advance(
-    *, job_id: int, lease_token: str | None = None, provider: Provider | None = None, breakers: list | None = None
+    *, job_id: int, lease_token: str | None = None, provider: Provider | None = None, breakers: BreakerSnapshot | None = None
 ) -> None:
     """Drive one job one step forward: queued → prepare and start; preparing → start;
     running → check. Does nothing if another worker holds the job. An unexpected error is
@@ -558,18 +558,20 @@ def _schedule_after_poll(job_id: int, *, seconds: float, asked_at, again: bool =
     """The next check after a poll that found the response still running. False when a
     webhook came while we were asking (it made the job due after `asked_at`): our answer may
     be stale, and the caller asks again at once. A second stale answer in a row (`again`) is
-    looked at in a second."""
+    looked at in a second. A job held meanwhile, or no longer running, is left as it is."""
     now = timezone.now()
     scheduled = ReportJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES, next_check_at__lte=asked_at).update(
         next_check_at=now + dt.timedelta(seconds=seconds), last_checked_at=now
     )
     if scheduled:
         return True
-    if again:
+    woken = ReportJob.objects.filter(
+        pk=job_id, status=JobStatus.RUNNING, next_check_at__gt=asked_at, next_check_at__lte=now
+    ).exists()  # not a hold (due later) nor a job that left running meanwhile
+    if woken and again:
         # In a second, not now: releasing the lease pushes a job left due back by a minute.
         _schedule(job_id, seconds=1.0, checked=True)
-        return True
-    return False
+    return not woken or again
 
 
 def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:

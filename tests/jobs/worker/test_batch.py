@@ -197,3 +197,26 @@ def test_a_webhook_that_comes_while_the_poll_is_in_flight_is_not_lost(workspace,
     else:  # the cadence's next point, a few seconds on
         assert job.status == "running"
         assert job.next_check_at > timezone.now() + dt.timedelta(seconds=3)
+
+
+def test_a_job_held_while_its_poll_is_in_flight_is_not_asked_again(workspace, requester, openai_fake, openai_provider, settings, transactional_db):
+    """Only a webhook makes a step ask again at once: a hold that came meanwhile is kept."""
+    import threading
+
+    from jobs.breaker import job_hold
+
+    openai_fake.default_script = Script.running()
+    [job] = _running_jobs(workspace, requester, openai_provider, 1)
+    token, ids = _claim(1)
+    openai_fake.latency = 0.6
+    until = timezone.now() + dt.timedelta(minutes=5)
+    hold = threading.Timer(0.3, lambda: job_hold(job_id=job.pk, until=until))
+    hold.start()
+    retrieves = openai_fake.count(RETRIEVE)
+
+    batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider)
+
+    hold.join()
+    job.refresh_from_db()
+    assert openai_fake.count(RETRIEVE) == retrieves + 1
+    assert job.status == "running" and job.next_check_at == until

@@ -182,3 +182,22 @@ def test_under_a_hold_a_batch_asks_the_provider_nothing_and_holds_its_jobs(works
     job.refresh_from_db()
     hold = ProviderBreaker.objects.get()
     assert job.status == "running" and job.next_check_at == hold.next_probe_at
+
+
+def test_a_rate_limit_met_by_one_step_of_a_batch_holds_the_steps_after_it(workspace, requester, openai_fake, openai_provider, settings):
+    """The batch's snapshot showed no hold; the first create meets a 429: the jobs after it in
+    the same batch wait for the shared backoff instead of each sending its own create."""
+    from jobs.worker import batch, dispatcher
+
+    settings.POLL_DB_THREADS = 0
+    jobs = [submit(workspace, requester) for _ in range(3)]
+    openai_fake.inject(CREATE, Fault.rate_limit(retry_after=30))
+    token, ids = dispatcher.jobs_claim_due(limit=3)
+
+    batch.batch_advance(job_ids=sorted(ids), lease_token=token, provider=openai_provider)
+
+    assert openai_fake.count(CREATE) == 1
+    until = ProviderBreaker.objects.get().backoff_until
+    for job in jobs[1:]:
+        job.refresh_from_db()
+        assert job.status in ("queued", "preparing") and abs(job.next_check_at - until) < dt.timedelta(seconds=1)
