@@ -70,6 +70,25 @@ class _Place:
     label: str
 
 
+class _ListedRecords:
+    """The earlier reports a page lists, read when the widget renders (not when a submitted
+    form is only validated): the most recent RECORDS_LISTED, and any chosen older one."""
+
+    def __init__(self, queryset, *, chosen: list[str]):
+        self.queryset, self.chosen = queryset, chosen
+        self._choices: list[tuple[str, str]] | None = None
+
+    def __iter__(self):
+        if self._choices is None:
+            recent = list(self.queryset[:RECORDS_LISTED])
+            listed = {job.public_id for job in recent}
+            older = [c for c in self.chosen if c not in listed]
+            if older:
+                recent += list(self.queryset.filter(public_id__in=older))
+            self._choices = [(job.public_id, f"{job.public_id} · {job.topic[:90]} ({job.workspace})") for job in recent]
+        return iter(self._choices)
+
+
 class SourcesForm(forms.Form):
     """Sources in every kind the API takes. `specs()` lists them in order; `places` says
     which field each came from."""
@@ -95,12 +114,10 @@ class SourcesForm(forms.Form):
         visible = jobs_visible_to(user).filter(status=JobStatus.COMPLETED, archived_at__isnull=True)
         records = self.fields["records"]
         records.queryset = visible.select_related("workspace").order_by("-finished_at", "-id")
-        # The page lists the most recent ones only (a workspace may have thousands); any
-        # visible one is still accepted, as the API accepts it.
-        recent = list(records.queryset[: RECORDS_LISTED + 1])
-        records.widget.choices = [(job.public_id, f"{job.public_id} · {job.topic[:90]} ({job.workspace})") for job in recent[:RECORDS_LISTED]]
-        if len(recent) > RECORDS_LISTED:
-            records.help_text += f" The {RECORDS_LISTED} most recent are listed; name an older one by its id through the API."
+        # The page lists the most recent ones only (a workspace may have thousands), and
+        # those chosen; any visible one is accepted, as the API accepts it.
+        records.widget.choices = _ListedRecords(records.queryset, chosen=self.data.getlist(self.add_prefix("records")) if self.is_bound else [])
+        records.help_text += f" The {RECORDS_LISTED} most recent are listed; the API takes older ones by id."
         self.texts = TextSourceFormSet(self.data or None, prefix="texts")
         self.places: list[_Place] = []
         self.texts_errors: list[str] = []

@@ -109,6 +109,9 @@ def test_the_add_page_lists_the_most_recent_earlier_reports_and_takes_any_visibl
     listed = re.findall(r'<option value="([0-9a-z]+)"[^>]*>[^<]* · Report', page)
     assert listed == [job.public_id for job in reversed(newer)][:3]
     assert oldest.public_id not in page and "The 3 most recent are listed" in page
+    # Shown again with an error, the form still lists the older report chosen.
+    refused = client.post(ADD, {**submit_data(workspace, template, topic=""), "records": [oldest.public_id]})
+    assert refused.status_code == 200 and f'<option value="{oldest.public_id}" selected>' in refused.content.decode()
     response = client.post(ADD, {**submit_data(workspace, template), "records": [oldest.public_id]})
     assert response.status_code == 302, form_errors(response)
     job = ReportJob.objects.exclude(pk__in=[oldest.pk, *(j.pk for j in newer)]).get()
