@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue as queue_module
 import os
 import socket
 import subprocess
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
+FIXED_RATE_THREADS = 32
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6390/15")
 
 
@@ -120,23 +122,48 @@ def saturate(base: str, token: str, path: str, body_for, *, clients: int, second
     return sum(done) / (time.monotonic() - started)
 
 
+def _settle() -> None:
+    """Before a fixed-rate run: vacuum and analyse the tables the saturation runs just filled,
+    so that neither endpoint's run meets the database's own catching up (autovacuum, the
+    statistics) started by the other's rows."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for table in ("jobs_reportjob", "jobs_jobattempt", "jobs_jobevent", "sources_sourceitem", "sources_sourcemanifest", "sources_manifestentry"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    time.sleep(1.0)
+
+
 def fixed_rate(base: str, token: str, path: str, body_for, *, rate: float, seconds: float) -> list[float]:
     """Latencies (s) of POSTs sent at `rate` per second, each timed from when it was due."""
     count = int(rate * seconds)
     local = threading.local()
+    # The clients exist before the clock starts: building one (an SSL context, even for
+    # http://) is tens of milliseconds of this process's CPU, which would delay the first
+    # requests of either endpoint.
+    clients: queue_module.SimpleQueue = queue_module.SimpleQueue()
+    built = [_client(token) for _ in range(FIXED_RATE_THREADS)]
+    for client in built:
+        clients.put(client)
     start = time.monotonic() + 0.2
 
     def send(n: int) -> float:
         due = start + n / rate
         time.sleep(max(0.0, due - time.monotonic()))
         if not hasattr(local, "client"):
-            local.client = _client(token)
+            local.client = clients.get_nowait()
         response = local.client.post(base + path, content=json.dumps(body_for()))
         assert response.status_code == 201, response.text[:300]
         return time.monotonic() - due
 
-    with ThreadPoolExecutor(32) as pool:
-        return list(pool.map(send, range(count)))
+    try:
+        with ThreadPoolExecutor(FIXED_RATE_THREADS) as pool:
+            return list(pool.map(send, range(count)))
+    finally:
+        for client in built:
+            client.close()
 
 
 def sequential(base: str, token: str, path: str, *, count: int) -> float:
@@ -208,7 +235,9 @@ def main(argv: list[str] | None = None) -> dict:
     with Server(args.workers, _server_env(redis_url)) as server:
         results["submit_saturation"] = saturate(server.base, token.key, "/api/v1/jobs/", submit_body, clients=args.clients, seconds=args.seconds)
         results["bare_saturation"] = saturate(server.base, token.key, "/bare/jobs/", bare_body, clients=args.clients, seconds=args.seconds)
+        _settle()
         submit_lat = fixed_rate(server.base, token.key, "/api/v1/jobs/", submit_body, rate=args.rate, seconds=args.seconds)
+        _settle()
         bare_lat = fixed_rate(server.base, token.key, "/bare/jobs/", bare_body, rate=args.rate, seconds=args.seconds)
         results["submit_p50"], results["submit_p95"] = harness.percentile(submit_lat, 0.5), harness.percentile(submit_lat, 0.95)
         results["bare_p50"], results["bare_p95"] = harness.percentile(bare_lat, 0.5), harness.percentile(bare_lat, 0.95)
