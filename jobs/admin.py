@@ -528,7 +528,7 @@ class ReportTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProviderBreaker)
-class ProviderBreakerAdmin(admin.ModelAdmin):
+class ProviderBreakerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Provider holds (the circuit breaker): read-only, cleared through its service."""
 
     list_display = ["scope", "status", "code", "opened_at", "next_probe_at", "probes", "backoff_until", "cleared_at", "cleared_how"]
@@ -554,15 +554,6 @@ class ProviderBreakerAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return policy.may_clear_provider_hold(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- The records around a job (read-only) -------------------------------------------------

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from jobs.policy import operated_workspace_ids
-from reportdesk.admin import ScopedWorkspaceFilter
+from reportdesk.admin import ReadOnlyAdminMixin, ScopedWorkspaceFilter
 from reportdesk.errors import ApplicationError
 from reportdesk.models import Workspace
 
@@ -207,7 +207,7 @@ class AttemptInline(LogInline):
 
 
 @admin.register(EndpointDelivery)
-class EndpointDeliveryAdmin(OperatorScopedAdmin):
+class EndpointDeliveryAdmin(ReadOnlyAdminMixin, OperatorScopedAdmin):
     workspace_path = "endpoint__workspace_id"
     list_display = ["created_at", "endpoint", "type_column", "job_link", "status_badge", "attempts", "last_status_code", "last_attempt_at", "next_attempt_at"]
     list_filter = ["status", "event_type"]
@@ -236,15 +236,6 @@ class EndpointDeliveryAdmin(OperatorScopedAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, delivery):
         return format_html('<span class="rd-delivery rd-delivery-{}">{}</span>', delivery.status, delivery.get_status_display())
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_redeliver_permission(self, request):
         return self._is_operator(request)
@@ -285,25 +276,13 @@ class ChatChannelAdmin(OperatorScopedAdmin):
 
 
 @admin.register(Notice)
-class NoticeAdmin(OperatorScopedAdmin):
+class NoticeAdmin(ReadOnlyAdminMixin, OperatorScopedAdmin):
     list_display = ["created_at", "channel", "kind", "recipient", "subject", "status", "job"]
     list_filter = ["channel", "kind", "status"]
     list_select_related = ["job"]
     search_fields = ["recipient", "=job__public_id"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Each person's choices ---------------------------------------------------------------

@@ -284,20 +284,11 @@ class ReviewAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
 
 
 @admin.register(ReviewQueue)
-class ReviewQueueAdmin(admin.ModelAdmin):
+class ReviewQueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The queue's place in the admin index; its changelist is the queue page."""
 
     def has_view_permission(self, request, obj=None):
         return reviews_anywhere(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         return redirect("admin:reviews_review_queue")

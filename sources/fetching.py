@@ -131,15 +131,7 @@ def fetch_url(
     """
     hosts = _host_set(allowed_hosts)
     content_types = frozenset(media_type.lower() for media_type in allowed_content_types)
-    backend = _CheckedBackend(allowed_hosts=hosts, deadline=time.monotonic() + timeout)
-    with httpx.Client(
-        transport=_CheckedTransport(backend=backend),
-        # Environment proxies would connect on our behalf, past the address check.
-        trust_env=False,
-        follow_redirects=False,
-        timeout=timeout,
-        headers={"User-Agent": USER_AGENT},
-    ) as client:
+    with _checked_client(hosts=hosts, timeout=timeout, user_agent=USER_AGENT) as client:
         current = url
         for hop in range(max_redirects + 1):
             try:
@@ -164,6 +156,19 @@ def fetch_url(
     raise SourceFetchError(
         f"{url} redirected more than {max_redirects} times, so reportdesk gave up.",
         transient=False,
+    )
+
+
+def _checked_client(*, hosts: frozenset[str], timeout: float, user_agent: str) -> httpx.Client:
+    """The one way out to an address someone typed in: every connection checked by
+    _CheckedBackend, the whole exchange within `timeout`, redirects left to the caller."""
+    return httpx.Client(
+        transport=_CheckedTransport(backend=_CheckedBackend(allowed_hosts=hosts, deadline=time.monotonic() + timeout)),
+        # Environment proxies would connect on our behalf, past the address check.
+        trust_env=False,
+        follow_redirects=False,
+        timeout=timeout,
+        headers={"User-Agent": user_agent},
     )
 
 
@@ -233,14 +238,7 @@ def post_url(
     """
     hosts = _host_set(allowed_hosts)
     check_url(url, allowed_hosts=hosts)
-    backend = _CheckedBackend(allowed_hosts=hosts, deadline=time.monotonic() + timeout)
-    with httpx.Client(
-        transport=_CheckedTransport(backend=backend),
-        trust_env=False,
-        follow_redirects=False,
-        timeout=timeout,
-        headers={"User-Agent": user_agent},
-    ) as client:
+    with _checked_client(hosts=hosts, timeout=timeout, user_agent=user_agent) as client:
         with _transport_errors(url=url, timeout=timeout, verb="Posting to"):
             with client.stream("POST", url, content=body, headers=headers) as response:
                 excerpt = bytearray()
