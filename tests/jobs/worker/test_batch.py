@@ -14,7 +14,7 @@ from jobs.providers import get_provider
 from jobs.worker import batch, dispatcher, step
 from tests.fakes.responses_api import CREATE, RETRIEVE, Fault, Script
 
-from .test_step import requester, submit, workspace  # noqa: F401  (requester, workspace: fixtures)
+from .test_step import submit
 
 pytestmark = pytest.mark.django_db
 

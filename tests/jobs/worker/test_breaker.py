@@ -14,21 +14,15 @@ from jobs.models import ProviderBreaker, ReportJob
 from reportdesk.errors import PermissionDenied
 from reportdesk.models import Role
 from sources.services import SourceSpec
-from tests.factories import ReportTemplateFactory, WorkspaceFactory, member
+from tests.factories import ReportTemplateFactory, member
 from tests.fakes.responses_api import CREATE, RETRIEVE, Fault, Script
 from tests.jobs.worker.test_step import advance
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def workspace():
-    return WorkspaceFactory(slug="research-ops", name="Research Ops")
 
 
-@pytest.fixture
-def requester(workspace):
-    return member(workspace, Role.REQUESTER)
 
 
 def submit(workspace, requester):

@@ -14,16 +14,8 @@ from tests.jobs.worker.test_step import advance, submit
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def workspace():
-    from tests.factories import WorkspaceFactory
-
-    return WorkspaceFactory(slug="research-ops")
 
 
-@pytest.fixture
-def requester(workspace):
-    return member(workspace, Role.REQUESTER)
 
 
 def test_a_structured_output_refusal_is_a_policy_block_with_the_refusal_text(workspace, requester, openai_fake, openai_provider):

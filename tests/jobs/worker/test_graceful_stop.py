@@ -7,7 +7,7 @@ import pytest
 
 from jobs import services
 from jobs.worker import dispatcher
-from jobs.models import ProviderCall, ReportJob, WorkerHeartbeat
+from jobs.models import ProviderCall, WorkerHeartbeat
 from reportdesk.models import Role
 from sources.models import SourceStatus
 from sources.services import SourceSpec

@@ -30,19 +30,8 @@ def provider_settings(settings, openai_fake):
     settings.OPENAI_WEBHOOK_SECRET = make_webhook_secret()
 
 
-@pytest.fixture
-def workspace():
-    from tests.factories import WorkspaceFactory
-
-    return WorkspaceFactory(slug="research-ops")
 
 
-@pytest.fixture
-def requester(workspace):
-    from reportdesk.models import Role
-    from tests.factories import member
-
-    return member(workspace, Role.REQUESTER)
 
 
 def webhook(client, settings, response_id, event_type="response.completed"):

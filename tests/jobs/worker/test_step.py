@@ -17,7 +17,7 @@ from jobs.worker import step
 from jobs.models import Artifact, JobAttempt, JobEvent, ProviderCall, ReportJob
 from reportdesk.models import Role
 from sources.services import SourceSpec
-from tests.factories import ReportTemplateFactory, WorkspaceFactory, member
+from tests.factories import ReportTemplateFactory, member
 from tests.fakes.responses_api import CANCEL, CANCEL_LOSES_RACE, CREATE, Fault, Script
 from tests.oncommit import work_callbacks
 
@@ -29,14 +29,8 @@ SOURCE_TEXT = (
 )
 
 
-@pytest.fixture
-def workspace():
-    return WorkspaceFactory(slug="research-ops")
 
 
-@pytest.fixture
-def requester(workspace):
-    return member(workspace, Role.REQUESTER)
 
 
 def submit(workspace, requester, *, review_required=True, sources=None, topic="Battery recycling capacity", **template_kwargs):
