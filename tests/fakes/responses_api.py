@@ -23,7 +23,7 @@ How a test drives it:
 - **Faults** (`Fault`) are queued per endpoint with `fake.inject(endpoint, fault, times=n)` and
   consumed one per request to that endpoint: HTTP errors (429 with Retry-After, insufficient
   quota, 500, 401, 400, any status), a delay longer than the client's timeout, a dropped
-  connection. `fake.latency` seconds are added to every request. Mind the SDK's own retries:
+  connection, a stream cut after some events. `fake.latency` seconds are added to every request. Mind the SDK's own retries:
   a client with the default `max_retries=2` retries retrieve/cancel on 429/5xx/timeouts and
   honours `Retry-After`, so inject `times=3` to make such a call fail for good.
 - **Recording**: `fake.requests` (every request: method, path, endpoint, lower-cased headers,
@@ -36,6 +36,19 @@ Create bodies are validated against `#/components/schemas/CreateResponse` of the
 must be one of CreateResponse's properties, and the limits the document states only in prose
 (metadata size, json_schema name) are checked as well. See `validate_create_request`.
 
+Streaming (Server-Sent Events), as the API streams background responses: a create with
+`"stream": true` answers `text/event-stream`, and `GET /v1/responses/{id}?stream=true&starting_after=N`
+replays a streamed response's events after sequence number N, then follows it live. Each response
+created with `stream: true` keeps an append-only event log (`fake.events_of(id)`): `response.created`
+(sequence_number 0), then one event per status the response is seen to enter (`response.queued`,
+`response.in_progress`, and the terminal `response.completed` / `response.failed` /
+`response.incomplete`); a cancelled response has no event, its streams just end. A stream closes the
+connection after the terminal event, on cancel or delete, or when the client hangs up. Each event
+is an `event: <type>` line, a `data: <json>` line and a blank line, in a chunked body, so a stream
+cut by `Fault.cut(after_events=k)` ends without the closing chunk: the client sees a broken transfer.
+`fake.open_streams` counts the streams being written. Every event is validated against the
+document's schema for its type (`validate_stream_event`); problems go to `fake.validation_errors`.
+
 Webhooks: `sign_webhook` signs a body the Standard Webhooks way (as OpenAI does) and
 `webhook_delivery` builds a whole signed `response.*` event for a response id.
 
@@ -45,23 +58,25 @@ No pytest imports: the benchmark script uses this module too.
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import hashlib
 import hmac
 import json
 import re
 import secrets
+import select
 import socket
 import threading
 import time
 import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
@@ -86,6 +101,19 @@ CANCELLED = "cancelled"
 INCOMPLETE = "incomplete"
 ACTIVE = frozenset({QUEUED, IN_PROGRESS})
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, INCOMPLETE})
+
+# The stream event announcing each status (`ResponseStreamEvent`); a cancel has none.
+STATUS_EVENTS = {
+    QUEUED: "response.queued",
+    IN_PROGRESS: "response.in_progress",
+    COMPLETED: "response.completed",
+    FAILED: "response.failed",
+    INCOMPLETE: "response.incomplete",
+}
+CREATED_EVENT = "response.created"
+# How often an open stream looks at its response: status changes have no hook of their own
+# (time scripts move with the clock), so a stream polls, under the fake's lock.
+STREAM_POLL_SECONDS = 0.02
 
 # What a cancel of an active response does (`Script.cancel_result`).
 CANCEL_HONOURED = "cancelled"  # the response ends cancelled
@@ -121,6 +149,7 @@ class _OpenAPISchemas:
     create_keys: frozenset[str]
     response: Draft202012Validator
     components: dict  # the document's component schemas, for the nested-key walk
+    stream_events: Mapping[str, Draft202012Validator]  # by event type, from ResponseStreamEvent
 
 
 @functools.cache
@@ -148,11 +177,18 @@ def _openapi() -> _OpenAPISchemas:
     def validator(name: str) -> Draft202012Validator:
         return Draft202012Validator({"$ref": f"{base}#/components/schemas/{name}"}, registry=registry)
 
+    stream_events: dict[str, Draft202012Validator] = {}
+    for branch in schemas["ResponseStreamEvent"]["anyOf"]:
+        name = branch["$ref"].rsplit("/", 1)[-1]
+        for kind in schemas[name].get("properties", {}).get("type", {}).get("enum", []):
+            stream_events[kind] = validator(name)
+
     return _OpenAPISchemas(
         create_request=validator("CreateResponse"),
         create_keys=frozenset(properties(schemas["CreateResponse"])),
         response=validator("Response"),
         components=schemas,
+        stream_events=stream_events,
     )
 
 
@@ -445,6 +481,19 @@ def validate_response_body(body: Any) -> list[str]:
     ]
 
 
+def validate_stream_event(event: Any) -> list[str]:
+    """Messages for an event that does not match the document's schema for its `type` (one of
+    `ResponseStreamEvent`'s alternatives), empty when ok."""
+    kind = event.get("type") if isinstance(event, dict) else None
+    validator = _openapi().stream_events.get(kind) if isinstance(kind, str) else None
+    if validator is None:
+        return [f"type: {kind!r} is not a ResponseStreamEvent type"]
+    return [
+        f"{kind}: {'.'.join(str(p) for p in e.absolute_path) or '(event)'}: {e.message[:300]}"
+        for e in validator.iter_errors(event)
+    ]
+
+
 # --- Default output: a report matching REPORT_SCHEMA ---------------------------------------------
 
 _SOURCE_ID = re.compile(r"\bS(\d+)\b")
@@ -638,6 +687,7 @@ class Script:
 _HTTP = "http"
 _DELAY = "delay"
 _DROP = "drop"
+_CUT = "cut"
 
 
 @dataclass(frozen=True)
@@ -650,6 +700,7 @@ class Fault:
     headers: Mapping[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     processed: bool = False
+    events: int = 0
 
     @classmethod
     def http(
@@ -718,6 +769,15 @@ class Fault:
         """Close the connection without an answer, before (or with `processed`, after) doing the work."""
         return cls(kind=_DROP, processed=processed)
 
+    @classmethod
+    def cut(cls, *, after_events: int) -> Fault:
+        """A stream that breaks: write `after_events` events, then close the connection without
+        ending the body, as a broken network would (the client can resume with `starting_after`).
+        A request that is not answered with a stream is answered as usual."""
+        if after_events < 0:
+            raise ValueError("after_events must be 0 or more")
+        return cls(kind=_CUT, events=after_events)
+
 
 # --- State ----------------------------------------------------------------------------------------
 
@@ -748,15 +808,67 @@ class FakeResponse:
     # Tokens of the chain before it (the previous response's input and output): a chained
     # request is billed for them again, as the API bills a previous_response_id's context.
     carried_tokens: int = 0
+    # The stream event log of a response created with `stream: true` (empty otherwise): the
+    # events in order, each one's sequence_number its index. Appended by `observe` only.
+    events: list[dict] = field(default_factory=list)
+    _logged_step: int = -1  # the last step of the script the log has passed
+    _logged_status: str | None = None  # the status of the last status event (or a cancel)
 
-    def status(self, now: float) -> str:
-        if self.forced_status:
-            return self.forced_status
+    @property
+    def streamed(self) -> bool:
+        """Created with `stream: true`: only such a response can be streamed again later."""
+        return self.request.get("stream") is True
+
+    @property
+    def stream_ended(self) -> bool:
+        """The log is final: it holds a terminal event, or the response was cancelled."""
+        return self._logged_status in TERMINAL
+
+    def _step(self, now: float) -> int:
         if self.script.advance == "time":
             step = int((now - self.started) / self.script.step_seconds)
         else:
             step = self.retrieves
-        return self.script.statuses[min(step, len(self.script.statuses) - 1)]
+        return min(step, len(self.script.statuses) - 1)
+
+    def status(self, now: float) -> str:
+        if self.forced_status:
+            return self.forced_status
+        return self.script.statuses[self._step(now)]
+
+    def observe(self, now: float) -> list[dict]:
+        """Bring the event log up to `now` and return the events added (the fake's lock held).
+
+        Every status the script passed since the last look gets its event, in order, even when
+        nobody looked in between (two retrieves, or several time steps, between two polls of a
+        stream), so a stream never skips one. A forced status (`set_status`, cancel) is logged as
+        it is; the fake looks just before forcing one, so the script's steps up to then are in.
+        Once the log is final (a terminal event, or a cancel) nothing more is added.
+        """
+        if not self.streamed or self.stream_ended:
+            return []
+        start = len(self.events)
+        if not self.events:
+            self._log(CREATED_EVENT, self.status(now))
+        if self.forced_status:
+            passed: tuple[str, ...] = (self.forced_status,)
+        else:
+            step = self._step(now)
+            passed = self.script.statuses[self._logged_step + 1 : step + 1]
+            self._logged_step = max(self._logged_step, step)
+        for status in passed:
+            if status == self._logged_status:
+                continue  # one event per status entered, not per step
+            self._logged_status = status
+            if status in STATUS_EVENTS:
+                self._log(STATUS_EVENTS[status], status)
+            if status in TERMINAL:
+                break
+        return self.events[start:]
+
+    def _log(self, kind: str, status: str) -> None:
+        """Append an event carrying the whole response in `status`, numbered after the last."""
+        self.events.append({"type": kind, "response": self._body(status), "sequence_number": len(self.events)})
 
     def output_text(self) -> str:
         text = self.script.output_text
@@ -768,7 +880,10 @@ class FakeResponse:
 
     def body(self, now: float) -> dict:
         """The response as the API returns it, in its current status."""
-        status = self.status(now)
+        return self._body(self.status(now))
+
+    def _body(self, status: str) -> dict:
+        """The response as the API returns it in `status`."""
         request = self.request
         script = self.script
         produced = status in (COMPLETED, INCOMPLETE)
@@ -920,10 +1035,21 @@ class FakeResponse:
 
 
 @dataclass(frozen=True)
+class _StreamPlan:
+    """What a stream writes: the events of `response_id` after sequence number `after`, then live
+    ones; with `cut_after`, that many events and then a broken connection (`Fault.cut`)."""
+
+    response_id: str
+    after: int = -1
+    cut_after: int | None = None
+
+
+@dataclass(frozen=True)
 class _Reply:
     status: int
     body: Any
     headers: Mapping[str, str] = field(default_factory=dict)
+    stream: _StreamPlan | None = None  # answer with Server-Sent Events instead of `body`
 
 
 def _error(
@@ -981,11 +1107,14 @@ class ResponsesAPIFake:
         self.chain_rejections: list[str] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # tells open streams to end
+        self._open_streams = 0
 
     # Lifecycle
 
     def start(self) -> ResponsesAPIFake:
         _openapi()  # load the document before the first request, not inside it
+        self._stopping = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler, self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -999,6 +1128,7 @@ class ResponsesAPIFake:
     def stop(self) -> None:
         if self._server is None:
             return
+        self._stopping.set()  # streams end at their next look, and their sockets are shut below
         self._server.shutdown()
         self._server.server_close()
         self._server.close_connections()
@@ -1038,7 +1168,11 @@ class ResponsesAPIFake:
         if status not in ACTIVE | TERMINAL:
             raise ValueError(f"Unknown status {status!r}")
         with self._lock:
-            self._responses[response_id].forced_status = status
+            response = self._responses[response_id]
+            now = self.clock()
+            self._observe(response, now)  # the script's steps up to now come before the forced one
+            response.forced_status = status
+            self._observe(response, now)
 
     # Recording
 
@@ -1068,6 +1202,21 @@ class ResponsesAPIFake:
         with self._lock:
             return self._responses[response_id].body(self.clock())
 
+    def events_of(self, response_id: str) -> list[dict]:
+        """A copy of the response's stream event log as of now (empty unless created with
+        `stream: true`), without counting as a retrieve."""
+        with self._lock:
+            response = self._responses[response_id]
+            self._observe(response, self.clock())
+            return copy.deepcopy(response.events)
+
+    @property
+    def open_streams(self) -> int:
+        """Streams being written now (from creates and retrieves): wait on it to know that a
+        client is listening, or that it hung up."""
+        with self._lock:
+            return self._open_streams
+
     # Serving (called from handler threads)
 
     def _handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> _Reply | None:
@@ -1089,14 +1238,18 @@ class ResponsesAPIFake:
         if problem:
             reply = _error(400, problem.message, code=problem.code, param=problem.param)
         else:
-            reply = self._process(endpoint, response_id, body)
+            reply = self._process(endpoint, response_id, body, parse_qs(urlsplit(path).query))
         if fault and fault.kind == _DROP:
             return None
         if fault and fault.kind == _DELAY:
             time.sleep(fault.seconds)
+        if fault and fault.kind == _CUT and reply.stream is not None:
+            reply = replace(reply, stream=replace(reply.stream, cut_after=fault.events))
         return reply
 
-    def _process(self, endpoint: str, response_id: str | None, body: Any) -> _Reply:
+    def _process(
+        self, endpoint: str, response_id: str | None, body: Any, query: Mapping[str, list[str]]
+    ) -> _Reply:
         with self._lock:
             now = self.clock()
             if endpoint == CREATE:
@@ -1107,12 +1260,80 @@ class ResponsesAPIFake:
             if response is None or response.deleted:
                 return _error(404, f"Response with id '{response_id}' not found.")
             if endpoint == RETRIEVE:
+                if _query_flag(query, "stream"):
+                    return self._stream_from(response, query)
                 response.retrieves += 1
+                self._observe(response, now)
                 return _Reply(200, response.body(now))
             if endpoint == CANCEL:
-                return self._cancel(response, now)
+                self._observe(response, now)  # the script's steps up to now come before the cancel
+                reply = self._cancel(response, now)
+                self._observe(response, now)
+                return reply
             response.deleted = True
             return _Reply(200, {"id": response.id, "object": "response.deleted", "deleted": True})
+
+    def _observe(self, response: FakeResponse, now: float) -> None:
+        """Log the response's new stream events (the lock held) and check each against the
+        document: a problem is recorded, not raised, as this runs in server threads."""
+        for event in response.observe(now):
+            self.validation_errors.extend(validate_stream_event(event))
+
+    def _stream_from(self, response: FakeResponse, query: Mapping[str, list[str]]) -> _Reply:
+        """A retrieve with `stream=true`: the logged events after `starting_after` (all without
+        it), then live ones. It is not a poll, so it leaves `retrieves` (and the steps of a
+        retrieve script) alone."""
+        if not response.streamed:
+            return _error(
+                400, "Response was not created with stream=true, so it cannot be streamed.", param="stream"
+            )
+        raw = (query.get("starting_after") or ["-1"])[-1]
+        try:
+            after = int(raw)
+        except ValueError:
+            return _error(
+                400, f"Invalid 'starting_after': expected an integer, but got '{raw}' instead.",
+                code="invalid_type", param="starting_after",
+            )
+        return _Reply(200, None, stream=_StreamPlan(response.id, after))
+
+    def _follow(
+        self, plan: _StreamPlan, write: Callable[[dict], None], hung_up: Callable[[float], bool]
+    ) -> bool:
+        """Write one stream (from a handler thread): the logged events after `plan.after`, then
+        each new one as the response enters a status, looking every STREAM_POLL_SECONDS.
+
+        True when it ended as the API ends a stream (the log is final: a terminal event was
+        written, or the response was cancelled; or the response was deleted), so the caller
+        ends the body properly; False when it broke off: a cut, the client hung up, or the fake
+        is stopping. A failed `write` raises OSError to the caller.
+        """
+        with self._lock:
+            self._open_streams += 1
+        try:
+            cursor, written = plan.after, 0
+            if plan.cut_after == 0:
+                return False
+            while not self._stopping.is_set():
+                with self._lock:
+                    response = self._responses[plan.response_id]
+                    self._observe(response, self.clock())
+                    pending = response.events[max(cursor + 1, 0):]
+                    over = response.stream_ended or response.deleted
+                for event in pending:
+                    write(event)
+                    written += 1
+                    cursor = event["sequence_number"]
+                    if written == plan.cut_after:
+                        return False
+                if over:
+                    return True
+                if hung_up(STREAM_POLL_SECONDS):
+                    return False
+            return False
+        finally:
+            with self._lock:
+                self._open_streams -= 1
 
     def _chain_problem(self, body: dict) -> _Reply | None:
         """What the API refuses because of stored state: a `previous_response_id` it does not
@@ -1162,6 +1383,9 @@ class ResponsesAPIFake:
             carried_tokens=carried,
         )
         self._responses[response.id] = response
+        self._observe(response, now)  # response.created (and the first status) open the log
+        if response.streamed:
+            return _Reply(200, None, stream=_StreamPlan(response.id))
         return _Reply(200, response.body(now))
 
     def _cancel(self, response: FakeResponse, now: float) -> _Reply:
@@ -1181,6 +1405,11 @@ class ResponsesAPIFake:
         if result == CANCEL_REVERTED:
             response.forced_status = COMPLETED
         return reply
+
+
+def _query_flag(query: Mapping[str, list[str]], name: str) -> bool:
+    """A boolean query parameter as the SDK sends one (`stream=true`)."""
+    return (query.get(name) or [""])[-1].lower() == "true"
 
 
 def _parse(raw: bytes) -> Any:
@@ -1256,6 +1485,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply is None:
             self.close_connection = True
             return
+        if reply.stream is not None:
+            self._send_stream(reply.stream)
+            return
         payload = json.dumps(reply.body).encode()
         try:
             self.send_response(reply.status)
@@ -1269,6 +1501,48 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True  # the client gave up (timeout) or went away
 
+    def _send_stream(self, plan: _StreamPlan) -> None:
+        """Answer with Server-Sent Events, then close the connection.
+
+        The body is chunked (as the API sends a stream over HTTP/1.1) rather than delimited by
+        the close: a stream that breaks off then lacks its last chunk, and the client can tell a
+        broken stream from one that ended.
+        """
+        fake = self.server.fake
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("cache-control", "no-cache")
+            self.send_header("transfer-encoding", "chunked")
+            self.send_header("connection", "close")
+            self.send_header("x-request-id", f"req_{secrets.token_hex(16)}")
+            self.end_headers()
+            if fake._follow(plan, self._write_event, self._hung_up):
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass  # the client went away: the stream just stops
+        except Exception:
+            with fake._lock:
+                fake.internal_errors.append(traceback.format_exc())
+
+    def _write_event(self, event: dict) -> None:
+        data = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _hung_up(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the client to hang up. A streaming client sends nothing more,
+        so the socket turning readable means it closed (or `stop()` shut it down)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], timeout)
+            if readable and self.connection.recv(1, socket.MSG_PEEK) == b"":
+                return True
+        except (OSError, ValueError):
+            return True
+        if readable:
+            time.sleep(timeout)  # stray bytes, not a hang-up: wait as if it had stayed quiet
+        return False
+
 
 __all__ = [
     "CANCEL",
@@ -1276,10 +1550,12 @@ __all__ = [
     "CANCEL_LOSES_RACE",
     "CANCEL_REVERTED",
     "CREATE",
+    "CREATED_EVENT",
     "DELETE",
     "Fault",
     "FakeResponse",
     "RETRIEVE",
+    "STATUS_EVENTS",
     "RecordedRequest",
     "ResponsesAPIFake",
     "Script",
@@ -1288,5 +1564,6 @@ __all__ = [
     "sign_webhook",
     "validate_create_request",
     "validate_response_body",
+    "validate_stream_event",
     "webhook_delivery",
 ]
