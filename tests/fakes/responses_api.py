@@ -9,9 +9,10 @@ Point `openai.OpenAI(base_url=fake.base_url)` (or our `OpenAIProvider`) at a run
         assert fake.count("create") == 1
         assert fake.validation_errors == []
 
-Endpoints: `POST /v1/responses`, `GET /v1/responses/{id}`, `POST /v1/responses/{id}/cancel`,
-`DELETE /v1/responses/{id}`. Bodies are shaped like the real `Response` object and errors like
-OpenAI's `{"error": {"message", "type", "param", "code"}}`; every reply carries `x-request-id`.
+Endpoints: `POST /v1/responses`, `GET /v1/responses/{id}` (`?stream=true&starting_after=N` to
+stream), `POST /v1/responses/{id}/cancel`, `DELETE /v1/responses/{id}`. Bodies are shaped like the
+real `Response` object and errors like OpenAI's `{"error": {"message", "type", "param", "code"}}`;
+every reply carries `x-request-id`.
 
 How a test drives it:
 - **Scripts** (`Script`) say how a created response behaves: the statuses it goes through (one
@@ -23,9 +24,10 @@ How a test drives it:
 - **Faults** (`Fault`) are queued per endpoint with `fake.inject(endpoint, fault, times=n)` and
   consumed one per request to that endpoint: HTTP errors (429 with Retry-After, insufficient
   quota, 500, 401, 400, any status), a delay longer than the client's timeout, a dropped
-  connection, a stream cut after some events. `fake.latency` seconds are added to every request. Mind the SDK's own retries:
-  a client with the default `max_retries=2` retries retrieve/cancel on 429/5xx/timeouts and
-  honours `Retry-After`, so inject `times=3` to make such a call fail for good.
+  connection, a stream cut after some events. `fake.latency` seconds are added to every request.
+  Mind the SDK's own retries: a client with the default `max_retries=2` retries retrieve/cancel
+  on 429/5xx/timeouts and honours `Retry-After`, so inject `times=3` to make such a call fail for
+  good.
 - **Recording**: `fake.requests` (every request: method, path, endpoint, lower-cased headers,
   parsed JSON body), `fake.count(endpoint)`, `fake.responses` (created responses by id),
   `fake.validation_errors` (rejected create bodies) and `fake.internal_errors` (bugs in the fake
@@ -810,9 +812,9 @@ class FakeResponse:
     carried_tokens: int = 0
     # The stream event log of a response created with `stream: true` (empty otherwise): the
     # events in order, each one's sequence_number its index. Appended by `observe` only.
-    events: list[dict] = field(default_factory=list)
-    _logged_step: int = -1  # the last step of the script the log has passed
-    _logged_status: str | None = None  # the status of the last status event (or a cancel)
+    events: list[dict] = field(default_factory=list, repr=False)
+    _logged_step: int = field(default=-1, repr=False)  # the last step of the script the log passed
+    _logged_status: str | None = field(default=None, repr=False)  # of the last status event, or cancelled
 
     @property
     def streamed(self) -> bool:

@@ -1,0 +1,349 @@
+"""Streaming (Server-Sent Events) in the loopback fake of the Responses API, through the real SDK.
+
+A background response created with `stream=True` can be followed, and resumed after a broken
+connection with `retrieve(id, stream=True, starting_after=N)`; these tests hold the fake to
+what the API documents for that, so product code built on it meets the same behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.fakes.responses_api import (
+    CREATE,
+    RETRIEVE,
+    Fault,
+    ResponsesAPIFake,
+    Script,
+    validate_stream_event,
+)
+
+INPUT = "Topic: Heat pumps\n\n=== S1: Field study ===\nHeat pumps kept homes warm at minus 20 degrees."
+
+CREATED, QUEUED, IN_PROGRESS = "response.created", "response.queued", "response.in_progress"
+COMPLETED, FAILED, INCOMPLETE = "response.completed", "response.failed", "response.incomplete"
+
+
+@pytest.fixture
+def fake(openai_fake):
+    return openai_fake
+
+
+@pytest.fixture
+def client(fake):
+    with openai.OpenAI(api_key="sk-test", base_url=fake.base_url, max_retries=0, timeout=5.0) as client:
+        yield client
+
+
+def create_streamed(client, fake, script=None):
+    """A background response created with stream=True: the SDK's stream of its events."""
+    if script is not None:
+        fake.script_next(script)
+    return client.responses.create(model="gpt-5", input=INPUT, background=True, stream=True)
+
+
+def wait_for(predicate, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def started(client, fake, script):
+    """Create a streamed response, read its first two events and hang up: its id."""
+    stream = create_streamed(client, fake, script)
+    events = [next(stream), next(stream)]
+    stream.close()
+    assert [e.type for e in events] == [CREATED, QUEUED]
+    wait_for(lambda: fake.open_streams == 0)
+    return events[0].response.id
+
+
+class Listener:
+    """Iterate an SDK stream in a thread, keeping its events and how it ended."""
+
+    def __init__(self, open_stream):
+        self.events = []
+        self.error = None
+        self._thread = threading.Thread(target=self._run, args=(open_stream,), daemon=True)
+        self._thread.start()
+
+    def _run(self, open_stream):
+        try:
+            for event in open_stream():
+                self.events.append(event)
+        except Exception as exc:  # kept for the test to look at
+            self.error = exc
+
+    def join(self, timeout=3.0):
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the stream did not end"
+        return self
+
+
+def test_a_streamed_create_starts_with_response_created(fake, client):
+    stream = create_streamed(client, fake, Script.running())
+
+    first = next(stream)
+
+    assert stream.response.headers["content-type"] == "text/event-stream"
+    assert (first.type, first.sequence_number) == (CREATED, 0)
+    assert first.response.id in fake.responses
+    assert first.response.status == "queued"
+    assert fake.requests_to(CREATE)[0].body["stream"] is True
+
+
+def test_closing_the_stream_early_leaves_the_response_running(fake, client):
+    stream = create_streamed(client, fake, Script.running())
+    response_id = next(stream).response.id
+
+    stream.close()
+
+    wait_for(lambda: fake.open_streams == 0)
+    assert fake.body_of(response_id)["status"] == "queued"
+    assert fake.count("cancel") == 0
+
+
+def test_a_time_scripted_response_streams_every_status_to_completion(fake, client):
+    events = list(create_streamed(client, fake, Script(advance="time", step_seconds=0.2)))
+
+    assert [(e.type, e.sequence_number) for e in events] == [
+        (CREATED, 0), (QUEUED, 1), (IN_PROGRESS, 2), (COMPLETED, 3),
+    ]
+    assert [e.response.status for e in events] == ["queued", "queued", "in_progress", "completed"]
+    assert {e.response.id for e in events} == {events[0].response.id}
+    assert json.loads(events[-1].response.output_text)["title"] == "Report: Heat pumps"
+    assert events[-1].response.usage.output_tokens > 0
+    assert [e["sequence_number"] for e in fake.events_of(events[0].response.id)] == [0, 1, 2, 3]
+    assert fake.open_streams == 0
+
+
+def test_a_resumed_stream_replays_only_later_events_and_follows_to_the_end(fake, client):
+    response_id = started(client, fake, Script(advance="time", step_seconds=0.2))
+
+    events = list(client.responses.retrieve(response_id, stream=True, starting_after=1))
+
+    assert [(e.type, e.sequence_number) for e in events] == [(IN_PROGRESS, 2), (COMPLETED, 3)]
+
+
+def test_a_stream_from_the_start_replays_everything(fake, client):
+    fake.script_next(Script(statuses=("completed",)))
+    created = client.responses.create(model="gpt-5", input=INPUT, background=True, stream=True)
+    response_id = next(created).response.id
+    created.close()
+
+    events = list(client.responses.retrieve(response_id, stream=True))
+
+    assert [(e.type, e.sequence_number) for e in events] == [(CREATED, 0), (COMPLETED, 1)]
+
+
+def test_set_status_ends_a_live_stream_with_response_completed(fake, client):
+    response_id = started(client, fake, Script())
+    listener = Listener(lambda: client.responses.retrieve(response_id, stream=True, starting_after=1))
+    wait_for(lambda: fake.open_streams == 1)
+
+    fake.set_status(response_id, "completed")
+
+    listener.join()
+    assert listener.error is None
+    assert [(e.type, e.sequence_number) for e in listener.events] == [(COMPLETED, 2)]
+    assert listener.events[0].response.output_text
+
+
+@pytest.mark.parametrize(
+    ("script", "last"),
+    [(Script.failed(code="server_error"), FAILED), (Script.incomplete(), INCOMPLETE)],
+)
+def test_a_failed_or_incomplete_script_ends_the_stream_with_its_event(fake, client, script, last):
+    script = Script(
+        statuses=script.statuses, error=script.error, incomplete_reason=script.incomplete_reason,
+        advance="time", step_seconds=0.1,
+    )
+
+    events = list(create_streamed(client, fake, script))
+
+    assert [e.type for e in events] == [CREATED, QUEUED, IN_PROGRESS, last]
+    if last == FAILED:
+        assert events[-1].response.error.code == "server_error"
+    else:
+        assert events[-1].response.incomplete_details.reason == "max_output_tokens"
+
+
+def test_a_cancel_ends_the_stream_without_a_terminal_event(fake, client):
+    listener = Listener(lambda: create_streamed(client, fake, Script.running()))
+    wait_for(lambda: len(listener.events) == 2)
+
+    client.responses.cancel(listener.events[0].response.id)
+
+    listener.join()
+    assert listener.error is None
+    assert [e.type for e in listener.events] == [CREATED, QUEUED]
+    assert [e["type"] for e in fake.events_of(listener.events[0].response.id)] == [CREATED, QUEUED]
+    wait_for(lambda: fake.open_streams == 0)
+
+
+def test_a_delete_ends_the_stream(fake, client):
+    response_id = started(client, fake, Script.running())
+    listener = Listener(lambda: client.responses.retrieve(response_id, stream=True, starting_after=1))
+    wait_for(lambda: fake.open_streams == 1)
+
+    client.responses.delete(response_id)
+
+    assert listener.join().error is None
+    assert listener.events == []
+
+
+def test_a_response_created_without_stream_cannot_be_streamed(fake, client):
+    created = client.responses.create(model="gpt-5", input=INPUT, background=True)
+
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.responses.retrieve(created.id, stream=True)
+
+    assert raised.value.param == "stream"
+    assert fake.events_of(created.id) == []
+
+
+def test_a_cut_stream_resumes_with_no_gap_and_no_duplicate(fake, client):
+    fake.inject(CREATE, Fault.cut(after_events=1))
+    fake.inject(RETRIEVE, Fault.cut(after_events=1))
+    seen = []
+
+    with pytest.raises(openai.APIConnectionError):
+        for event in create_streamed(client, fake, Script(advance="time", step_seconds=0.1)):
+            seen.append(event)
+    with pytest.raises(openai.APIConnectionError):
+        for event in client.responses.retrieve(seen[0].response.id, stream=True, starting_after=0):
+            seen.append(event)
+    seen += client.responses.retrieve(seen[0].response.id, stream=True, starting_after=seen[-1].sequence_number)
+
+    assert [(e.type, e.sequence_number) for e in seen] == [
+        (CREATED, 0), (QUEUED, 1), (IN_PROGRESS, 2), (COMPLETED, 3),
+    ]
+
+
+def test_streaming_retrieves_do_not_advance_a_retrieve_script_but_plain_ones_do(fake, client):
+    response_id = started(client, fake, Script())
+    listener = Listener(lambda: client.responses.retrieve(response_id, stream=True, starting_after=1))
+    wait_for(lambda: fake.open_streams == 1)
+    time.sleep(0.1)  # a few looks at the response
+    assert fake.responses[response_id].retrieves == 0
+    assert listener.events == []
+
+    polled = [client.responses.retrieve(response_id).status, client.responses.retrieve(response_id, stream=False).status]
+
+    listener.join()
+    assert polled == ["in_progress", "completed"]
+    assert fake.responses[response_id].retrieves == 2
+    assert [(e.type, e.sequence_number) for e in listener.events] == [(IN_PROGRESS, 2), (COMPLETED, 3)]
+    paths = [r.path for r in fake.requests_to(RETRIEVE)]
+    assert len(paths) == 3
+    assert "stream=true" in paths[0] and "starting_after=1" in paths[0]
+    assert paths[1] == f"/v1/responses/{response_id}"
+
+
+def test_the_stream_is_server_sent_events_in_a_chunked_body(fake, client):
+    response_id = started(client, fake, Script(statuses=("queued", "completed")))
+    fake.set_status(response_id, "completed")
+
+    reply = httpx.get(f"{fake.base_url}/responses/{response_id}", params={"stream": "true", "starting_after": 0})
+
+    assert reply.status_code == 200
+    assert reply.headers["content-type"] == "text/event-stream"
+    assert reply.headers["transfer-encoding"] == "chunked"
+    assert reply.headers["connection"] == "close"
+    assert "content-length" not in reply.headers
+    logged = fake.events_of(response_id)[1:]
+    assert reply.text == "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in logged)
+
+
+def test_faults_and_latency_apply_to_streaming_requests(fake, client):
+    response_id = started(client, fake, Script.running())
+    fake.inject(RETRIEVE, Fault.server_error())
+    fake.inject(RETRIEVE, Fault.drop())
+
+    with pytest.raises(openai.InternalServerError):
+        client.responses.retrieve(response_id, stream=True)
+    with pytest.raises(openai.APIConnectionError):
+        client.responses.retrieve(response_id, stream=True)
+
+    fake.latency = 0.3
+    begun = time.monotonic()
+    stream = client.responses.retrieve(response_id, stream=True)
+    first = next(stream)
+    stream.close()
+    assert time.monotonic() - begun >= 0.3
+    assert first.type == CREATED
+
+
+def test_an_invalid_streamed_create_is_answered_as_a_json_error():
+    with ResponsesAPIFake() as fake:
+        client = openai.OpenAI(api_key="sk-test", base_url=fake.base_url, max_retries=0)
+
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.responses.create(model="gpt-5", input=INPUT, background=True, store=False, stream=True)
+
+        assert raised.value.param == "store"
+        assert fake.responses == {}
+        assert len(fake.validation_errors) == 1
+
+
+@pytest.mark.parametrize(
+    "finish",
+    ["completed", "failed", "incomplete", "cancel"],
+)
+def test_every_emitted_event_matches_the_documents_schema(fake, client, finish):
+    response_id = started(client, fake, Script(web_search_calls=1, reasoning_tokens=10))
+    client.responses.retrieve(response_id)  # in_progress
+    if finish == "cancel":
+        client.responses.cancel(response_id)
+    else:
+        fake.set_status(response_id, finish)
+
+    events = fake.events_of(response_id)
+
+    assert [validate_stream_event(event) for event in events] == [[]] * len(events)
+    assert len(events) == (3 if finish == "cancel" else 4)
+    assert fake.validation_errors == []
+
+
+def test_validate_stream_event_reports_what_the_document_refuses(fake, client):
+    response_id = started(client, fake, Script.running())
+    event = fake.events_of(response_id)[0]
+
+    assert validate_stream_event({k: v for k, v in event.items() if k != "sequence_number"})
+    assert validate_stream_event({**event, "type": "response.paused"})
+    assert validate_stream_event({**event, "response": {**event["response"], "status": "paused"}})
+
+
+def test_stop_returns_promptly_with_a_stream_open():
+    fake = ResponsesAPIFake().start()
+    client = openai.OpenAI(api_key="sk-test", base_url=fake.base_url, max_retries=0, timeout=5.0)
+    listener = Listener(lambda: create_streamed(client, fake, Script.running()))
+    wait_for(lambda: fake.open_streams == 1 and len(listener.events) == 2)
+
+    begun = time.monotonic()
+    fake.stop()
+
+    assert time.monotonic() - begun < 1.0
+    listener.join()
+    assert isinstance(listener.error, openai.APIConnectionError)
+    wait_for(lambda: fake.open_streams == 0)
+    assert fake.internal_errors == []
+
+
+def test_the_async_client_resumes_a_stream(fake, client):
+    response_id = started(client, fake, Script(advance="time", step_seconds=0.2))
+
+    async def resume():
+        async with openai.AsyncOpenAI(api_key="sk-test", base_url=fake.base_url, max_retries=0) as aclient:
+            stream = await aclient.responses.retrieve(response_id, stream=True, starting_after=1)
+            return [(event.type, event.sequence_number) async for event in stream]
+
+    assert asyncio.run(resume()) == [(IN_PROGRESS, 2), (COMPLETED, 3)]
