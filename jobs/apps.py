@@ -15,9 +15,9 @@ def _after_migrate(sender, **kwargs):
 
 def _worker_spawned(sender, proc_name=None, **kwargs):
     """A django-q2 worker process started: let SIGTERM stop it gracefully, make sure a
-    dispatcher runs now rather than at the scheduler's first firing, about 30 s later, and keep
+    dispatcher runs now rather than at the scheduler's first firing, about 30 s later, keep
     watching that one does (a killed cluster's dispatcher lease looks alive for a few seconds
-    more).
+    more), and follow the streams of the responses it creates.
 
     Only in a spawned worker process: django-q2's sync mode sends post_spawn from the calling
     process for every task it runs inline, and a watch thread started there per task would
@@ -26,8 +26,10 @@ def _worker_spawned(sender, proc_name=None, **kwargs):
         return
     from .worker.dispatcher import dispatcher_ensure, dispatcher_watch
     from .worker.graceful_stop import graceful_stop_install
+    from .worker.stream_watch import stream_watch_enable
 
     graceful_stop_install()
+    stream_watch_enable()
     try:
         dispatcher_ensure()
     except Exception:  # the cluster must come up even if the database is not ready yet

@@ -141,8 +141,9 @@ def provider_chain_lost(*, job: ReportJob, response_id: str) -> JobEvent:
     )
 
 
-def provider_notified(*, job: ReportJob, details: dict) -> JobEvent:
-    return _note(job, actor=WEBHOOK, action=EventAction.PROVIDER_NOTIFIED, details=details)
+def provider_notified(*, job: ReportJob, details: dict, actor=WEBHOOK) -> JobEvent:
+    """The provider told us a response ended: its webhook, or (actor WORKER) its event stream."""
+    return _note(job, actor=actor, action=EventAction.PROVIDER_NOTIFIED, details=details)
 
 
 def report_exported(*, job: ReportJob, actor, fmt: str, version: int) -> JobEvent:

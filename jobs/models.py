@@ -398,6 +398,9 @@ class ProviderCall(models.Model):
     error_code = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
     polls = models.PositiveIntegerField(default=0)
+    # A worker follows the response's event stream through its first minute (jobs.worker.
+    # stream_watch): the checks of that minute are only a safety net.
+    watched = models.BooleanField(default=False)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     # What went into the request: which sources, how much of each, and why.
     request_summary = models.JSONField(default=dict, blank=True)

@@ -29,12 +29,13 @@ from sources.services import RecordSource, SourceSpec, manifest_create, manifest
 
 from . import policy, queue, selectors
 from .budgets import budget_check_submit
-from .events import WORKER, Actor, event_record, report_exported, rerun_started
+from .events import WEBHOOK, WORKER, Actor, event_record, provider_notified, report_exported, rerun_started
 from .models import (
     ACTIVE_STATUSES,
     ArtifactKind,
     Artifact,
     AttemptReason,
+    CallStatus,
     AttemptStatus,
     RETRYABLE_FAILURES,
     EventAction,
@@ -127,6 +128,25 @@ def job_advance_on_commit(job: ReportJob) -> None:
     """Ask a worker to move the job on, once the current transaction commits. The job is due
     already (its next_check_at), so if the broker is down the dispatcher takes it later."""
     queue.enqueue_on_commit(queue.enqueue_job_advance, job.pk)
+
+
+def job_wake(*, call: ProviderCall, details: dict, actor=WEBHOOK) -> bool:
+    """The provider says a response ended (its webhook, or its own event stream): make the
+    job due now and hand it to a worker, which reads the response and acts on it. Changes no
+    state by itself, so a false signal costs one poll. Only a response the job still follows
+    wakes it: an event for an earlier step, or for a response that already failed and waits
+    for its retry, does not cut a backoff short. Returns whether the job was woken."""
+    if call.status not in CallStatus.LIVE:
+        return False
+    with transaction.atomic():
+        woken = ReportJob.objects.filter(
+            pk=call.job_id, status=JobStatus.RUNNING, provider_response_id=call.provider_response_id
+        ).update(next_check_at=timezone.now())
+        if not woken:
+            return False
+        provider_notified(job=call.job, details=details, actor=actor)
+        job_advance_on_commit(call.job)
+    return True
 
 
 def _cancel_live_responses_on_commit(job: ReportJob) -> None:
@@ -366,8 +386,11 @@ def job_mark_preparing(*, job: ReportJob, actor=WORKER) -> ReportJob | None:
         return _change(job, actor=actor, action=EventAction.PREPARING, status=JobStatus.PREPARING)
 
 
-def job_mark_running(*, job: ReportJob, call, response_id: str, provider_status: str, actor=WORKER) -> ReportJob | None:
-    """preparing → running, once the provider has accepted the request."""
+def job_mark_running(
+    *, job: ReportJob, call, response_id: str, provider_status: str, actor=WORKER, check_in: float | None = None
+) -> ReportJob | None:
+    """preparing → running, once the provider has accepted the request; the first check
+    `check_in` seconds later (POLL_FIRST_SECONDS by default)."""
     now = timezone.now()
     with transaction.atomic():
         job = _lock(job)
@@ -381,7 +404,7 @@ def job_mark_running(*, job: ReportJob, call, response_id: str, provider_status:
             provider_response_id=response_id,
             started_at=job.started_at or now,
             last_checked_at=now,
-            next_check_at=now + dt.timedelta(seconds=settings.POLL_FIRST_SECONDS),
+            next_check_at=now + dt.timedelta(seconds=settings.POLL_FIRST_SECONDS if check_in is None else check_in),
             details={"provider_response_id": response_id, "provider_status": provider_status, "attempt": job.current_attempt.number},
         )
 

@@ -17,12 +17,11 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from reportdesk.jsonlimits import text_problem
 
-from . import events, queue, services
-from .models import CallStatus, JobStatus, ProviderCall, ReportJob, WebhookDelivery
+from . import queue, services
+from .models import ProviderCall, WebhookDelivery
 from .providers.openai_webhooks import WebhookError, parse_webhook
 
 __all__ = ["WebhookError", "webhook_receive"]
@@ -66,17 +65,6 @@ def webhook_receive(*, payload: bytes, headers: Mapping[str, str]) -> str:
             WebhookDelivery.objects.filter(pk=delivery.pk).update(needs_match=True)
             queue.enqueue_on_commit(queue.enqueue_response_match, event.response_id)
             return "to_match"
-        # Only a response we are still following wakes its job: an event for an earlier
-        # step, or for a response that already failed and is waiting for its retry, does not
-        # cut a backoff short.
-        if call.status not in CallStatus.LIVE:
+        if not services.job_wake(call=call, details={"type": event.type, "response_id": event.response_id}):
             return "ignored"
-        job = call.job
-        woken = ReportJob.objects.filter(
-            pk=job.pk, status=JobStatus.RUNNING, provider_response_id=event.response_id
-        ).update(next_check_at=timezone.now())
-        if not woken:
-            return "ignored"
-        events.provider_notified(job=job, details={"type": event.type, "response_id": event.response_id})
-        services.job_advance_on_commit(job)
     return "woken"

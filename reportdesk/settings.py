@@ -298,7 +298,15 @@ PRICE_TABLE = {
 # reports that finish early are caught within seconds), at POLL_FAST_SECONDS itself, then
 # every POLL_MAX_SECONDS: 10 retrieves for a 2-minute response. Each check comes up to
 # POLL_JITTER of its interval late, so jobs started together spread out.
+# With PROVIDER_STREAM, responses are created as streams and the worker that started one
+# follows its events through its first POLL_FAST_SECONDS (jobs.worker.stream_watch): the
+# stream tells the moment it ends, and the checks of that minute are only a safety net,
+# every POLL_STREAMED_SECONDS (5 retrieves for a 2-minute response, the stream included).
+# A worker process follows at most STREAM_WATCH_LIMIT streams at once.
 POLL_FIRST_SECONDS = env.float("POLL_FIRST_SECONDS", default=6.7)
+POLL_STREAMED_SECONDS = env.float("POLL_STREAMED_SECONDS", default=20.0)
+PROVIDER_STREAM = env.bool("PROVIDER_STREAM", default=True)
+STREAM_WATCH_LIMIT = env.int("STREAM_WATCH_LIMIT", default=500)
 POLL_FAST_SECONDS = env.float("POLL_FAST_SECONDS", default=60.0)
 POLL_MAX_SECONDS = env.float("POLL_MAX_SECONDS", default=60.0)
 POLL_JITTER = env.float("POLL_JITTER", default=0.1)

@@ -20,7 +20,7 @@ _lock = threading.Lock()
 def _configuration() -> tuple:
     if settings.REPORT_PROVIDER == "local":
         return ("local", settings.LOCAL_PROVIDER_SECONDS, settings.LOCAL_PROVIDER_FAULT)
-    return ("openai", settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.OPENAI_TIMEOUT_SECONDS)
+    return ("openai", settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.OPENAI_TIMEOUT_SECONDS, settings.PROVIDER_STREAM)
 
 
 def _build(configuration: tuple) -> Provider:
@@ -30,8 +30,8 @@ def _build(configuration: tuple) -> Provider:
         return LocalProvider()
     from .openai_provider import OpenAIProvider
 
-    _, api_key, base_url, timeout = configuration
-    return OpenAIProvider(api_key=api_key, base_url=base_url, timeout=timeout)
+    _, api_key, base_url, timeout, stream = configuration
+    return OpenAIProvider(api_key=api_key, base_url=base_url, timeout=timeout, stream=stream)
 
 
 def get_provider() -> Provider:

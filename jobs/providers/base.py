@@ -120,6 +120,9 @@ class ResponseState:
     url_citations: tuple[dict, ...] = ()
     web_sources: tuple[str, ...] = ()
     raw: dict = field(default_factory=dict)
+    # A response created as a stream: the number of the last event read, from which its
+    # stream can be followed (None: it cannot be streamed).
+    stream_cursor: int | None = None
 
     @property
     def is_terminal(self) -> bool:

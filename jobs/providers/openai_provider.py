@@ -2,9 +2,14 @@
 
 The only module that sees SDK objects (openai_webhooks borrows the SDK's signature check and
 nothing else): calls go through the official `openai` SDK, results come back as
-`ResponseState`, failures as classified `ProviderError`s. Creates are never retried by the SDK
-(a retried POST can start a second background job; the worker owns retries); retrieve and
-cancel are idempotent and keep the SDK's default retries.
+`ResponseState`, failures as classified `ProviderError`s. Nothing is retried inside the SDK
+(a retried POST can start a second background job; the worker owns retries).
+
+With `stream=True` a create asks for the response as a stream and reads only its first event,
+which carries the response; the response runs on in the background once the stream is
+closed, and can be followed later from that event on (`ResponseStreams`, used by
+jobs.worker.stream_watch). An account that may not stream the model is answered 400 before
+anything starts: the provider then creates without streams from that moment.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import httpx
 import openai
 from django.conf import settings
 from openai.types.responses import Response
@@ -48,11 +54,16 @@ T = TypeVar("T")
 WEB_SEARCH_SOURCES = "web_search_call.action.sources"
 
 
+# The events that end a response's stream, and the status each one means. A cancelled response
+# has none: its stream just closes.
+_TERMINAL_EVENTS = {"response.completed": COMPLETED, "response.failed": FAILED, "response.incomplete": INCOMPLETE}
+
+
 class OpenAIProvider:
     name = "openai"
     polls_concurrently = True  # a retrieve is one HTTP call; the SDK client is thread-safe
 
-    def __init__(self, *, api_key: str, base_url: str | None = None, timeout: float = 60.0):
+    def __init__(self, *, api_key: str, base_url: str | None = None, timeout: float = 60.0, stream: bool = False):
         # No SDK retries at all: a retried create can start a second background response,
         # and a retried poll would hold a worker through Retry-After waits. The worker
         # owns retries, with backoff kept on the job.
@@ -63,6 +74,9 @@ class OpenAIProvider:
             max_retries=0,
         )
         self._create_client = self._client
+        self._api_key, self._base_url = api_key, base_url
+        # Are creates streams a worker can follow? Turned off for good by an account that may not.
+        self.streams = stream
 
     def create(self, request: ReportRequest) -> ResponseState:
         params: dict[str, Any] = {
@@ -98,7 +112,42 @@ class OpenAIProvider:
             params["max_tool_calls"] = request.max_tool_calls
         if request.tool_choice and request.tools:
             params["tool_choice"] = request.tool_choice
+        if self.streams:
+            try:
+                return self._create_streamed(params)
+            except ProviderError as exc:
+                if not _stream_refused(exc):
+                    raise
+                # Refused before anything started (a 400), so creating again starts one response.
+                logger.warning("OpenAI refused a streamed create (%s); creating without streams from now on", exc.message)
+                self.streams = False
         return response_state(_call(self._create_client.responses.create, **params))
+
+    def _create_streamed(self, params: dict[str, Any]) -> ResponseState:
+        """Create as a stream and read up to the first event that carries the response."""
+        events = _call(self._create_client.responses.create, **params, stream=True)
+        try:
+            for event in events:
+                if event.type == "error":
+                    # The request reached the provider: whether a response runs is unknown.
+                    raise ProviderError(
+                        f"OpenAI's stream reported an error: {getattr(event, 'message', '') or event.type}",
+                        transient=True, code="connection_error",
+                    )
+                response = getattr(event, "response", None)
+                if response is not None:
+                    return response_state(response, stream_cursor=event.sequence_number)
+        except openai.OpenAIError as exc:
+            raise provider_error(exc) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"OpenAI's stream broke: {exc}", transient=True, code="connection_error") from exc
+        finally:
+            events.close()
+        raise ProviderError("OpenAI's stream ended before the response was created.", transient=True, code="connection_error")
+
+    def stream_follower(self, *, timeout: float) -> ResponseStreams:
+        """A follower of this account's response streams, for the asyncio loop that builds it."""
+        return ResponseStreams(api_key=self._api_key, base_url=self._base_url, timeout=timeout)
 
     def delete(self, response_id: str) -> None:
         try:
@@ -133,6 +182,47 @@ class OpenAIProvider:
         return response_state(response)
 
 
+class ResponseStreams:
+    """Follows background responses through their event streams, many at once in one asyncio
+    event loop. Build it inside the loop that uses it: its HTTP pool belongs to that loop."""
+
+    def __init__(self, *, api_key: str, base_url: str | None, timeout: float):
+        # A stream may be silent for as long as the model thinks: the read timeout is the
+        # whole time a stream is followed.
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=openai.Timeout(timeout, connect=min(timeout, 10.0)), max_retries=0,
+        )
+
+    async def until_end(self, response_id: str, *, after: int) -> tuple[str, int]:
+        """Follow the response's events after number `after` until its stream ends. Returns
+        the terminal status (completed, failed, incomplete; "" when the stream closed without
+        one: cancelled, or cut) and the number of the last event read, to go on from."""
+        cursor = after
+        try:
+            stream = await self._client.responses.retrieve(response_id, stream=True, starting_after=after)
+            try:
+                async for event in stream:
+                    number = getattr(event, "sequence_number", None)
+                    cursor = number if isinstance(number, int) and number > cursor else cursor
+                    if status := _TERMINAL_EVENTS.get(event.type):
+                        return status, cursor
+            finally:
+                await stream.close()
+        except openai.OpenAIError as exc:
+            raise provider_error(exc) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"OpenAI's stream broke: {exc}", transient=True, code="connection_error") from exc
+        return "", cursor
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _stream_refused(error: ProviderError) -> bool:
+    """A 400 about streaming itself (an organization not verified to stream the model)."""
+    return error.status_code == 400 and "stream" in error.message.lower()
+
+
 def request_metadata(request: ReportRequest) -> dict[str, str]:
     """Our ids first, then the request's own metadata, within the API's limits."""
     pairs = {"job_id": request.job_id, "attempt": str(request.attempt), "step": request.step}
@@ -157,7 +247,7 @@ def _call(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 # --- SDK objects → contract ----------------------------------------------------------------------
 
 
-def response_state(response: Response) -> ResponseState:
+def response_state(response: Response, *, stream_cursor: int | None = None) -> ResponseState:
     error = response.error
     incomplete = response.incomplete_details
     return ResponseState(
@@ -184,6 +274,7 @@ def response_state(response: Response) -> ResponseState:
         url_citations=_url_citations(response),
         web_sources=_web_sources(response),
         raw=response.model_dump(mode="json", warnings=False),
+        stream_cursor=stream_cursor,
     )
 
 

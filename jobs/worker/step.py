@@ -69,12 +69,13 @@ from .lease import (
 from .prompt import PREVIOUS_RESPONSE_NOT_FOUND, build_request
 from .reconcile import call_reconcile, call_unconfirmed, create_ambiguous
 from .research import StepRefused, call_is_final, call_to_follow, next_step, research_startable
+from .stream_watch import stream_follow, stream_followable
 from .usage import call_usage_fields, job_usage_totals
 from .web_pages import web_pages_fetch
 
 log = logging.getLogger(__name__)
 
-def poll_delay(*, age: float) -> float:
+def poll_delay(*, age: float, watched: bool = False) -> float:
     """Seconds until the next check of a response `age` seconds old.
 
     The checks sit on a grid counted from the response's start: every POLL_FIRST_SECONDS
@@ -83,9 +84,12 @@ def poll_delay(*, age: float) -> float:
     delay from the last check, so lateness (a busy worker, the jitter) never adds up into
     extra checks: a 2-minute response costs 10 retrieves with the defaults. Each check comes
     up to POLL_JITTER of its interval late, never early; a point less than half a first
-    interval away (an early check, after a webhook) is skipped."""
+    interval away (an early check, after a webhook) is skipped. A response `watched` through
+    its stream (stream_watch) is checked every POLL_STREAMED_SECONDS in that first part
+    instead: the stream says when it ends, the checks are a safety net."""
     # Intervals of at least 0.1 s: a zero from the environment must not spin this loop.
-    first, slow = max(settings.POLL_FIRST_SECONDS, 0.1), max(settings.POLL_MAX_SECONDS, 0.1)
+    first = settings.POLL_STREAMED_SECONDS if watched else settings.POLL_FIRST_SECONDS
+    first, slow = max(first, 0.1), max(settings.POLL_MAX_SECONDS, 0.1)
     fast = settings.POLL_FAST_SECONDS
     point, gap = 0.0, first
     while point - age < min(gap, first) / 2:
@@ -346,30 +350,39 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         # again (job_advance records the error and backs off).
         call_unconfirmed(job=job, call=call, reason=f"{type(exc).__name__}: {exc}")
         raise
+    # Followed through its stream in this process? Then its first minute's checks are a safety net.
+    watched = stream_followable(provider=provider, state=state)
     recorded = ProviderCall.objects.filter(
         pk=call.pk, provider_response_id=None, status__in=[CallStatus.PENDING, CallStatus.UNCONFIRMED]
-    ).update(provider_response_id=state.id, status=state.status or QUEUED, model=state.model or request.model, error_message="")
+    ).update(
+        provider_response_id=state.id, status=state.status or QUEUED, model=state.model or request.model,
+        error_message="", watched=watched,
+    )
     if not recorded:
         # Our lease lapsed mid-create and another worker gave this call up (or matched it to
         # a response it found): this response is a duplicate.
         _duplicate_record(call=call, state=state, provider=provider)
         return
-    call.provider_response_id = state.id
+    call.provider_response_id, call.watched = state.id, watched
     if state.is_terminal:
         # Some answers are ready at once: keep what they said, as a poll would.
         _record_call_state(call=call, state=state)
+    first_check = poll_delay(age=0, watched=watched)
     if job.status == JobStatus.PREPARING:
-        moved = services.job_mark_running(job=job, call=call, response_id=state.id, provider_status=state.status)
+        moved = services.job_mark_running(
+            job=job, call=call, response_id=state.id, provider_status=state.status, check_in=first_check
+        )
         if moved:
             dispatcher_ensure()
     else:
         moved = ReportJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, current_attempt=attempt).update(
-            provider_response_id=state.id,
-            next_check_at=timezone.now() + dt.timedelta(seconds=settings.POLL_FIRST_SECONDS),
+            provider_response_id=state.id, next_check_at=timezone.now() + dt.timedelta(seconds=first_check),
         )
     if not moved:
         # Canceled or expired while the create was in flight: the product's cancel wins.
         response_cancel(response_id=state.id, provider=provider)
+    elif watched and not stream_follow(provider=provider, state=state):
+        log.info("response %s not followed by its stream (the watch filled up); checked on the grid", state.id)
 
 
 def _duplicate_record(*, call: ProviderCall, state: ResponseState, provider: Provider) -> None:
@@ -501,7 +514,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str, again: bool = F
             breaker_trip(error=exc)
             job_hold(job_id=job.pk, until=timezone.now() + dt.timedelta(seconds=settings.BREAKER_PROBE_SECONDS))
         elif exc.transient and not _past_runtime(job, attempt):
-            _schedule(job.pk, seconds=max(poll_delay(age=_response_age(call)), exc.retry_after or 0))
+            _schedule(job.pk, seconds=max(poll_delay(age=_response_age(call), watched=call.watched), exc.retry_after or 0))
         elif exc.transient:
             services.job_fail(job=job, failure_class=FailureClass.TIMEOUT, attempt=attempt,
                               message=f"The provider could not be reached within the template's limit of {job.template.max_runtime_minutes} minutes.")
@@ -517,7 +530,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str, again: bool = F
                 job=job, failure_class=FailureClass.TIMEOUT, attempt=attempt,
                 message=f"Still running after the template's limit of {job.template.max_runtime_minutes} minutes; canceled at the provider.",
             )
-        elif not _schedule_after_poll(job.pk, seconds=poll_delay(age=_response_age(call)), asked_at=asked_at, again=again):
+        elif not _schedule_after_poll(job.pk, seconds=poll_delay(age=_response_age(call), watched=call.watched), asked_at=asked_at, again=again):
             # A batch's answer was asked for before the webhook: this time, ask the provider itself.
             job_check(job=job, provider=getattr(provider, "direct", provider), token=token, again=True)
         return

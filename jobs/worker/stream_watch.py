@@ -1,0 +1,200 @@
+"""Following a young response's own event stream, so that one which ends in its first minute
+is stored within a second, without webhooks and without a poll every few seconds.
+
+The worker that created a response as a stream (PROVIDER_STREAM) hands it here. One asyncio
+loop per worker process, on a thread of its own, holds the streams, many at once, each an
+idle connection, through the response's first POLL_FAST_SECONDS. When a stream announces the
+end, the job is woken as a webhook wakes it (services.job_wake): due now, so the dispatcher
+hands it to a worker within a tick, which reads the response and stores it.
+
+A stream only says when to look: the result is still read by a retrieve, through the
+ordinary step. So a stream that breaks (followed again from its last event, a few times), a
+process that dies, or a watch that is full loses nothing: the job's checks go on, every
+POLL_STREAMED_SECONDS while a stream is meant to be followed (ProviderCall.watched), then on
+the usual grid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from .. import services
+from ..events import WORKER
+from ..models import ProviderCall
+from ..providers.base import Provider, ProviderError, ResponseState
+
+log = logging.getLogger(__name__)
+
+# A stream cut short (a dropped connection, a proxy's timeout) is followed again from its
+# last event this many times, a second or two apart.
+RESUMES = 3
+
+_enabled = False
+_watch: StreamWatch | None = None
+_lock = threading.Lock()
+
+
+class StreamWatch:
+    """The streams one process follows: an event loop on a daemon thread, at most `limit`
+    streams at once, and one thread that wakes the jobs (the database is not async here)."""
+
+    def __init__(self, provider: Provider, *, limit: int, window: float):
+        self.provider = provider
+        self._limit = limit
+        self._count = 0
+        self._closed = False
+        self._lock = threading.Lock()
+        self._tasks: set[asyncio.Task] = set()
+        self._wakes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-wake")
+        self._loop = asyncio.new_event_loop()
+        # The follower's HTTP pool belongs to the loop that first uses it: built on the loop's thread.
+        self._streams = None
+        self._window = window
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="stream-watch", daemon=True)
+        self._thread.start()
+        ready.wait()
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._streams = self.provider.stream_follower(timeout=self._window + 30)
+        ready.set()
+        try:
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._close())
+        finally:
+            self._loop.close()
+
+    @property
+    def following(self) -> int:
+        return self._count
+
+    def has_room(self) -> bool:
+        return not self._closed and self._count < self._limit
+
+    def follow(self, *, response_id: str, after: int, seconds: float) -> bool:
+        """Follow the response's events after number `after` for up to `seconds`; False when
+        the watch is full or stopped."""
+        with self._lock:
+            if self._closed or self._count >= self._limit:
+                return False
+            self._count += 1
+        deadline = time.monotonic() + seconds
+        self._loop.call_soon_threadsafe(self._start, response_id, after, deadline)
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            self._closed = True
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._wakes.shutdown(wait=True)
+
+    def _start(self, response_id: str, after: int, deadline: float) -> None:
+        task = self._loop.create_task(self._follow(response_id, after, deadline))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _follow(self, response_id: str, after: int, deadline: float) -> None:
+        try:
+            for resume in range(RESUMES + 1):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                try:
+                    status, after = await asyncio.wait_for(self._streams.until_end(response_id, after=after), timeout=left)
+                except TimeoutError:
+                    return  # its first minute is over: the checks on the grid go on
+                except ProviderError as exc:
+                    if not exc.transient:
+                        log.info("stream of %s not followed: %s", response_id, exc.message)
+                        return
+                    status = ""
+                if status:
+                    await self._loop.run_in_executor(self._wakes, _wake, response_id, status)
+                    return
+                # Closed without an end: cut short, or cancelled. Follow again a little later.
+                await asyncio.sleep(min(2.0**resume, max(0.0, deadline - time.monotonic())))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("following the stream of %s failed", response_id)
+        finally:
+            with self._lock:
+                self._count -= 1
+
+    async def _close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._streams.aclose()
+
+
+def _wake(response_id: str, status: str) -> None:
+    """On the wake thread: the job whose response this is becomes due now."""
+    close_old_connections()
+    try:
+        call = ProviderCall.objects.select_related("job").filter(provider_response_id=response_id).first()
+        if call is not None:
+            services.job_wake(
+                call=call, actor=WORKER, details={"type": f"response.{status}", "response_id": response_id, "via": "stream"}
+            )
+    except Exception:
+        log.exception("could not wake the job of %s", response_id)
+
+
+def stream_watch_enable() -> None:
+    """This process follows the streams of the responses it creates (a worker process)."""
+    global _enabled
+    _enabled = True
+
+
+def _watch_for(provider: Provider) -> StreamWatch | None:
+    """This process's watch for the provider, started on first use; None where nothing is followed."""
+    global _watch
+    provider = getattr(provider, "direct", provider)
+    if not _enabled or not getattr(provider, "streams", False):
+        return None
+    with _lock:
+        if _watch is not None and _watch.provider is not provider:
+            _watch.stop()  # the settings changed (a test's override): a watch for the new provider
+            _watch = None
+        if _watch is None:
+            _watch = StreamWatch(provider, limit=settings.STREAM_WATCH_LIMIT, window=settings.POLL_FAST_SECONDS)
+        return _watch
+
+
+def stream_followable(*, provider: Provider, state: ResponseState) -> bool:
+    """Will this process follow the new response's stream? (The checks of its first minute
+    are then only a safety net.)"""
+    if state.stream_cursor is None or state.is_terminal:
+        return False
+    watch = _watch_for(provider)
+    return watch is not None and watch.has_room()
+
+
+def stream_follow(*, provider: Provider, state: ResponseState) -> bool:
+    """Follow the new response's stream through its first POLL_FAST_SECONDS. Call it once
+    the job records the response: a stream that ended before would wake nothing."""
+    if state.stream_cursor is None or state.is_terminal:
+        return False
+    watch = _watch_for(provider)
+    return watch is not None and watch.follow(response_id=state.id, after=state.stream_cursor, seconds=settings.POLL_FAST_SECONDS)
+
+
+def stream_watch_stop() -> None:
+    """Stop this process's watch (tests; a worker that stops)."""
+    global _watch, _enabled
+    with _lock:
+        watch, _watch = _watch, None
+        _enabled = False
+    if watch is not None:
+        watch.stop()
