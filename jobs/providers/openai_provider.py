@@ -17,7 +17,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -193,26 +193,23 @@ class ResponseStreams:
             api_key=api_key, base_url=base_url, timeout=openai.Timeout(timeout, connect=min(timeout, 10.0)), max_retries=0,
         )
 
-    async def until_end(self, response_id: str, *, after: int) -> tuple[str, int]:
-        """Follow the response's events after number `after` until its stream ends. Returns
-        the terminal status (completed, failed, incomplete; "" when the stream closed without
-        one: cancelled, or cut) and the number of the last event read, to go on from."""
-        cursor = after
+    async def events(self, response_id: str, *, after: int) -> AsyncIterator[tuple[int, str]]:
+        """The response's events after number `after`, as (number, status): the terminal
+        status (completed, failed, incomplete) for the event that ends it, else "". The
+        stream of a cancelled response just closes; one cut short raises a transient
+        ProviderError (follow on from the last number read)."""
         try:
             stream = await self._client.responses.retrieve(response_id, stream=True, starting_after=after)
             try:
                 async for event in stream:
                     number = getattr(event, "sequence_number", None)
-                    cursor = number if isinstance(number, int) and number > cursor else cursor
-                    if status := _TERMINAL_EVENTS.get(event.type):
-                        return status, cursor
+                    yield (number if isinstance(number, int) else after), _TERMINAL_EVENTS.get(event.type, "")
             finally:
                 await stream.close()
         except openai.OpenAIError as exc:
             raise provider_error(exc) from exc
         except httpx.HTTPError as exc:
             raise ProviderError(f"OpenAI's stream broke: {exc}", transient=True, code="connection_error") from exc
-        return "", cursor
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -103,14 +103,24 @@ class StreamWatch:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _until_end(self, response_id: str, cursor: list[int]) -> str:
+        """Read the stream from event cursor[0] on, keeping cursor[0] at the last one read;
+        the status it ended with, or "" when it closed without an end."""
+        async for number, status in self._streams.events(response_id, after=cursor[0]):
+            cursor[0] = max(cursor[0], number)
+            if status:
+                return status
+        return ""
+
     async def _follow(self, response_id: str, after: int, deadline: float) -> None:
+        cursor = [after]
         try:
             for resume in range(RESUMES + 1):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
                 try:
-                    status, after = await asyncio.wait_for(self._streams.until_end(response_id, after=after), timeout=left)
+                    status = await asyncio.wait_for(self._until_end(response_id, cursor), timeout=left)
                 except TimeoutError:
                     return  # its first minute is over: the checks on the grid go on
                 except ProviderError as exc:

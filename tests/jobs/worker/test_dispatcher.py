@@ -58,13 +58,21 @@ class TestDispatcher:
         assert job.status == "queued" and job.lease_token == "someone"
 
     @staticmethod
-    def _checks(until: float, first: float = 6.7) -> list[float]:
+    def _checks(until: float, first: float = 6.7, watched: bool = False) -> list[float]:
         """The ages at which a response is checked, from its first check (at `first`) on."""
         age, checks = first, []
         while age < until:
             checks.append(round(age, 2))
-            age += step.poll_delay(age=age)
+            age += step.poll_delay(age=age, watched=watched)
         return checks + [round(age, 2)]
+
+    def test_a_response_followed_by_its_stream_is_checked_three_times_in_its_first_minute(self, settings):
+        settings.POLL_FIRST_SECONDS, settings.POLL_STREAMED_SECONDS, settings.POLL_FAST_SECONDS = 6.7, 20, 60
+        settings.POLL_MAX_SECONDS, settings.POLL_JITTER = 60, 0
+        first = step.poll_delay(age=0, watched=True)
+        assert first == 20
+        # 4 checks for a 2-minute response, and the stream itself: 5 retrieves, not 10.
+        assert self._checks(until=120, first=first, watched=True) == [20, 40, 60, 120]
 
     def test_a_response_is_checked_every_few_seconds_in_its_first_minute_then_every_minute(self, settings):
         settings.POLL_FIRST_SECONDS, settings.POLL_FAST_SECONDS, settings.POLL_MAX_SECONDS, settings.POLL_JITTER = 6.7, 60, 60, 0

@@ -1,0 +1,126 @@
+"""A young response followed through its own event stream: the job is woken the moment the
+response ends, with no webhook and no poll every few seconds; and whatever goes wrong with a
+stream, the checks on the grid still find the end. Real `openai` SDK, loopback fake, the
+watch's own threads (so the database is shared: transactional tests)."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from jobs.models import EventAction, JobEvent, JobStatus, ProviderCall, ReportJob
+from jobs.providers.openai_provider import OpenAIProvider
+from jobs.worker import step, stream_watch
+from tests.fakes.responses_api import RETRIEVE, Fault, Script
+from tests.workers import wait_for
+
+from .test_step import submit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def provider(openai_fake):
+    return OpenAIProvider(api_key="sk-test", base_url=openai_fake.base_url, timeout=5.0, stream=True)
+
+
+@pytest.fixture
+def watching(settings):
+    """This process follows streams, as a worker process does."""
+    settings.POLL_FIRST_SECONDS, settings.POLL_STREAMED_SECONDS, settings.POLL_JITTER = 6.7, 20, 0
+    stream_watch.stream_watch_enable()
+    yield
+    stream_watch.stream_watch_stop()
+
+
+def _start(workspace, requester, provider, topic="Battery recycling capacity"):
+    job = submit(workspace, requester, topic=topic)
+    step.job_advance(job_id=job.pk, provider=provider)
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    return job, ProviderCall.objects.get(job=job)
+
+
+def _streams(fake):
+    return [r for r in fake.requests_to(RETRIEVE) if "stream=true" in r.path]
+
+
+def _woken(job):
+    return ReportJob.objects.filter(pk=job.pk, next_check_at__lte=timezone.now()).exists()
+
+
+def _seconds_to_check(job) -> float:
+    job.refresh_from_db()
+    return (job.next_check_at - timezone.now()).total_seconds()
+
+
+def test_a_response_that_ends_in_its_first_minute_wakes_its_job_at_once(workspace, requester, openai_fake, provider, watching):
+    job, call = _start(workspace, requester, provider)
+    assert call.watched
+    assert 18 < _seconds_to_check(job) <= 20  # the first check is only a safety net
+    wait_for(lambda: openai_fake.open_streams == 1, timeout=5, message="the stream followed")
+
+    openai_fake.set_status(call.provider_response_id, "completed")
+
+    wait_for(lambda: _woken(job), timeout=5, message="the job woken by its stream")
+    notified = JobEvent.objects.get(job=job, action=EventAction.PROVIDER_NOTIFIED)
+    assert notified.actor_kind == "worker"
+    assert notified.details == {"type": "response.completed", "response_id": call.provider_response_id, "via": "stream"}
+    step.job_advance(job_id=job.pk, provider=provider)
+    job.refresh_from_db()
+    assert job.status == JobStatus.NEEDS_REVIEW
+    # One stream and one poll: the poll read the result the stream announced.
+    assert len(_streams(openai_fake)) == 1 and openai_fake.responses[call.provider_response_id].retrieves == 1
+
+
+def test_a_stream_cut_short_is_followed_again_from_its_last_event(workspace, requester, openai_fake, provider, watching):
+    openai_fake.inject(RETRIEVE, Fault.cut(after_events=1))
+    job, call = _start(workspace, requester, provider)
+
+    wait_for(lambda: len(_streams(openai_fake)) == 2 and openai_fake.open_streams == 1, timeout=5, message="a second stream")
+    openai_fake.set_status(call.provider_response_id, "completed")
+
+    wait_for(lambda: _woken(job), timeout=5, message="the job woken by its second stream")
+    first, second = _streams(openai_fake)
+    assert "starting_after=0" in first.path and "starting_after=1" in second.path  # from the last event read
+
+
+def test_the_end_of_a_response_the_job_no_longer_follows_wakes_nothing(workspace, requester, openai_fake, provider, watching):
+    job, call = _start(workspace, requester, provider)
+    wait_for(lambda: openai_fake.open_streams == 1, timeout=5, message="the stream followed")
+    ProviderCall.objects.filter(pk=call.pk).update(status="error")  # given up: a retry is due later
+    later = timezone.now() + dt.timedelta(minutes=5)
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=later)
+
+    openai_fake.set_status(call.provider_response_id, "completed")
+
+    wait_for(lambda: openai_fake.open_streams == 0, timeout=5, message="the stream ended")
+    job.refresh_from_db()
+    assert job.next_check_at == later
+    assert not JobEvent.objects.filter(job=job, action=EventAction.PROVIDER_NOTIFIED).exists()
+
+
+def test_a_full_watch_leaves_the_next_response_to_the_grid(workspace, requester, openai_fake, provider, watching, settings):
+    settings.STREAM_WATCH_LIMIT = 1
+    _, followed = _start(workspace, requester, provider)
+    job, call = _start(workspace, requester, provider, topic="Grid storage")
+
+    assert followed.watched and not call.watched
+    assert 6 < _seconds_to_check(job) <= 6.7
+    wait_for(lambda: openai_fake.open_streams == 1, timeout=5, message="the first stream")
+    assert len(_streams(openai_fake)) == 1
+
+
+def test_a_process_that_is_not_a_worker_follows_no_stream(workspace, requester, openai_fake, provider, settings):
+    settings.POLL_FIRST_SECONDS, settings.POLL_JITTER = 6.7, 0
+    job, call = _start(workspace, requester, provider)
+    assert not call.watched and 6 < _seconds_to_check(job) <= 6.7
+    assert _streams(openai_fake) == []
+
+
+def test_a_watch_window_over_stops_following(workspace, requester, openai_fake, provider, watching, settings):
+    settings.POLL_FAST_SECONDS = 1.0
+    _start(workspace, requester, provider)
+    wait_for(lambda: openai_fake.open_streams == 1, timeout=5, message="the stream followed")
+    wait_for(lambda: openai_fake.open_streams == 0, timeout=5, message="the stream closed after the window")
+    assert len(_streams(openai_fake)) == 1
