@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -131,7 +132,7 @@ class QueryCounter:
 
 def _serve_fake(latency: float, conn) -> None:
     sys.path.insert(0, str(ROOT))
-    from tests.fakes.responses_api import ResponsesAPIFake, Script
+    from tests.fakes.responses_api import RETRIEVE, ResponsesAPIFake, Script
 
     with ResponsesAPIFake(latency=latency) as fake:
         # By default a response stays in progress for longer than any run.
@@ -149,8 +150,10 @@ def _serve_fake(latency: float, conn) -> None:
             elif message[0] == "started":  # {response id: (wall-clock start, seconds until it completes)}
                 offset = time.time() - fake.clock()
                 conn.send({rid: (r.started + offset, r.script.step_seconds * 2) for rid, r in fake.responses.items()})
-            elif message[0] == "retrieves":
+            elif message[0] == "retrieves":  # {response id: polls (plain retrieves)}
                 conn.send({rid: r.retrieves for rid, r in fake.responses.items()})
+            elif message[0] == "streams":  # {response id: retrieves as a stream}
+                conn.send(Counter(r.response_id for r in fake.requests_to(RETRIEVE) if "stream=true" in r.path))
 
 
 class FakeProcess:
