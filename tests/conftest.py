@@ -73,6 +73,7 @@ def worker(transactional_db, tmp_path):
             "Q_WORKERS": "2",
             "LOCAL_PROVIDER_SECONDS": "2",
             "POLL_FIRST_SECONDS": "0.5",
+            "POLL_STREAMED_SECONDS": "0.5",  # tests that step scripted responses by their polls
             "POLL_MAX_SECONDS": "2",
             "TICK_INTERVAL": "0.2",
             "LOG_LEVEL": "INFO",

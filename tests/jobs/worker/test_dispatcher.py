@@ -217,6 +217,26 @@ def test_a_real_worker_takes_a_job_to_needs_review(worker):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+def test_a_real_worker_follows_a_young_responses_stream_and_stores_it_at_its_end(worker, openai_fake):
+    """No webhook, and the first check 30 s away: the worker process that created the
+    response follows its stream, whose end makes the job due and a worker stores the draft."""
+    openai_fake.script_next(Script(advance="time", step_seconds=1.5))  # queued, in progress, completed at 3 s
+    env = {"REPORT_PROVIDER": "openai", "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": openai_fake.base_url,
+           "POLL_STREAMED_SECONDS": "30", "POLL_FAST_SECONDS": "60"}
+    job = _submit()
+
+    process = worker(**env)
+    wait_for(lambda: _status(job) == "needs_review", timeout=25, message=lambda: f"needs_review ({job.status}); worker log:\n{process.log()}")
+
+    call = ProviderCall.objects.get(job=job)
+    assert call.watched and call.polls == 1  # the one poll the stream's end asked for
+    started = job.events.get(action="started").at
+    assert (job.finished_at - started).total_seconds() < 10
+    assert job.events.filter(action="provider_notified", details__via="stream").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_run_is_replaced_and_the_job_finishes_once(worker, openai_fake):
     """The worker process (and its children) is SIGKILLed while the job is running. A new
     worker finishes it: one provider create, one set of artifacts, one event per step."""
