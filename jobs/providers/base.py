@@ -146,8 +146,10 @@ class ProviderError(Exception):
         status_code: int | None = None,
         retry_after: float | None = None,
         failure_class: str = "provider_error",
+        param: str = "",
     ):
         super().__init__(message)
+        self.param = param  # the request parameter the provider named, if any
         self.message = message
         self.transient = transient
         self.code = code

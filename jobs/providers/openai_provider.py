@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
-import httpx
 import openai
 from django.conf import settings
 from openai.types.responses import Response
@@ -57,6 +57,11 @@ WEB_SEARCH_SOURCES = "web_search_call.action.sources"
 # The events that end a response's stream, and the status each one means. A cancelled response
 # has none: its stream just closes.
 _TERMINAL_EVENTS = {"response.completed": COMPLETED, "response.failed": FAILED, "response.incomplete": INCOMPLETE}
+# An event's number, read from its JSON without decoding it: a key inside a string value would
+# have its quotes escaped, so the first match is the event's own.
+_SEQUENCE_NUMBER = re.compile(r'"sequence_number"\s*:\s*(\d+)')
+# Error codes that refuse the request itself (the account or the key), whatever the request.
+_ACCOUNT_CODES = frozenset({"insufficient_quota", "invalid_api_key", "invalid_organization", "account_deactivated"})
 
 
 class OpenAIProvider:
@@ -127,20 +132,22 @@ class OpenAIProvider:
         """Create as a stream and read up to the first event that carries the response."""
         events = _call(self._create_client.responses.create, **params, stream=True)
         try:
+            if not events.response.headers.get("content-type", "").startswith("text/event-stream"):
+                # A compatible endpoint that ignores `stream` answers with the response itself.
+                events.response.read()
+                return response_state(Response.model_validate(events.response.json()))
             for event in events:
                 if event.type == "error":
-                    # The request reached the provider: whether a response runs is unknown.
-                    raise ProviderError(
-                        f"OpenAI's stream reported an error: {getattr(event, 'message', '') or event.type}",
-                        transient=True, code="connection_error",
-                    )
+                    raise stream_error(code=getattr(event, "code", None), message=getattr(event, "message", None))
                 response = getattr(event, "response", None)
                 if response is not None:
                     return response_state(response, stream_cursor=event.sequence_number)
-        except openai.OpenAIError as exc:
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:
             raise provider_error(exc) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"OpenAI's stream broke: {exc}", transient=True, code="connection_error") from exc
+        except openai.APIError as exc:
+            # An error event the SDK raises itself (the shape with its fields under `error`).
+            body = exc.body if isinstance(exc.body, dict) else {}
+            raise stream_error(code=exc.code or body.get("code"), message=exc.message) from exc
         finally:
             events.close()
         raise ProviderError("OpenAI's stream ended before the response was created.", transient=True, code="connection_error")
@@ -197,19 +204,26 @@ class ResponseStreams:
         """The response's events after number `after`, as (number, status): the terminal
         status (completed, failed, incomplete) for the event that ends it, else "". The
         stream of a cancelled response just closes; one cut short raises a transient
-        ProviderError (follow on from the last number read)."""
+        ProviderError (follow on from the last number read).
+
+        Read as raw lines: a response's stream carries every delta of its output, and only
+        the event's name and number matter here, so no event is decoded into a model."""
+        name = ""
         try:
-            stream = await self._client.responses.retrieve(response_id, stream=True, starting_after=after)
-            try:
-                async for event in stream:
-                    number = getattr(event, "sequence_number", None)
-                    yield (number if isinstance(number, int) else after), _TERMINAL_EVENTS.get(event.type, "")
-            finally:
-                await stream.close()
+            async with self._client.responses.with_streaming_response.retrieve(
+                response_id, stream=True, starting_after=after
+            ) as raw:
+                async for line in raw.iter_lines():
+                    if line.startswith("event:"):
+                        name = line[6:].strip()
+                    elif line.startswith("data:"):
+                        number = _SEQUENCE_NUMBER.search(line)
+                        yield (int(number[1]) if number else after), _TERMINAL_EVENTS.get(name, "")
+                        name = ""
         except openai.OpenAIError as exc:
             raise provider_error(exc) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"OpenAI's stream broke: {exc}", transient=True, code="connection_error") from exc
+        except Exception as exc:  # the transport broke mid-stream (the SDK does not wrap a raw read)
+            raise ProviderError(f"OpenAI's stream broke: {exc!r}", transient=True, code="connection_error") from exc
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -217,7 +231,23 @@ class ResponseStreams:
 
 def _stream_refused(error: ProviderError) -> bool:
     """A 400 about streaming itself (an organization not verified to stream the model)."""
-    return error.status_code == 400 and "stream" in error.message.lower()
+    return error.status_code == 400 and error.param == "stream"
+
+
+def stream_error(*, code: str | None, message: str | None) -> ProviderError:
+    """An `error` event in the stream of a create, before the event that carries the response.
+    Classified as an HTTP error with the same code would be, except that whether a response
+    started is unknown: what is not known to refuse the request as a whole is ambiguous (a
+    connection error, which the worker reconciles before it creates again)."""
+    code = str(code or "")
+    message = f"OpenAI's stream reported an error: {message or code or 'no detail'}"
+    if failure_class_for_code(code) == "policy_block":
+        return ProviderError(message, transient=False, code=code, failure_class="policy_block")
+    if code in _ACCOUNT_CODES:
+        return ProviderError(message, transient=False, code=code)
+    if code == "rate_limit_exceeded":
+        return ProviderError(message, transient=True, code=code, status_code=429)
+    return ProviderError(message, transient=True, code="connection_error")
 
 
 def request_metadata(request: ReportRequest) -> dict[str, str]:
@@ -372,6 +402,7 @@ def provider_error(exc: openai.OpenAIError) -> ProviderError:
         status_code=status,
         retry_after=_retry_after(exc.response.headers),
         failure_class=failure_class,
+        param=str(body.get("param") or getattr(exc, "param", None) or ""),
     )
 
 

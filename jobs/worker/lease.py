@@ -84,12 +84,14 @@ def job_lease_heartbeat(*, job_id: int, token: str):
         thread.join(timeout=5)
 
 
-def job_lease_release(*, job_id: int, token: str) -> None:
+def job_lease_release(*, job_id: int, token: str, since=None) -> None:
     """Give the job back. A job still in flight that nobody scheduled gets a check a minute
-    from now, so a step that ended early can never make the dispatcher spin on it."""
+    from now, so a step that ended early can never make the dispatcher spin on it. With
+    `since` (when the step began), a job made due during the step (its response's webhook or
+    stream announced the end) stays due."""
     now = timezone.now()
     ReportJob.objects.filter(
-        pk=job_id, lease_token=token, status__in=ACTIVE_STATUSES, next_check_at__lte=now
+        pk=job_id, lease_token=token, status__in=ACTIVE_STATUSES, next_check_at__lte=min(now, since or now)
     ).update(next_check_at=now + dt.timedelta(seconds=settings.POLL_MAX_SECONDS))
     ReportJob.objects.filter(pk=job_id, lease_token=token).update(lease_token="", lease_expires_at=None)
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import math
-import random
 
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from sources.models import SourceStatus
@@ -57,6 +56,7 @@ from ..providers.base import (
 from ..report_schema import MAX_RESEARCH_QUESTIONS
 from ..rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown, web_citations
 from ..selectors import attempt_search_urls
+from .cadence import poll_delay
 from .dispatcher import dispatcher_ensure
 from .lease import (
     job_lease_acquire,
@@ -69,37 +69,11 @@ from .lease import (
 from .prompt import PREVIOUS_RESPONSE_NOT_FOUND, build_request
 from .reconcile import call_reconcile, call_unconfirmed, create_ambiguous
 from .research import StepRefused, call_is_final, call_to_follow, next_step, research_startable
-from .stream_watch import stream_follow, stream_followable
+from .stream_watch import stream_follow, stream_followable, stream_unwatched
 from .usage import call_usage_fields, job_usage_totals
 from .web_pages import web_pages_fetch
 
 log = logging.getLogger(__name__)
-
-def poll_delay(*, age: float, watched: bool = False) -> float:
-    """Seconds until the next check of a response `age` seconds old.
-
-    The checks sit on a grid counted from the response's start: every POLL_FIRST_SECONDS
-    during its first POLL_FAST_SECONDS (a report that finishes early is caught within
-    seconds), at POLL_FAST_SECONDS itself, then every POLL_MAX_SECONDS. A grid rather than a
-    delay from the last check, so lateness (a busy worker, the jitter) never adds up into
-    extra checks: a 2-minute response costs 10 retrieves with the defaults. Each check comes
-    up to POLL_JITTER of its interval late, never early; a point less than half a first
-    interval away (an early check, after a webhook) is skipped. A response `watched` through
-    its stream (stream_watch) is checked every POLL_STREAMED_SECONDS in that first part
-    instead: the stream says when it ends, the checks are a safety net."""
-    # Intervals of at least 0.1 s: a zero from the environment must not spin this loop.
-    first = settings.POLL_STREAMED_SECONDS if watched else settings.POLL_FIRST_SECONDS
-    first, slow = max(first, 0.1), max(settings.POLL_MAX_SECONDS, 0.1)
-    fast = settings.POLL_FAST_SECONDS
-    point, gap = 0.0, first
-    while point - age < min(gap, first) / 2:
-        if point + first < fast:
-            point, gap = point + first, first
-        elif point < fast:
-            point, gap = fast, fast - point
-        else:
-            point, gap = fast + (math.floor((max(age, point) - fast) / slow) + 1) * slow, slow
-    return point - age + random.uniform(0, settings.POLL_JITTER * gap)
 
 
 def _response_age(call: ProviderCall) -> float:
@@ -145,6 +119,7 @@ def job_advance(
     recorded on the job and retried with backoff; the third on an attempt fails the job.
     `breakers`: the breaker rows a batch read once for all its steps (breaker_rows())."""
     token = lease_token or new_lease_token()
+    began = timezone.now()
     if not job_lease_acquire(job_id=job_id, token=token):
         return
     try:
@@ -171,7 +146,7 @@ def job_advance(
         _worker_error(job_id=job_id, token=token, error=exc)
         raise
     finally:
-        job_lease_release(job_id=job_id, token=token)
+        job_lease_release(job_id=job_id, token=token, since=began)
         structlog.contextvars.unbind_contextvars("job", "attempt")
 
 
@@ -375,14 +350,18 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         if moved:
             dispatcher_ensure()
     else:
+        # The next research question: a check no later than its first, and no later than one
+        # already due (the stream of another question may have ended meanwhile).
+        first_at = timezone.now() + dt.timedelta(seconds=first_check)
         moved = ReportJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, current_attempt=attempt).update(
-            provider_response_id=state.id, next_check_at=timezone.now() + dt.timedelta(seconds=first_check),
+            provider_response_id=state.id, next_check_at=Coalesce(Least(F("next_check_at"), Value(first_at)), Value(first_at)),
         )
     if not moved:
         # Canceled or expired while the create was in flight: the product's cancel wins.
         response_cancel(response_id=state.id, provider=provider)
     elif watched and not stream_follow(provider=provider, state=state):
-        log.info("response %s not followed by its stream (the watch filled up); checked on the grid", state.id)
+        # The watch filled up since it was asked: the checks of the first minute are the grid's.
+        stream_unwatched(response_id=state.id)
 
 
 def _duplicate_record(*, call: ProviderCall, state: ResponseState, provider: Provider) -> None:

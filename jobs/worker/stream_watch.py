@@ -17,18 +17,22 @@ the usual grid.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from .. import services
 from ..events import WORKER
-from ..models import ProviderCall
+from ..models import JobStatus, ProviderCall, ReportJob
 from ..providers.base import Provider, ProviderError, ResponseState
+from .cadence import poll_delay
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +68,17 @@ class StreamWatch:
 
     def _run(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
-        self._streams = self.provider.stream_follower(timeout=self._window + 30)
-        ready.set()
         try:
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._close())
+            self._streams = self.provider.stream_follower(timeout=self._window + 30)
+        except Exception:
+            log.exception("could not start following streams; responses are checked on the grid")
+            self._closed = True
+        finally:
+            ready.set()
+        try:
+            if not self._closed:
+                self._loop.run_forever()
+                self._loop.run_until_complete(self._close())
         finally:
             self._loop.close()
 
@@ -93,12 +103,19 @@ class StreamWatch:
     def stop(self, timeout: float = 5.0) -> None:
         with self._lock:
             self._closed = True
-        if self._loop.is_running():
+        try:
             self._loop.call_soon_threadsafe(self._loop.stop)
+        except RuntimeError:
+            pass  # the loop is closed already
         self._thread.join(timeout)
+        self._wakes.submit(connection.close)  # the wake thread's own connection
         self._wakes.shutdown(wait=True)
 
     def _start(self, response_id: str, after: int, deadline: float) -> None:
+        if self._closed:
+            with self._lock:
+                self._count -= 1
+            return
         task = self._loop.create_task(self._follow(response_id, after, deadline))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -106,22 +123,28 @@ class StreamWatch:
     async def _until_end(self, response_id: str, cursor: list[int]) -> str:
         """Read the stream from event cursor[0] on, keeping cursor[0] at the last one read;
         the status it ended with, or "" when it closed without an end."""
-        async for number, status in self._streams.events(response_id, after=cursor[0]):
-            cursor[0] = max(cursor[0], number)
-            if status:
-                return status
+        async with contextlib.aclosing(self._streams.events(response_id, after=cursor[0])) as events:
+            async for number, status in events:
+                cursor[0] = max(cursor[0], number)
+                if status:
+                    return status
         return ""
 
     async def _follow(self, response_id: str, after: int, deadline: float) -> None:
-        cursor = [after]
+        """Follow one stream to its end, or to the end of the window; wake the job at the end.
+        A stream given up before the window is over (refused, or cut once too often) hands
+        the response back to the grid's checks."""
+        cursor, given_up = [after], True
         try:
             for resume in range(RESUMES + 1):
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    given_up = False
                     return
                 try:
                     status = await asyncio.wait_for(self._until_end(response_id, cursor), timeout=left)
                 except TimeoutError:
+                    given_up = False
                     return  # its first minute is over: the checks on the grid go on
                 except ProviderError as exc:
                     if not exc.transient:
@@ -129,17 +152,21 @@ class StreamWatch:
                         return
                     status = ""
                 if status:
+                    given_up = False
                     await self._loop.run_in_executor(self._wakes, _wake, response_id, status)
                     return
                 # Closed without an end: cut short, or cancelled. Follow again a little later.
                 await asyncio.sleep(min(2.0**resume, max(0.0, deadline - time.monotonic())))
         except asyncio.CancelledError:
+            given_up = False  # the watch stops with its process: the checks go on as they are
             raise
         except Exception:
             log.exception("following the stream of %s failed", response_id)
         finally:
             with self._lock:
                 self._count -= 1
+            if given_up and not self._closed:
+                self._wakes.submit(_unwatch, response_id)
 
     async def _close(self) -> None:
         for task in list(self._tasks):
@@ -159,6 +186,33 @@ def _wake(response_id: str, status: str) -> None:
             )
     except Exception:
         log.exception("could not wake the job of %s", response_id)
+    finally:
+        close_old_connections()
+
+
+def _unwatch(response_id: str) -> None:
+    """On the wake thread: a stream given up early; the response goes back to the grid."""
+    close_old_connections()
+    try:
+        stream_unwatched(response_id=response_id)
+    except Exception:
+        log.exception("could not hand %s back to the grid", response_id)
+    finally:
+        close_old_connections()
+
+
+def stream_unwatched(*, response_id: str) -> None:
+    """The response is not (or no longer) followed by its stream: its first minute's checks
+    are the grid's again, the next one no later than the grid's next point."""
+    call = ProviderCall.objects.filter(provider_response_id=response_id, watched=True).first()
+    if call is None:
+        return
+    ProviderCall.objects.filter(pk=call.pk).update(watched=False)
+    age = (timezone.now() - call.created_at).total_seconds()
+    sooner = timezone.now() + dt.timedelta(seconds=poll_delay(age=age))
+    ReportJob.objects.filter(
+        pk=call.job_id, status=JobStatus.RUNNING, current_attempt_id=call.attempt_id, next_check_at__gt=sooner
+    ).update(next_check_at=sooner)
 
 
 def stream_watch_enable() -> None:

@@ -97,6 +97,29 @@ def test_an_event_for_a_response_that_already_failed_does_not_cut_its_retry_wait
     assert running_call.job.next_check_at > timezone.now()
 
 
+def test_a_question_running_beside_the_latest_one_wakes_its_job(client, secret, running_call):
+    """Multi-step research runs questions side by side: the job's provider_response_id is the
+    latest one created, yet the end of any of them is news for the job."""
+    ProviderCallFactory(attempt=running_call.attempt, job=running_call.job, provider_response_id="resp_later", step="research-2")
+    ReportJob.objects.filter(pk=running_call.job_id).update(provider_response_id="resp_later")
+    body, headers = webhook_delivery("resp_abc123", "response.completed", secret=secret)
+    assert post(client, body, headers).json() == {"status": "woken"}
+
+
+def test_an_event_for_an_earlier_attempt_or_an_orphan_wakes_nothing(client, secret, running_call):
+    from jobs.models import ProviderCall
+
+    ProviderCall.objects.filter(pk=running_call.pk).update(orphan=True)
+    body, headers = webhook_delivery("resp_abc123", "response.completed", secret=secret)
+    assert post(client, body, headers).json() == {"status": "ignored"}
+    earlier = ProviderCallFactory(job=running_call.job, provider_response_id="resp_earlier")  # an attempt of its own
+    assert earlier.attempt_id != running_call.job.current_attempt_id
+    body, headers = webhook_delivery("resp_earlier", "response.completed", secret=secret)
+    assert post(client, body, headers).json() == {"status": "ignored"}
+    running_call.job.refresh_from_db()
+    assert running_call.job.next_check_at > timezone.now()
+
+
 def test_the_same_event_under_a_new_delivery_id_wakes_the_job_once(client, secret, running_call):
     body, headers = webhook_delivery("resp_abc123", "response.completed", secret=secret)
     assert post(client, body, headers).json() == {"status": "woken"}

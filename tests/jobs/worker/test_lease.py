@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import ReportJob
-from jobs.worker.lease import job_lease_acquire, job_lease_heartbeat
+from jobs.worker.lease import job_lease_acquire, job_lease_heartbeat, job_lease_release
 from tests.factories import ReportJobFactory
 
 
@@ -36,3 +36,27 @@ def test_a_lease_taken_over_is_not_renewed(settings):
         ReportJob.objects.filter(pk=job.pk).update(lease_token="theirs")
         time.sleep(0.3)
     assert ReportJob.objects.get(pk=job.pk).lease_token == "theirs"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("woken_during_the_step", [True, False])
+def test_a_job_made_due_during_the_step_stays_due_when_the_lease_is_given_back(settings, woken_during_the_step):
+    """A webhook or a stream that announces the end while the step still holds the job makes
+    it due: giving the lease back keeps it so. A job left due from before the step (nobody
+    scheduled it) is pushed a minute on, so the dispatcher cannot spin on it."""
+    settings.POLL_MAX_SECONDS = 60
+    job = ReportJobFactory(status="running")
+    began = timezone.now()
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=began - dt.timedelta(seconds=5))
+    assert job_lease_acquire(job_id=job.pk, token="mine")
+    if woken_during_the_step:
+        ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+
+    job_lease_release(job_id=job.pk, token="mine", since=began)
+
+    job.refresh_from_db()
+    assert job.lease_token == ""
+    if woken_during_the_step:
+        assert job.next_check_at <= timezone.now()
+    else:
+        assert job.next_check_at > timezone.now() + dt.timedelta(seconds=55)

@@ -57,7 +57,7 @@ def _seconds_to_check(job) -> float:
 def test_a_response_that_ends_in_its_first_minute_wakes_its_job_at_once(workspace, requester, openai_fake, provider, watching):
     job, call = _start(workspace, requester, provider)
     assert call.watched
-    assert 18 < _seconds_to_check(job) <= 20  # the first check is only a safety net
+    assert 15 < _seconds_to_check(job) <= 20  # the first check is only a safety net
     wait_for(lambda: openai_fake.open_streams == 1, timeout=5, message="the stream followed")
 
     openai_fake.set_status(call.provider_response_id, "completed")
@@ -94,7 +94,8 @@ def test_the_end_of_a_response_the_job_no_longer_follows_wakes_nothing(workspace
 
     openai_fake.set_status(call.provider_response_id, "completed")
 
-    wait_for(lambda: openai_fake.open_streams == 0, timeout=5, message="the stream ended")
+    watch = stream_watch._watch_for(provider)
+    wait_for(lambda: watch.following == 0, timeout=5, message="the stream followed to its end")  # after its wake, if any
     job.refresh_from_db()
     assert job.next_check_at == later
     assert not JobEvent.objects.filter(job=job, action=EventAction.PROVIDER_NOTIFIED).exists()
@@ -106,7 +107,7 @@ def test_a_full_watch_leaves_the_next_response_to_the_grid(workspace, requester,
     job, call = _start(workspace, requester, provider, topic="Grid storage")
 
     assert followed.watched and not call.watched
-    assert 6 < _seconds_to_check(job) <= 6.7
+    assert 4 < _seconds_to_check(job) <= 6.7
     wait_for(lambda: openai_fake.open_streams == 1, timeout=5, message="the first stream")
     assert len(_streams(openai_fake)) == 1
 
@@ -114,7 +115,7 @@ def test_a_full_watch_leaves_the_next_response_to_the_grid(workspace, requester,
 def test_a_process_that_is_not_a_worker_follows_no_stream(workspace, requester, openai_fake, provider, settings):
     settings.POLL_FIRST_SECONDS, settings.POLL_JITTER = 6.7, 0
     job, call = _start(workspace, requester, provider)
-    assert not call.watched and 6 < _seconds_to_check(job) <= 6.7
+    assert not call.watched and 4 < _seconds_to_check(job) <= 6.7
     assert _streams(openai_fake) == []
 
 
@@ -123,4 +124,14 @@ def test_a_watch_window_over_stops_following(workspace, requester, openai_fake, 
     _start(workspace, requester, provider)
     wait_for(lambda: openai_fake.open_streams == 1, timeout=5, message="the stream followed")
     wait_for(lambda: openai_fake.open_streams == 0, timeout=5, message="the stream closed after the window")
+    assert len(_streams(openai_fake)) == 1
+
+
+def test_a_stream_refused_for_good_hands_the_response_back_to_the_grid(workspace, requester, openai_fake, provider, watching):
+    openai_fake.inject(RETRIEVE, Fault.http(404, "Response not found.", code="not_found"))
+    job, call = _start(workspace, requester, provider)
+    assert call.watched
+
+    wait_for(lambda: not ProviderCall.objects.get(pk=call.pk).watched, timeout=5, message="the call no longer watched")
+    assert _seconds_to_check(job) <= 6.7  # the grid's first point, not the stream's safety net
     assert len(_streams(openai_fake)) == 1
