@@ -24,7 +24,8 @@ How a test drives it:
 - **Faults** (`Fault`) are queued per endpoint with `fake.inject(endpoint, fault, times=n)` and
   consumed one per request to that endpoint: HTTP errors (429 with Retry-After, insufficient
   quota, 500, 401, 400, any status), a delay longer than the client's timeout, a dropped
-  connection, a stream cut after some events. `fake.latency` seconds are added to every request.
+  connection, a stream cut after some events, a stream whose only event is an `error` event
+  (`Fault.error_event`). `fake.latency` seconds are added to every request.
   Mind the SDK's own retries: a client with the default `max_retries=2` retries retrieve/cancel
   on 429/5xx/timeouts and honours `Retry-After`, so inject `times=3` to make such a call fail for
   good.
@@ -44,7 +45,9 @@ replays a streamed response's events after sequence number N, then follows it li
 created with `stream: true` keeps an append-only event log (`fake.events_of(id)`): `response.created`
 (sequence_number 0), then one event per status the response is seen to enter (`response.queued`,
 `response.in_progress`, and the terminal `response.completed` / `response.failed` /
-`response.incomplete`); a cancelled response has no event, its streams just end. A stream closes the
+`response.incomplete`); a cancelled response has no event, its streams just end. A script with
+`text_deltas=k` also logs k `response.output_text.delta` events after `response.in_progress`
+(before the terminal event in any case), numbered in the same sequence. A stream closes the
 connection after the terminal event, on cancel or delete, or when the client hangs up. Each event
 is an `event: <type>` line, a `data: <json>` line and a blank line, in a chunked body, so a stream
 cut by `Fault.cut(after_events=k)` ends without the closing chunk: the client sees a broken transfer.
@@ -660,10 +663,16 @@ class Script:
     url_citations: tuple[tuple[str, str], ...] = ()
     omit_status: bool = False  # drop the `status` key (it is optional in the schema)
     omit_usage: bool = False  # drop `usage` even when terminal
+    # Streamed responses only: this many `response.output_text.delta` events, logged right after
+    # `response.in_progress` (before the terminal event if the response skips in_progress), their
+    # deltas consecutive pieces of the answer's text. Bodies and plain retrieves are unchanged.
+    text_deltas: int = 0
 
     def __post_init__(self) -> None:
         if not self.statuses or any(s not in ACTIVE | TERMINAL for s in self.statuses):
             raise ValueError(f"Unknown statuses in {self.statuses!r}")
+        if self.text_deltas < 0:
+            raise ValueError("text_deltas must be 0 or more")
         if self.advance not in ("retrieve", "time"):
             raise ValueError(f"advance must be 'retrieve' or 'time', not {self.advance!r}")
         if self.cancel_result not in (CANCEL_HONOURED, CANCEL_LOSES_RACE, CANCEL_REVERTED):
@@ -690,6 +699,20 @@ _HTTP = "http"
 _DELAY = "delay"
 _DROP = "drop"
 _CUT = "cut"
+_ERROR_EVENT = "error_event"
+
+# The `error.type` of a nested stream error (`Fault.error_event(nested=True)`) by its code, as the
+# API types the same codes in its HTTP errors (and as they have been seen in stream errors);
+# other codes are taken for request errors.
+_ERROR_TYPES = {
+    "server_error": "server_error",
+    "internal_error": "server_error",
+    "service_unavailable": "service_unavailable_error",
+    "server_is_overloaded": "service_unavailable_error",
+    "rate_limit_exceeded": "requests",  # as `Fault.rate_limit`'s 429 (the API also says "tokens")
+    "too_many_requests": "too_many_requests",
+    "insufficient_quota": "insufficient_quota",
+}
 
 
 @dataclass(frozen=True)
@@ -703,6 +726,7 @@ class Fault:
     seconds: float = 0.0
     processed: bool = False
     events: int = 0
+    nested: bool = False
 
     @classmethod
     def http(
@@ -780,6 +804,46 @@ class Fault:
             raise ValueError("after_events must be 0 or more")
         return cls(kind=_CUT, events=after_events)
 
+    @classmethod
+    def error_event(
+        cls,
+        *,
+        code: str = "server_error",
+        message: str = "The server had an error while processing your request.",
+        nested: bool = False,
+    ) -> Fault:
+        """A stream that fails: `200 text/event-stream` whose only event is an `error` event, then
+        the stream's proper end (its final chunk).
+
+        The event is the document's `ResponseErrorEvent`, `{"type": "error", "code", "message",
+        "param": null, "sequence_number"}`; with `nested`, the shape the live API has been seen to
+        send instead (off the document, so not checked against it): `{"type": "error", "error":
+        {"type", "code", "message", "param": null}, "sequence_number"}`, its `error.type` derived
+        from the code (`server_error`, `requests` for `rate_limit_exceeded`, `insufficient_quota`,
+        …, else `invalid_request_error`).
+
+        A streamed create fails before a response starts: none is created, the event's
+        sequence_number is 0. A streaming retrieve leaves the response alone: the event's number is
+        the one after `starting_after` (0 without it), and it is not added to the event log. A
+        request refused anyway (an invalid body, an unknown id) gets its usual error, and a request
+        that is not answered with a stream is answered as usual; either way the fault is used up.
+        """
+        kind = _ERROR_TYPES.get(code, "invalid_request_error")
+        error = {"type": kind, "code": code, "message": message, "param": None}
+        return cls(kind=_ERROR_EVENT, error=error, nested=nested)
+
+    def _stream_event(self, sequence_number: int) -> dict:
+        """The `error` event of an `error_event` fault, numbered `sequence_number`."""
+        if self.nested:
+            return {"type": "error", "error": dict(self.error), "sequence_number": sequence_number}
+        return {
+            "type": "error",
+            "code": self.error["code"],
+            "message": self.error["message"],
+            "param": None,
+            "sequence_number": sequence_number,
+        }
+
 
 # --- State ----------------------------------------------------------------------------------------
 
@@ -815,6 +879,7 @@ class FakeResponse:
     events: list[dict] = field(default_factory=list, repr=False)
     _logged_step: int = field(default=-1, repr=False)  # the last step of the script the log passed
     _logged_status: str | None = field(default=None, repr=False)  # of the last status event, or cancelled
+    _logged_deltas: bool = field(default=False, repr=False)  # the script's text deltas are in the log
 
     @property
     def streamed(self) -> bool:
@@ -845,7 +910,9 @@ class FakeResponse:
         nobody looked in between (two retrieves, or several time steps, between two polls of a
         stream), so a stream never skips one. A forced status (`set_status`, cancel) is logged as
         it is; the fake looks just before forcing one, so the script's steps up to then are in.
-        Once the log is final (a terminal event, or a cancel) nothing more is added.
+        The script's `text_deltas` follow `response.in_progress`, or precede the terminal event
+        when the response never showed in_progress. Once the log is final (a terminal event, or a
+        cancel) nothing more is added.
         """
         if not self.streamed or self.stream_ended:
             return []
@@ -862,8 +929,12 @@ class FakeResponse:
             if status == self._logged_status:
                 continue  # one event per status entered, not per step
             self._logged_status = status
+            if status in STATUS_EVENTS and status in TERMINAL:
+                self._log_deltas(status)  # the text came before the end, in_progress seen or not
             if status in STATUS_EVENTS:
                 self._log(STATUS_EVENTS[status], status)
+            if status == IN_PROGRESS:
+                self._log_deltas(None)
             if status in TERMINAL:
                 break
         return self.events[start:]
@@ -871,6 +942,37 @@ class FakeResponse:
     def _log(self, kind: str, status: str) -> None:
         """Append an event carrying the whole response in `status`, numbered after the last."""
         self.events.append({"type": kind, "response": self._body(status), "sequence_number": len(self.events)})
+
+    def _log_deltas(self, final: str | None) -> None:
+        """Append the script's `response.output_text.delta` events, once: consecutive pieces of
+        the answer's text, which they concatenate to: the halved text of an incomplete response
+        when `final` (None: the script's last status) is incomplete, else the whole text. Nothing
+        when the output has no text (a refusal, or only function calls)."""
+        if self._logged_deltas or not self.script.text_deltas:
+            return
+        self._logged_deltas = True
+        if final is None:
+            final = self.script.statuses[-1]
+        items = self._output_items(INCOMPLETE if final == INCOMPLETE else COMPLETED)
+        for index, item in enumerate(items):
+            if item["type"] == "message" and item["content"][0]["type"] == "output_text":
+                text, output_index = item["content"][0]["text"], index
+                break
+        else:
+            return
+        count = self.script.text_deltas
+        for n in range(count):
+            self.events.append(
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": self.message_id,
+                    "output_index": output_index,
+                    "content_index": 0,
+                    "delta": text[n * len(text) // count : (n + 1) * len(text) // count],
+                    "sequence_number": len(self.events),
+                    "logprobs": [],
+                }
+            )
 
     def output_text(self) -> str:
         text = self.script.output_text
@@ -1039,11 +1141,14 @@ class FakeResponse:
 @dataclass(frozen=True)
 class _StreamPlan:
     """What a stream writes: the events of `response_id` after sequence number `after`, then live
-    ones; with `cut_after`, that many events and then a broken connection (`Fault.cut`)."""
+    ones; with `cut_after`, that many events and then a broken connection (`Fault.cut`); with
+    `error`, only that fault's `error` event, numbered after `after` (`Fault.error_event`; no
+    response at all for a create)."""
 
-    response_id: str
+    response_id: str | None
     after: int = -1
     cut_after: int | None = None
+    error: Fault | None = None
 
 
 @dataclass(frozen=True)
@@ -1225,6 +1330,7 @@ class ResponsesAPIFake:
         """Record, wait, apply a fault or process. None means: drop the connection."""
         endpoint, response_id = _endpoint(method, path)
         body = _parse(raw)
+        query = parse_qs(urlsplit(path).query)
         problem = _problem(body) if endpoint == CREATE else None
         with self._lock:
             self._requests.append(RecordedRequest(method, path, endpoint, headers, body, response_id))
@@ -1239,8 +1345,14 @@ class ResponsesAPIFake:
             return None
         if problem:
             reply = _error(400, problem.message, code=problem.code, param=problem.param)
+        elif fault and fault.kind == _ERROR_EVENT and endpoint == CREATE and body.get("stream") is True:
+            with self._lock:
+                refused = self._chain_problem(body)  # refused as usual, before any stream
+            reply = refused or _Reply(200, None, stream=_StreamPlan(None, error=fault))
         else:
-            reply = self._process(endpoint, response_id, body, parse_qs(urlsplit(path).query))
+            reply = self._process(endpoint, response_id, body, query)
+        if fault and fault.kind == _ERROR_EVENT and endpoint == RETRIEVE and reply.stream is not None:
+            reply = replace(reply, stream=replace(reply.stream, error=fault))
         if fault and fault.kind == _DROP:
             return None
         if fault and fault.kind == _DELAY:
@@ -1306,13 +1418,21 @@ class ResponsesAPIFake:
         each new one as the response enters a status, looking every STREAM_POLL_SECONDS.
 
         True when it ended as the API ends a stream (the log is final: a terminal event was
-        written, or the response was cancelled; or the response was deleted), so the caller
-        ends the body properly; False when it broke off: a cut, the client hung up, or the fake
-        is stopping. A failed `write` raises OSError to the caller.
+        written, or the response was cancelled; or the response was deleted; or the plan's one
+        `error` event was written), so the caller ends the body properly; False when it broke
+        off: a cut, the client hung up, or the fake is stopping. A failed `write` raises OSError
+        to the caller.
         """
         with self._lock:
             self._open_streams += 1
         try:
+            if plan.error is not None:
+                event = plan.error._stream_event(plan.after + 1)
+                if not plan.error.nested:  # the nested shape is knowingly off the document
+                    with self._lock:
+                        self.validation_errors.extend(validate_stream_event(event))
+                write(event)
+                return True
             cursor, written = plan.after, 0
             if plan.cut_after == 0:
                 return False

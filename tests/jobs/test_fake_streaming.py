@@ -347,3 +347,182 @@ def test_the_async_client_resumes_a_stream(fake, client):
             return [(event.type, event.sequence_number) async for event in stream]
 
     assert asyncio.run(resume()) == [(IN_PROGRESS, 2), (COMPLETED, 3)]
+
+
+# --- Error events (`Fault.error_event`) ---------------------------------------------------------
+
+RATE_LIMITED = "Rate limit reached for gpt-5 on tokens per min (TPM). Please try again in 6s."
+DELTA = "response.output_text.delta"
+
+
+def test_a_flat_error_event_on_a_streamed_create_is_yielded_and_the_stream_ends(fake, client):
+    fake.inject(CREATE, Fault.error_event(code="rate_limit_exceeded", message=RATE_LIMITED))
+
+    stream = create_streamed(client, fake)
+    events = list(stream)  # the SDK yields the documented shape as an event; it raises nothing
+
+    assert stream.response.status_code == 200
+    assert stream.response.headers["content-type"] == "text/event-stream"
+    assert len(events) == 1
+    event = events[0]
+    assert isinstance(event, openai.types.responses.ResponseErrorEvent)
+    assert (event.type, event.code, event.message, event.param, event.sequence_number) == (
+        "error", "rate_limit_exceeded", RATE_LIMITED, None, 0,
+    )
+    assert fake.responses == {}
+    assert fake.count(CREATE) == 1
+
+
+def test_a_nested_error_event_on_a_streamed_create_raises_a_bare_api_error(fake, client):
+    fake.inject(CREATE, Fault.error_event(code="rate_limit_exceeded", message=RATE_LIMITED, nested=True))
+
+    stream = create_streamed(client, fake)  # the create itself returns the stream: 200
+    with pytest.raises(openai.APIError) as raised:
+        next(stream)
+
+    error = raised.value
+    # Not RateLimitError nor any APIStatusError: no status_code, no response; the class alone
+    # does not tell a rate limit from a server error, `.code` and `.type` do.
+    assert type(error) is openai.APIError
+    assert not hasattr(error, "status_code")
+    assert (error.code, error.type, error.param, error.message, str(error)) == (
+        "rate_limit_exceeded", "requests", None, RATE_LIMITED, RATE_LIMITED,
+    )
+    assert error.body == {"type": "requests", "code": "rate_limit_exceeded", "message": RATE_LIMITED, "param": None}
+    assert error.request.method == "POST"
+    assert stream.response.status_code == 200
+    assert fake.responses == {}
+    assert fake.validation_errors == []  # the nested shape is off the document knowingly
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_the_error_stream_on_the_wire(fake, nested):
+    fake.inject(CREATE, Fault.error_event(nested=nested))
+
+    reply = httpx.post(f"{fake.base_url}/responses", json={"model": "gpt-5", "input": INPUT, "stream": True})
+
+    assert reply.status_code == 200  # reading the body whole: the stream ended with its last chunk
+    assert reply.headers["content-type"] == "text/event-stream"
+    assert reply.headers["transfer-encoding"] == "chunked"
+    message = "The server had an error while processing your request."
+    if nested:
+        data = {"type": "error", "error": {"type": "server_error", "code": "server_error", "message": message, "param": None}}
+    else:
+        data = {"type": "error", "code": "server_error", "message": message, "param": None}
+    data["sequence_number"] = 0
+    assert reply.text == f"event: error\ndata: {json.dumps(data)}\n\n"
+    assert bool(validate_stream_event(data)) is nested  # only the flat shape is the document's
+
+
+@pytest.mark.parametrize(("code", "kind"), [
+    ("server_error", "server_error"),
+    ("rate_limit_exceeded", "requests"),
+    ("insufficient_quota", "insufficient_quota"),
+    ("context_length_exceeded", "invalid_request_error"),
+])
+def test_a_nested_error_event_is_typed_by_its_code(fake, client, code, kind):
+    fake.inject(CREATE, Fault.error_event(code=code, message="No.", nested=True))
+
+    with pytest.raises(openai.APIError) as raised:
+        list(create_streamed(client, fake))
+
+    assert type(raised.value) is openai.APIError
+    assert (raised.value.code, raised.value.type, raised.value.message) == (code, kind, "No.")
+
+
+def test_a_streaming_retrieve_with_an_error_event_leaves_the_response_running(fake, client):
+    response_id = started(client, fake, Script(advance="time", step_seconds=0.3))
+    fake.inject(RETRIEVE, Fault.error_event(), times=2)
+
+    resumed = list(client.responses.retrieve(response_id, stream=True, starting_after=1))
+    from_start = list(client.responses.retrieve(response_id, stream=True))
+
+    assert [(e.type, e.code, e.sequence_number) for e in resumed] == [("error", "server_error", 2)]
+    assert [(e.type, e.sequence_number) for e in from_start] == [("error", 0)]
+    rest = list(client.responses.retrieve(response_id, stream=True, starting_after=1))
+    assert [(e.type, e.sequence_number) for e in rest] == [(IN_PROGRESS, 2), (COMPLETED, 3)]
+    assert [e["type"] for e in fake.events_of(response_id)] == [CREATED, QUEUED, IN_PROGRESS, COMPLETED]
+    assert fake.open_streams == 0
+
+
+def test_requests_not_answered_with_a_stream_use_the_error_event_up_as_usual(fake, client):
+    fake.inject(CREATE, Fault.error_event())
+    fake.inject(RETRIEVE, Fault.error_event(), times=2)
+
+    created = client.responses.create(model="gpt-5", input=INPUT, background=True)
+    polled = client.responses.retrieve(created.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve("resp_unknown", stream=True)
+    streamed = [e.type for e in create_streamed(client, fake, Script(statuses=("completed",)))]
+
+    assert created.status == "queued" and polled.status == "in_progress"
+    assert streamed == [CREATED, COMPLETED]
+    assert len(fake.responses) == 2
+
+
+# --- Text deltas (`Script(text_deltas=k)`) -------------------------------------------------------
+
+
+def test_text_deltas_follow_in_progress_and_replay_from_the_middle(fake, client):
+    events = list(create_streamed(client, fake, Script(advance="time", step_seconds=0.2, text_deltas=5)))
+
+    assert [(e.type, e.sequence_number) for e in events] == [
+        (CREATED, 0), (QUEUED, 1), (IN_PROGRESS, 2),
+        (DELTA, 3), (DELTA, 4), (DELTA, 5), (DELTA, 6), (DELTA, 7),
+        (COMPLETED, 8),
+    ]
+    final = events[-1].response
+    deltas = events[3:8]
+    assert all(isinstance(e, openai.types.responses.ResponseTextDeltaEvent) for e in deltas)
+    assert {(e.item_id, e.output_index, e.content_index) for e in deltas} == {(final.output[0].id, 0, 0)}
+    assert all(e.logprobs == [] and e.delta for e in deltas)
+    assert "".join(e.delta for e in deltas) == final.output_text
+    logged = fake.events_of(final.id)
+    assert [validate_stream_event(e) for e in logged] == [[]] * 9
+
+    rest = list(client.responses.retrieve(final.id, stream=True, starting_after=4))
+
+    assert [(e.type, e.sequence_number) for e in rest] == [(DELTA, 5), (DELTA, 6), (DELTA, 7), (COMPLETED, 8)]
+    assert [e.delta for e in rest[:3]] == [e.delta for e in deltas[2:]]
+
+
+@pytest.mark.parametrize("final", ["completed", "incomplete"])
+def test_text_deltas_come_before_the_end_when_in_progress_is_skipped(fake, client, final):
+    response_id = started(client, fake, Script(statuses=("queued", final), text_deltas=3))
+
+    polled = client.responses.retrieve(response_id)  # plain: the body as ever, no deltas in it
+
+    events = fake.events_of(response_id)
+    assert [e["type"] for e in events] == [CREATED, QUEUED, DELTA, DELTA, DELTA, f"response.{final}"]
+    assert [e["sequence_number"] for e in events] == list(range(6))
+    assert "".join(e["delta"] for e in events[2:5]) == polled.output_text
+    assert polled.status == final
+    assert [validate_stream_event(e) for e in events] == [[]] * 6
+
+
+def test_no_text_deltas_without_text_or_by_default(fake, client):
+    refused = started(client, fake, Script(statuses=("queued", "completed"), refusal="No.", text_deltas=3))
+    plain = started(client, fake, Script(statuses=("queued", "completed")))
+    for response_id in (refused, plain):
+        fake.set_status(response_id, "completed")
+
+    assert [e["type"] for e in fake.events_of(refused)] == [CREATED, QUEUED, COMPLETED]
+    assert [e["type"] for e in fake.events_of(plain)] == [CREATED, QUEUED, COMPLETED]
+    with pytest.raises(ValueError):
+        Script(text_deltas=-1)
+
+
+def test_the_async_client_resumes_a_stream_in_the_middle_of_text_deltas(fake, client):
+    response_id = started(client, fake, Script(advance="time", step_seconds=0.2, text_deltas=3))
+
+    async def resume():
+        async with openai.AsyncOpenAI(api_key="sk-test", base_url=fake.base_url, max_retries=0) as aclient:
+            stream = await aclient.responses.retrieve(response_id, stream=True, starting_after=3)
+            return [event async for event in stream]
+
+    events = asyncio.run(resume())
+
+    assert [(e.type, e.sequence_number) for e in events] == [(DELTA, 4), (DELTA, 5), (COMPLETED, 6)]
+    whole = [e["delta"] for e in fake.events_of(response_id)[3:6]]
+    assert [e.delta for e in events[:2]] == whole[1:]
+    assert "".join(whole) == events[-1].response.output_text
