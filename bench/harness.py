@@ -143,9 +143,12 @@ def _serve_fake(latency: float, conn) -> None:
             if message == "stop":
                 conn.send(dict(fake.counts))
                 return
-            if message[0] == "scripts":  # finishing times, in order of the next creates
+            if message[0] == "scripts":  # finishing times, in order of the next creates; deltas each streams
+                deltas = message[2] if len(message) > 2 else 0
                 for seconds in message[1]:
-                    fake.script_next(Script(statuses=("queued", "in_progress", "completed"), advance="time", step_seconds=seconds / 2))
+                    fake.script_next(
+                        Script(statuses=("queued", "in_progress", "completed"), advance="time", step_seconds=seconds / 2, text_deltas=deltas)
+                    )
                 conn.send("ok")
             elif message[0] == "started":  # {response id: (wall-clock start, seconds until it completes)}
                 offset = time.time() - fake.clock()

@@ -125,3 +125,76 @@ def test_a_create_stream_that_breaks_before_the_response_is_ambiguous(fake, prov
         provider.create(make_request())
     assert broken.value.transient and broken.value.code == "connection_error"
     assert fake.count(CREATE) == 1
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested"])
+@pytest.mark.parametrize(
+    "code, transient, expected_code",
+    [
+        ("rate_limit_exceeded", True, "rate_limit_exceeded"),  # nothing started: retried after a backoff
+        ("insufficient_quota", False, "insufficient_quota"),  # the breaker's: every job waits
+        ("server_error", True, "connection_error"),  # a response may have started: reconciled first
+    ],
+)
+def test_an_error_event_before_the_response_is_classified_by_its_code(fake, provider, nested, code, transient, expected_code):
+    fake.inject(CREATE, Fault.error_event(code=code, message="Stopped.", nested=nested))
+    with pytest.raises(ProviderError) as stopped:
+        provider.create(make_request())
+    assert (stopped.value.transient, stopped.value.code) == (transient, expected_code)
+    assert "Stopped." in stopped.value.message
+    assert fake.responses == {}
+
+
+def test_a_rate_limit_in_the_stream_backs_every_job_off_as_a_429_does(fake, provider):
+    from jobs.breaker import is_shared_rate_limit
+
+    fake.inject(CREATE, Fault.error_event(code="rate_limit_exceeded", nested=True))
+    with pytest.raises(ProviderError) as limited:
+        provider.create(make_request())
+    assert is_shared_rate_limit(limited.value)
+
+
+def test_a_stream_full_of_deltas_is_followed_to_its_end_by_number(fake, provider):
+    fake.script_next(Script(advance="time", step_seconds=0.2, text_deltas=40))
+    state = provider.create(make_request())
+
+    status, cursor = _until_end(provider, state.id, after=state.stream_cursor)
+
+    assert status == COMPLETED
+    assert cursor == 2 + 40 + 1  # queued, in progress, 40 deltas, completed
+
+
+def test_a_stream_cut_among_its_deltas_goes_on_from_the_last_one_read(fake, provider):
+    fake.script_next(Script(advance="time", step_seconds=0.2, text_deltas=10))
+    state = provider.create(make_request())
+    fake.inject(RETRIEVE, Fault.cut(after_events=6))  # queued, in progress, 4 deltas
+
+    async def follow():
+        streams = provider.stream_follower(timeout=5.0)
+        seen = []
+        try:
+            with pytest.raises(ProviderError):
+                async for number, _ in streams.events(state.id, after=state.stream_cursor):
+                    seen.append(number)
+            async for number, status in streams.events(state.id, after=seen[-1]):
+                seen.append(number)
+                if status:
+                    return seen, status
+        finally:
+            await streams.aclose()
+
+    seen, status = asyncio.run(follow())
+    assert status == COMPLETED and seen == list(range(1, 14))  # every event once, none skipped
+
+
+def test_a_compatible_endpoint_that_answers_a_streamed_create_with_json_keeps_the_response(fake, provider, monkeypatch):
+    """Some endpoints that speak the Responses API ignore `stream`: their JSON answer is the
+    response itself, and its id must not be lost (a lost id would be created twice)."""
+    real = type(fake)._create
+
+    def create_ignoring_stream(self, body, now):
+        return real(self, {key: value for key, value in body.items() if key != "stream"}, now)
+
+    monkeypatch.setattr(type(fake), "_create", create_ignoring_stream)
+    state = provider.create(make_request())
+    assert state.id in fake.responses and state.stream_cursor is None and state.status == QUEUED
