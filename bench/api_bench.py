@@ -6,11 +6,12 @@ gunicorn (sync workers, 127.0.0.1 only) serves the product with the bare endpoin
 bare_api.py beside it (a ModelSerializer and generic views on the same ReportJob table, the
 same token authentication and pagination). Load comes from threads of this process over
 kept-alive connections. Figures:
-- **submit**: throughput at saturation (`--clients` requests in flight for `--seconds`), then
-  latency p50 / p95 at a fixed `--rate` per second (open loop: each request is timed from the
-  moment it was due, so a queue counts) — `POST /api/v1/jobs/` against the bare create;
-- **list** (a page of 25) and **detail**: the mean time of sequential requests, against the
-  bare list and detail;
+- **submit**: throughput at saturation (`--clients` requests in flight, `--seconds` for each
+  endpoint in four slices that alternate with the bare create's), then latency p50 / p95 at
+  a fixed `--rate` per second (open loop: each request is timed from the moment it was due,
+  so a queue counts) — `POST /api/v1/jobs/` against the bare create;
+- **list** (a page of 25) and **detail**: the median time of requests one at a time, taking
+  turns with the bare list and detail (so a slow moment of the machine falls on both);
 - **SQL statements** per request of each, counted in this process on the same database.
 """
 
@@ -21,6 +22,7 @@ import json
 import queue as queue_module
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -101,17 +103,27 @@ def _client(token: str):
     return httpx.Client(headers={"Authorization": f"Token {token}", "Content-Type": "application/json"}, timeout=30)
 
 
-def saturate(base: str, token: str, path: str, body_for, *, clients: int, seconds: float) -> float:
-    """Requests per second with `clients` requests in flight for `seconds`."""
+def saturate(base: str, token: str, paths: tuple[str, str], bodies, *, clients: int, seconds: float, turns: int = 4) -> tuple[float, float]:
+    """Requests per second of each of two endpoints with `clients` requests in flight,
+    `seconds` each in all, in `turns` alternating slices (so a slow moment of the machine
+    falls on both)."""
+    rates: tuple[list[float], list[float]] = ([], [])
+    for _ in range(turns):
+        for path, body_for, rate in zip(paths, bodies, rates):
+            rate.append(_saturate_once(base, token, path, body_for, clients=clients, seconds=seconds / turns))
+    return statistics.mean(rates[0]), statistics.mean(rates[1])
+
+
+def _saturate_once(base: str, token: str, path: str, body_for, *, clients: int, seconds: float) -> float:
     done = [0] * clients
+    built = [_client(token) for _ in range(clients)]
     deadline = time.monotonic() + seconds
 
     def loop(n: int):
-        with _client(token) as client:
-            while time.monotonic() < deadline:
-                response = client.post(base + path, content=json.dumps(body_for()))
-                assert response.status_code == 201, response.text[:300]
-                done[n] += 1
+        while time.monotonic() < deadline:
+            response = built[n].post(base + path, content=json.dumps(body_for()))
+            assert response.status_code == 201, response.text[:300]
+            done[n] += 1
 
     started = time.monotonic()
     threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
@@ -119,7 +131,10 @@ def saturate(base: str, token: str, path: str, body_for, *, clients: int, second
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(done) / (time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    for client in built:
+        client.close()
+    return sum(done) / elapsed
 
 
 def _settle() -> None:
@@ -166,15 +181,21 @@ def fixed_rate(base: str, token: str, path: str, body_for, *, rate: float, secon
             client.close()
 
 
-def sequential(base: str, token: str, path: str, *, count: int) -> float:
-    """Mean seconds per GET, one at a time."""
+def alternating(base: str, token: str, paths: tuple[str, str], *, count: int) -> tuple[float, float]:
+    """Median seconds per GET of each of two paths, one request at a time, the two taking
+    turns: both meet the same moments of a machine whose speed moves (a pause, another
+    process), which two runs one after the other would not."""
+    times: tuple[list[float], list[float]] = ([], [])
     with _client(token) as client:
-        client.get(base + path)
-        started = time.monotonic()
+        for path in paths:
+            client.get(base + path)
         for _ in range(count):
-            response = client.get(base + path)
-            assert response.status_code == 200, response.text[:300]
-        return (time.monotonic() - started) / count
+            for path, spent in zip(paths, times):
+                started = time.perf_counter()
+                response = client.get(base + path)
+                spent.append(time.perf_counter() - started)
+                assert response.status_code == 200, response.text[:300]
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def statement_counts(token: str, bodies: dict) -> dict[str, int]:
@@ -233,8 +254,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     results: dict = {"database": harness.database_url().split(":", 1)[0], "broker": "redis" if redis_url else "orm"}
     with Server(args.workers, _server_env(redis_url)) as server:
-        results["submit_saturation"] = saturate(server.base, token.key, "/api/v1/jobs/", submit_body, clients=args.clients, seconds=args.seconds)
-        results["bare_saturation"] = saturate(server.base, token.key, "/bare/jobs/", bare_body, clients=args.clients, seconds=args.seconds)
+        results["submit_saturation"], results["bare_saturation"] = saturate(
+            server.base, token.key, ("/api/v1/jobs/", "/bare/jobs/"), (submit_body, bare_body), clients=args.clients, seconds=args.seconds
+        )
         _settle()
         submit_lat = fixed_rate(server.base, token.key, "/api/v1/jobs/", submit_body, rate=args.rate, seconds=args.seconds)
         _settle()
@@ -242,10 +264,10 @@ def main(argv: list[str] | None = None) -> dict:
         results["submit_p50"], results["submit_p95"] = harness.percentile(submit_lat, 0.5), harness.percentile(submit_lat, 0.95)
         results["bare_p50"], results["bare_p95"] = harness.percentile(bare_lat, 0.5), harness.percentile(bare_lat, 0.95)
         job = ReportJob.objects.order_by("-id").first()
-        results["list"] = sequential(server.base, token.key, "/api/v1/jobs/", count=args.reads)
-        results["bare_list"] = sequential(server.base, token.key, "/bare/jobs/", count=args.reads)
-        results["detail"] = sequential(server.base, token.key, f"/api/v1/jobs/{job.public_id}/", count=args.reads)
-        results["bare_detail"] = sequential(server.base, token.key, f"/bare/jobs/{job.public_id}/", count=args.reads)
+        results["list"], results["bare_list"] = alternating(server.base, token.key, ("/api/v1/jobs/", "/bare/jobs/"), count=args.reads)
+        results["detail"], results["bare_detail"] = alternating(
+            server.base, token.key, (f"/api/v1/jobs/{job.public_id}/", f"/bare/jobs/{job.public_id}/"), count=args.reads
+        )
     results["statements"] = statement_counts(token.key, {
         "submit": submit_body, "bare create": bare_body,
         "detail": f"/api/v1/jobs/{job.public_id}/", "bare detail": f"/bare/jobs/{job.public_id}/",

@@ -35,6 +35,7 @@ def main() -> None:
     quick = {
         "poll_throughput.py": ["--sizes", "50,300", "--naive-size", "100", "--machine-size", "0", "--seconds", "5", "--warmup", "2"],
         "lag.py": ["--jobs", "6", "--within", "15"],
+        "stream_watch.py": ["--streams", "20", "--within", "5"],
         "api_bench.py": ["--seconds", "2", "--reads", "20"],
     }
     for script, quick_args in quick.items():

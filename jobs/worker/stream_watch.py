@@ -97,7 +97,12 @@ class StreamWatch:
                 return False
             self._count += 1
         deadline = time.monotonic() + seconds
-        self._loop.call_soon_threadsafe(self._start, response_id, after, deadline)
+        try:
+            self._loop.call_soon_threadsafe(self._start, response_id, after, deadline)
+        except RuntimeError:  # stopped meanwhile: the loop is closed
+            with self._lock:
+                self._count -= 1
+            return False
         return True
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -7,7 +7,6 @@ what the API documents for that, so product code built on it meets the same beha
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -16,6 +15,7 @@ import httpx
 import openai
 import pytest
 
+from tests import aio
 from tests.fakes.responses_api import (
     CREATE,
     RETRIEVE,
@@ -346,7 +346,7 @@ def test_the_async_client_resumes_a_stream(fake, client):
             stream = await aclient.responses.retrieve(response_id, stream=True, starting_after=1)
             return [(event.type, event.sequence_number) async for event in stream]
 
-    assert asyncio.run(resume()) == [(IN_PROGRESS, 2), (COMPLETED, 3)]
+    assert aio.run(resume()) == [(IN_PROGRESS, 2), (COMPLETED, 3)]
 
 
 # --- Error events (`Fault.error_event`) ---------------------------------------------------------
@@ -520,7 +520,7 @@ def test_the_async_client_resumes_a_stream_in_the_middle_of_text_deltas(fake, cl
             stream = await aclient.responses.retrieve(response_id, stream=True, starting_after=3)
             return [event async for event in stream]
 
-    events = asyncio.run(resume())
+    events = aio.run(resume())
 
     assert [(e.type, e.sequence_number) for e in events] == [(DELTA, 4), (DELTA, 5), (COMPLETED, 6)]
     whole = [e["delta"] for e in fake.events_of(response_id)[3:6]]

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
 from jobs.providers.base import COMPLETED, FAILED, QUEUED, ProviderError
 from jobs.providers.openai_provider import OpenAIProvider
+from tests import aio
 from tests.fakes.responses_api import CREATE, RETRIEVE, Fault, Script
 
 from .test_openai_provider import API_KEY, fake, make_request  # noqa: F401 (fake is a fixture)
@@ -33,7 +33,7 @@ def _until_end(provider, response_id, *, after):
         finally:
             await streams.aclose()
 
-    return asyncio.run(follow())
+    return aio.run(follow())
 
 
 def test_a_streamed_create_reads_the_first_event_and_leaves_the_response_running(fake, provider):
@@ -183,7 +183,7 @@ def test_a_stream_cut_among_its_deltas_goes_on_from_the_last_one_read(fake, prov
         finally:
             await streams.aclose()
 
-    seen, status = asyncio.run(follow())
+    seen, status = aio.run(follow())
     assert status == COMPLETED and seen == list(range(1, 14))  # every event once, none skipped
 
 
