@@ -196,4 +196,8 @@ def test_session_auth_works_and_needs_csrf_for_writes(make_job, requester):
 def test_a_superuser_sees_every_workspace(make_job, django_user_model):
     job = make_job()
     admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
-    assert client_for(admin).get(f"/api/v1/jobs/{job.public_id}/").status_code == 200
+    detail = client_for(admin).get(f"/api/v1/jobs/{job.public_id}/")
+    assert detail.status_code == 200 and detail.json()["workspace"] == job.workspace.slug
+    # A member's workspaces come with the memberships; a superuser's are read for the page.
+    listed = client_for(admin).get("/api/v1/jobs/").json()["results"]
+    assert [(row["id"], row["workspace"]) for row in listed] == [(job.public_id, job.workspace.slug)]
