@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import CollectorRegistry
 
 from jobs.worker.lease import DISPATCHER
-from jobs.models import ACTIVE_STATUSES, CallStatus, EventAction, JobEvent, JobStatus, ProviderCall, ReportJob, WorkerHeartbeat
+from jobs.models import ACTIVE_STATUSES, ActorKind, CallStatus, EventAction, JobEvent, JobStatus, ProviderCall, ReportJob, WorkerHeartbeat
 from reviews.models import Review
 
 log = logging.getLogger(__name__)
@@ -121,22 +121,35 @@ class ReportdeskCollector:
         failures = CounterMetricFamily("reportdesk_job_failures", "Jobs that failed, by failure class.", labels=["failure_class"])
         retries = CounterMetricFamily("reportdesk_provider_retries", "Automatic retries after a transient provider error.")
         lost = CounterMetricFamily("reportdesk_provider_calls_lost", "Provider creates whose worker stopped before the provider answered.")
-        counts = {EventAction.FAILED: defaultdict(int), EventAction.PROVIDER_RETRY_SCHEDULED: 0, EventAction.PROVIDER_CALL_LOST: 0}
-        for action, failure_class, n in (
+        notified = CounterMetricFamily(
+            "reportdesk_provider_notifications",
+            "Jobs woken because the provider announced a response's end: by its webhook, or by its stream.",
+            labels=["via"],
+        )
+        counts = {
+            EventAction.FAILED: defaultdict(int), EventAction.PROVIDER_RETRY_SCHEDULED: 0, EventAction.PROVIDER_CALL_LOST: 0,
+            EventAction.PROVIDER_NOTIFIED: {"webhook": 0, "stream": 0},
+        }
+        for action, failure_class, actor_kind, n in (
             JobEvent.objects.filter(action__in=list(counts))
-            .order_by().values_list("action", "details__failure_class").annotate(n=Count("id"))
+            .order_by().values_list("action", "details__failure_class", "actor_kind").annotate(n=Count("id"))
         ):
             if action == EventAction.FAILED:
                 counts[EventAction.FAILED][failure_class or "unknown"] += n
+            elif action == EventAction.PROVIDER_NOTIFIED:
+                counts[EventAction.PROVIDER_NOTIFIED]["webhook" if actor_kind == ActorKind.WEBHOOK else "stream"] += n
             else:
                 counts[EventAction(action)] += n
         for failure_class, n in sorted(counts[EventAction.FAILED].items()):
             failures.add_metric([failure_class], n)
         retries.add_metric([], counts[EventAction.PROVIDER_RETRY_SCHEDULED])
         lost.add_metric([], counts[EventAction.PROVIDER_CALL_LOST])
+        for via, n in counts[EventAction.PROVIDER_NOTIFIED].items():
+            notified.add_metric([via], n)
         yield failures
         yield retries
         yield lost
+        yield notified
 
     @staticmethod
     def _histogram(name, documentation, aggregate, buckets):

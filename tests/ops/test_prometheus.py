@@ -87,6 +87,8 @@ def test_series_move_as_a_job_moves(client):
     ):
         assert (name, frozenset()) in before, name
     assert value(before, "reportdesk_dispatcher_heartbeat_age_seconds") == float("inf")
+    assert value(before, "reportdesk_provider_notifications_total", via="webhook") == 0
+    assert value(before, "reportdesk_provider_notifications_total", via="stream") == 0
 
     # given a submitted job, due now
     job = submit(workspace, requester)
@@ -151,3 +153,18 @@ def test_a_scrape_costs_a_fixed_number_of_queries(client, django_assert_num_quer
 # jobs by status, due jobs, drafts awaiting review, django-q2's queue (ORM broker), the
 # dispatcher's heartbeat, provider calls, events, draft lag, review wait
 QUERIES = 9
+
+
+def test_jobs_woken_by_a_webhook_or_by_a_stream_are_counted_apart(client):
+    from jobs import services
+    from jobs.events import WORKER
+    from tests.factories import ProviderCallFactory, ReportJobFactory
+
+    for actor, response_id in ((None, "resp_hooked"), (WORKER, "resp_streamed")):
+        job = ReportJobFactory(status="running")
+        call = ProviderCallFactory(job=job, attempt=job.current_attempt, provider_response_id=response_id, status="in_progress")
+        kwargs = {"actor": actor} if actor else {}
+        assert services.job_wake(call=call, details={"response_id": response_id}, **kwargs)
+    samples = scrape(client)
+    assert value(samples, "reportdesk_provider_notifications_total", via="webhook") == 1
+    assert value(samples, "reportdesk_provider_notifications_total", via="stream") == 1
