@@ -58,11 +58,11 @@ def test_a_response_that_ends_in_its_first_minute_wakes_its_job_at_once(workspac
     job, call = _start(workspace, requester, provider)
     assert call.watched
     assert 15 < _seconds_to_check(job) <= 20  # the first check is only a safety net
-    wait_for(lambda: openai_fake.open_streams == 1, timeout=5, message="the stream followed")
+    wait_for(lambda: openai_fake.open_streams == 1, timeout=10, message="the stream followed")
 
     openai_fake.set_status(call.provider_response_id, "completed")
 
-    wait_for(lambda: _woken(job), timeout=5, message="the job woken by its stream")
+    wait_for(lambda: _woken(job), timeout=10, message="the job woken by its stream")
     notified = JobEvent.objects.get(job=job, action=EventAction.PROVIDER_NOTIFIED)
     assert notified.actor_kind == "worker"
     assert notified.details == {"type": "response.completed", "response_id": call.provider_response_id, "via": "stream"}
@@ -77,17 +77,17 @@ def test_a_stream_cut_short_is_followed_again_from_its_last_event(workspace, req
     openai_fake.inject(RETRIEVE, Fault.cut(after_events=1))
     job, call = _start(workspace, requester, provider)
 
-    wait_for(lambda: len(_streams(openai_fake)) == 2 and openai_fake.open_streams == 1, timeout=5, message="a second stream")
+    wait_for(lambda: len(_streams(openai_fake)) == 2 and openai_fake.open_streams == 1, timeout=10, message="a second stream")
     openai_fake.set_status(call.provider_response_id, "completed")
 
-    wait_for(lambda: _woken(job), timeout=5, message="the job woken by its second stream")
+    wait_for(lambda: _woken(job), timeout=10, message="the job woken by its second stream")
     first, second = _streams(openai_fake)
     assert "starting_after=0" in first.path and "starting_after=1" in second.path  # from the last event read
 
 
 def test_the_end_of_a_response_the_job_no_longer_follows_wakes_nothing(workspace, requester, openai_fake, provider, watching):
     job, call = _start(workspace, requester, provider)
-    wait_for(lambda: openai_fake.open_streams == 1, timeout=5, message="the stream followed")
+    wait_for(lambda: openai_fake.open_streams == 1, timeout=10, message="the stream followed")
     ProviderCall.objects.filter(pk=call.pk).update(status="error")  # given up: a retry is due later
     later = timezone.now() + dt.timedelta(minutes=5)
     ReportJob.objects.filter(pk=job.pk).update(next_check_at=later)
@@ -95,7 +95,7 @@ def test_the_end_of_a_response_the_job_no_longer_follows_wakes_nothing(workspace
     openai_fake.set_status(call.provider_response_id, "completed")
 
     watch = stream_watch._watch_for(provider)
-    wait_for(lambda: watch.following == 0, timeout=5, message="the stream followed to its end")  # after its wake, if any
+    wait_for(lambda: watch.following == 0, timeout=10, message="the stream followed to its end")  # after its wake, if any
     job.refresh_from_db()
     assert job.next_check_at == later
     assert not JobEvent.objects.filter(job=job, action=EventAction.PROVIDER_NOTIFIED).exists()
@@ -108,7 +108,7 @@ def test_a_full_watch_leaves_the_next_response_to_the_grid(workspace, requester,
 
     assert followed.watched and not call.watched
     assert 4 < _seconds_to_check(job) <= 6.7
-    wait_for(lambda: openai_fake.open_streams == 1, timeout=5, message="the first stream")
+    wait_for(lambda: openai_fake.open_streams == 1, timeout=10, message="the first stream")
     assert len(_streams(openai_fake)) == 1
 
 
@@ -122,8 +122,8 @@ def test_a_process_that_is_not_a_worker_follows_no_stream(workspace, requester, 
 def test_a_watch_window_over_stops_following(workspace, requester, openai_fake, provider, watching, settings):
     settings.POLL_FAST_SECONDS = 1.0
     _start(workspace, requester, provider)
-    wait_for(lambda: openai_fake.open_streams == 1, timeout=5, message="the stream followed")
-    wait_for(lambda: openai_fake.open_streams == 0, timeout=5, message="the stream closed after the window")
+    wait_for(lambda: openai_fake.open_streams == 1, timeout=10, message="the stream followed")
+    wait_for(lambda: openai_fake.open_streams == 0, timeout=10, message="the stream closed after the window")
     assert len(_streams(openai_fake)) == 1
 
 
@@ -132,6 +132,6 @@ def test_a_stream_refused_for_good_hands_the_response_back_to_the_grid(workspace
     job, call = _start(workspace, requester, provider)
     assert call.watched
 
-    wait_for(lambda: not ProviderCall.objects.get(pk=call.pk).watched, timeout=5, message="the call no longer watched")
+    wait_for(lambda: not ProviderCall.objects.get(pk=call.pk).watched, timeout=10, message="the call no longer watched")
     assert _seconds_to_check(job) <= 6.7  # the grid's first point, not the stream's safety net
     assert len(_streams(openai_fake)) == 1
