@@ -133,16 +133,16 @@ def job_advance_on_commit(job: ReportJob) -> None:
 def job_wake(*, call: ProviderCall, details: dict, actor=WEBHOOK) -> bool:
     """The provider says a response ended (its webhook, or its own event stream): make the
     job due now and hand it to a worker, which reads the response and acts on it. Changes no
-    state by itself, so a false signal costs one poll. Only a response the job still follows
-    wakes it (a live call of its current attempt; in multi-step research, any question running
-    beside the others): an event for an earlier step or attempt, or for a response that
-    already failed and waits for its retry, does not cut a backoff short. Returns whether the
-    job was woken."""
+    state by itself, so a false signal costs one poll. Only the response the job follows now
+    wakes it (live, and the job's latest): an event for an earlier step or attempt, for a
+    response that already failed and waits for its retry, or for a research question running
+    beside the latest one, does not cut a backoff short (the check would look at another
+    call). Returns whether the job was woken."""
     if call.status not in CallStatus.LIVE or call.orphan:
         return False
     with transaction.atomic():
         woken = ReportJob.objects.filter(
-            pk=call.job_id, status=JobStatus.RUNNING, current_attempt_id=call.attempt_id
+            pk=call.job_id, status=JobStatus.RUNNING, provider_response_id=call.provider_response_id
         ).update(next_check_at=timezone.now())
         if not woken:
             return False

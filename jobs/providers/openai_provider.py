@@ -32,6 +32,7 @@ from .base import (
     FAILED,
     INCOMPLETE,
     IN_PROGRESS,
+    QUEUED,
     ProviderError,
     ReportRequest,
     ResponseState,
@@ -60,6 +61,7 @@ _TERMINAL_EVENTS = {"response.completed": COMPLETED, "response.failed": FAILED, 
 # An event's number, read from its JSON without decoding it: a key inside a string value would
 # have its quotes escaped, so the first match is the event's own.
 _SEQUENCE_NUMBER = re.compile(r'"sequence_number"\s*:\s*(\d+)')
+_TERMINAL_TYPE = re.compile(r'"type"\s*:\s*"(response\.(?:completed|failed|incomplete))"')
 # Error codes that refuse the request itself (the account or the key), whatever the request.
 _ACCOUNT_CODES = frozenset({"insufficient_quota", "invalid_api_key", "invalid_organization", "account_deactivated"})
 
@@ -135,7 +137,7 @@ class OpenAIProvider:
             if not events.response.headers.get("content-type", "").startswith("text/event-stream"):
                 # A compatible endpoint that ignores `stream` answers with the response itself.
                 events.response.read()
-                return response_state(Response.model_validate(events.response.json()))
+                return _plain_answer(events.response)
             for event in events:
                 if event.type == "error":
                     raise stream_error(code=getattr(event, "code", None), message=getattr(event, "message", None))
@@ -208,18 +210,26 @@ class ResponseStreams:
 
         Read as raw lines: a response's stream carries every delta of its output, and only
         the event's name and number matter here, so no event is decoded into a model."""
-        name = ""
+        name, number, data = "", None, False
         try:
             async with self._client.responses.with_streaming_response.retrieve(
                 response_id, stream=True, starting_after=after
             ) as raw:
                 async for line in raw.iter_lines():
-                    if line.startswith("event:"):
+                    if not line:  # a blank line ends an event
+                        if data:
+                            yield (after if number is None else number), _TERMINAL_EVENTS.get(name, "")
+                        name, number, data = "", None, False
+                    elif line.startswith("event:"):
                         name = line[6:].strip()
                     elif line.startswith("data:"):
-                        number = _SEQUENCE_NUMBER.search(line)
-                        yield (int(number[1]) if number else after), _TERMINAL_EVENTS.get(name, "")
-                        name = ""
+                        data = True
+                        if number is None and (found := _SEQUENCE_NUMBER.search(line)):
+                            number = int(found[1])
+                        if not name and (found := _TERMINAL_TYPE.search(line)):
+                            name = found[1]  # no `event:` line: the end named in the data
+                if data:
+                    yield (after if number is None else number), _TERMINAL_EVENTS.get(name, "")
         except openai.OpenAIError as exc:
             raise provider_error(exc) from exc
         except Exception as exc:  # the transport broke mid-stream (the SDK does not wrap a raw read)
@@ -227,6 +237,21 @@ class ResponseStreams:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _plain_answer(http_response) -> ResponseState:
+    """The response a create answered with as plain JSON, read as leniently as the SDK reads
+    one: an endpoint that leaves out fields the schema requires must not lose the id."""
+    try:
+        body = http_response.json()
+    except ValueError as exc:
+        raise ProviderError("OpenAI's answer to the create was not JSON.", transient=True, code="connection_error") from exc
+    try:
+        return response_state(Response.model_validate(body))
+    except ValueError:  # pydantic's ValidationError
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise ProviderError("OpenAI's answer to the create named no response.", transient=True, code="connection_error") from None
+        return ResponseState(id=body["id"], status=str(body.get("status") or QUEUED), model=str(body.get("model") or ""))
 
 
 def _stream_refused(error: ProviderError) -> bool:

@@ -59,10 +59,14 @@ def reconcile_deadline(call: ProviderCall) -> dt.datetime:
     return call.created_at + dt.timedelta(seconds=settings.CREATE_RECONCILE_SECONDS)
 
 
-def call_unconfirmed(*, job: ReportJob, call: ProviderCall, reason: str) -> None:
+def call_unconfirmed(*, job: ReportJob, call: ProviderCall, reason: str, gave_up_at=None) -> None:
     """The create got no answer: hold every new create for this step until the window is
-    over, and look at the job again then."""
+    over, and look at the job again then. A create this worker just gave up on (`gave_up_at`:
+    it timed out, perhaps after longer than the window) gets the whole window from then, for
+    a webhook to name the response it may have started."""
     until = reconcile_deadline(call)
+    if gave_up_at is not None:
+        until = max(until, gave_up_at + dt.timedelta(seconds=settings.CREATE_RECONCILE_SECONDS))
     with transaction.atomic():
         marked = ProviderCall.objects.filter(pk=call.pk, status=CallStatus.PENDING, provider_response_id=None).update(
             status=CallStatus.UNCONFIRMED, error_message=reason[:2000]

@@ -16,8 +16,7 @@ import logging
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce, Least
+from django.db.models import F
 from django.utils import timezone
 
 from sources.models import SourceStatus
@@ -313,7 +312,7 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
     except ProviderError as exc:
         if create_ambiguous(exc):
             # The request may have reached the provider: a response may be running.
-            call_unconfirmed(job=job, call=call, reason=exc.message)
+            call_unconfirmed(job=job, call=call, reason=exc.message, gave_up_at=timezone.now())
             return
         ProviderCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
             status=CallStatus.ERROR, error_code=exc.code[:100], error_message=exc.message, completed_at=timezone.now()
@@ -323,10 +322,12 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
     except Exception as exc:
         # Our own failure, perhaps after the request went out: reconcile before creating
         # again (job_advance records the error and backs off).
-        call_unconfirmed(job=job, call=call, reason=f"{type(exc).__name__}: {exc}")
+        call_unconfirmed(job=job, call=call, reason=f"{type(exc).__name__}: {exc}", gave_up_at=timezone.now())
         raise
-    # Followed through its stream in this process? Then its first minute's checks are a safety net.
-    watched = stream_followable(provider=provider, state=state)
+    # Followed through its stream in this process? Then its first minute's checks are a safety
+    # net. Not in multi-step research: its questions run side by side, and the end of one that
+    # is not the job's latest response wakes nothing (services.job_wake).
+    watched = job.template.mode != TemplateMode.MULTI_STEP and stream_followable(provider=provider, state=state)
     recorded = ProviderCall.objects.filter(
         pk=call.pk, provider_response_id=None, status__in=[CallStatus.PENDING, CallStatus.UNCONFIRMED]
     ).update(
@@ -350,11 +351,8 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         if moved:
             dispatcher_ensure()
     else:
-        # The next research question: a check no later than its first, and no later than one
-        # already due (the stream of another question may have ended meanwhile).
-        first_at = timezone.now() + dt.timedelta(seconds=first_check)
         moved = ReportJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, current_attempt=attempt).update(
-            provider_response_id=state.id, next_check_at=Coalesce(Least(F("next_check_at"), Value(first_at)), Value(first_at)),
+            provider_response_id=state.id, next_check_at=timezone.now() + dt.timedelta(seconds=first_check),
         )
     if not moved:
         # Canceled or expired while the create was in flight: the product's cancel wins.
@@ -561,7 +559,8 @@ def _schedule_after_poll(job_id: int, *, seconds: float, asked_at, again: bool =
         pk=job_id, status=JobStatus.RUNNING, next_check_at__gt=asked_at, next_check_at__lte=now
     ).exists()  # not a hold (due later) nor a job that left running meanwhile
     if woken and again:
-        # In a second, not now: releasing the lease pushes a job left due back by a minute.
+        # In a second, not now: a job left due by its own step is pushed a minute on when the
+        # lease is given back (job_lease_release).
         _schedule(job_id, seconds=1.0, checked=True)
     return not woken or again
 

@@ -97,13 +97,14 @@ def test_an_event_for_a_response_that_already_failed_does_not_cut_its_retry_wait
     assert running_call.job.next_check_at > timezone.now()
 
 
-def test_a_question_running_beside_the_latest_one_wakes_its_job(client, secret, running_call):
-    """Multi-step research runs questions side by side: the job's provider_response_id is the
-    latest one created, yet the end of any of them is news for the job."""
+def test_a_question_running_beside_the_latest_one_wakes_nothing(client, secret, running_call):
+    """Multi-step research runs questions side by side; the check follows the call it looked
+    at longest ago, so waking the job for another would only cut that one's backoff short.
+    The questions are caught by their checks."""
     ProviderCallFactory(attempt=running_call.attempt, job=running_call.job, provider_response_id="resp_later", step="research-2")
     ReportJob.objects.filter(pk=running_call.job_id).update(provider_response_id="resp_later")
     body, headers = webhook_delivery("resp_abc123", "response.completed", secret=secret)
-    assert post(client, body, headers).json() == {"status": "woken"}
+    assert post(client, body, headers).json() == {"status": "ignored"}
 
 
 def test_an_event_for_an_earlier_attempt_or_an_orphan_wakes_nothing(client, secret, running_call):

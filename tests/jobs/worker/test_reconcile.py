@@ -193,3 +193,17 @@ def test_a_worker_that_answers_after_its_call_was_given_up_cancels_its_duplicate
     assert duplicate.orphan and duplicate.status == "cancelled"
     assert job.status == "preparing" and "provider_orphan_found" in actions(job)
     assert ReportJob.objects.get(pk=job.pk).provider_response_id == ""
+
+
+def test_a_create_that_timed_out_after_the_window_still_waits_a_whole_window_from_then(workspace, requester, openai_fake, openai_provider, settings):
+    """The create's own timeout can be longer than the window: counted from the call's start,
+    the window would be over when the worker gives up, and the next step would create again
+    at once — a second billed response if the first did start."""
+    settings.CREATE_RECONCILE_SECONDS = 1.0
+    openai_fake.inject(CREATE, Fault.delay(3.0))  # past the provider's 2 s timeout
+    job = submit(workspace, requester)
+    step.job_advance(job_id=job.pk, provider=openai_provider)
+
+    job.refresh_from_db()
+    assert ProviderCall.objects.get(job=job).status == "unconfirmed"
+    assert (job.next_check_at - timezone.now()).total_seconds() > 0.5  # a window from the give-up, not due at once

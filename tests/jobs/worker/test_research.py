@@ -213,3 +213,31 @@ def test_the_local_provider_runs_a_follow_up_round_too():
     assert job.status == "needs_review"
     steps = [c.step for c in ProviderCall.objects.filter(job=job).order_by("id")]
     assert "gaps" in steps and steps[-1] == "synthesize"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_the_questions_are_first_checked_on_the_grid_after_the_plan(settings, openai_fake, stream, request):
+    """The step that starts the questions leaves the job due at their first check, not a
+    minute on; and no question is followed by a stream (its end would wake nothing)."""
+    from jobs.providers.openai_provider import OpenAIProvider
+    from jobs.worker import stream_watch
+
+    settings.POLL_FIRST_SECONDS, settings.POLL_JITTER = 6.7, 0
+    if stream:
+        stream_watch.stream_watch_enable()  # as in a worker process
+        request.addfinalizer(stream_watch.stream_watch_stop)
+    provider = OpenAIProvider(api_key="sk-test", base_url=openai_fake.base_url, timeout=5.0, stream=stream)
+    openai_fake.script_next(
+        Script(statuses=("completed",), output_text=json.dumps({"questions": ["How much capacity exists?", "What does regulation require?"]})),
+        Script(statuses=("queued", "in_progress", "completed"), output_text="Capacity notes [S1]."),
+        Script(statuses=("queued", "in_progress", "completed"), output_text="Regulation notes [S2]."),
+    )
+    job = submit()
+    step.job_advance(job_id=job.pk, provider=provider)  # the plan, done at once
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+    step.job_advance(job_id=job.pk, provider=provider)  # reads the plan, starts the questions
+
+    job.refresh_from_db()
+    assert ProviderCall.objects.filter(job=job, step__startswith="research").count() == 2
+    assert 5 < (job.next_check_at - timezone.now()).total_seconds() <= 6.7
+    assert not ProviderCall.objects.filter(job=job, watched=True).exists()
