@@ -161,7 +161,7 @@ def test_jobs_woken_by_a_webhook_or_by_a_stream_are_counted_apart(client):
     from tests.factories import ProviderCallFactory, ReportJobFactory
 
     for actor, response_id in ((None, "resp_hooked"), (WORKER, "resp_streamed")):
-        job = ReportJobFactory(status="running")
+        job = ReportJobFactory(status="running", provider_response_id=response_id)
         call = ProviderCallFactory(job=job, attempt=job.current_attempt, provider_response_id=response_id, status="in_progress")
         kwargs = {"actor": actor} if actor else {}
         assert services.job_wake(call=call, details={"response_id": response_id}, **kwargs)
