@@ -158,7 +158,7 @@ class StreamWatch:
                     status = ""
                 if status:
                     given_up = False
-                    await self._loop.run_in_executor(self._wakes, _wake, response_id, status)
+                    await self._loop.run_in_executor(self._wakes, _on_wake_thread, _wake, response_id, status)
                     return
                 # Closed without an end: cut short, or cancelled. Follow again a little later.
                 await asyncio.sleep(min(2.0**resume, max(0.0, deadline - time.monotonic())))
@@ -171,7 +171,7 @@ class StreamWatch:
             with self._lock:
                 self._count -= 1
             if given_up and not self._closed:
-                self._wakes.submit(_unwatch, response_id)
+                self._wakes.submit(_on_wake_thread, _unwatch, response_id)
 
     async def _close(self) -> None:
         for task in list(self._tasks):
@@ -180,30 +180,30 @@ class StreamWatch:
         await self._streams.aclose()
 
 
-def _wake(response_id: str, status: str) -> None:
-    """On the wake thread: the job whose response this is becomes due now."""
+def _on_wake_thread(action, response_id: str, *args) -> None:
+    """Run a database `action` for the response on the wake thread, with that thread's
+    connection fresh before and after; a failure is logged (the checks go on regardless)."""
     close_old_connections()
     try:
-        call = ProviderCall.objects.select_related("job").filter(provider_response_id=response_id).first()
-        if call is not None:
-            services.job_wake(
-                call=call, actor=WORKER, details={"type": f"response.{status}", "response_id": response_id, "via": "stream"}
-            )
+        action(response_id, *args)
     except Exception:
-        log.exception("could not wake the job of %s", response_id)
+        log.exception("%s for %s failed", action.__name__, response_id)
     finally:
         close_old_connections()
+
+
+def _wake(response_id: str, status: str) -> None:
+    """The job whose response this is becomes due now."""
+    call = ProviderCall.objects.select_related("job").filter(provider_response_id=response_id).first()
+    if call is not None:
+        services.job_wake(
+            call=call, actor=WORKER, details={"type": f"response.{status}", "response_id": response_id, "via": "stream"}
+        )
 
 
 def _unwatch(response_id: str) -> None:
-    """On the wake thread: a stream given up early; the response goes back to the grid."""
-    close_old_connections()
-    try:
-        stream_unwatched(response_id=response_id)
-    except Exception:
-        log.exception("could not hand %s back to the grid", response_id)
-    finally:
-        close_old_connections()
+    """A stream given up early: the response goes back to the grid."""
+    stream_unwatched(response_id=response_id)
 
 
 def stream_unwatched(*, response_id: str) -> None:

@@ -10,10 +10,9 @@ from django.utils import timezone
 from jobs import services
 from jobs.models import ReportJob
 from reportdesk.errors import BudgetExceeded
-from reportdesk.models import Role
 from sources.services import SourceSpec
 from tests.api.conftest import client_for
-from tests.factories import ReportJobFactory, ReportTemplateFactory, WorkspaceFactory, member
+from tests.factories import ReportJobFactory, ReportTemplateFactory, WorkspaceFactory
 from tests.fakes.responses_api import CREATE, Script
 from tests.jobs.worker.test_research import run_until_done
 
@@ -26,11 +25,6 @@ LONG_TEXT = "Battery recycling capacity grew in 2025. " * 2500
 @pytest.fixture
 def workspace():
     return WorkspaceFactory(slug="acme", name="Acme Research")
-
-
-@pytest.fixture
-def requester(workspace):
-    return member(workspace, Role.REQUESTER)
 
 
 def test_a_submit_over_the_template_cap_is_refused_with_budget_exceeded(workspace, requester):

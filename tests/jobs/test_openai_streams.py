@@ -198,3 +198,20 @@ def test_a_compatible_endpoint_that_answers_a_streamed_create_with_json_keeps_th
     monkeypatch.setattr(type(fake), "_create", create_ignoring_stream)
     state = provider.create(make_request())
     assert state.id in fake.responses and state.stream_cursor is None and state.status == QUEUED
+
+
+def test_a_stream_whose_events_carry_no_event_line_still_ends(fake, provider, monkeypatch):
+    """The `event:` line is optional in Server-Sent Events: the end is read from the data."""
+    import json
+
+    from tests.fakes import responses_api
+
+    def data_only(handler, event):
+        data = f"data: {json.dumps(event)}\n\n".encode()
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    monkeypatch.setattr(responses_api._Handler, "_write_event", data_only)
+    fake.script_next(Script(advance="time", step_seconds=0.2, text_deltas=3))
+    state = provider.create(make_request())
+
+    assert _until_end(provider, state.id, after=state.stream_cursor) == (COMPLETED, 2 + 3 + 1)

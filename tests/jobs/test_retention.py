@@ -19,18 +19,6 @@ from tests.jobs.worker.test_step import advance, submit
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def workspace():
-    from tests.factories import WorkspaceFactory
-
-    return WorkspaceFactory(slug="research-ops")
-
-
-@pytest.fixture
-def requester(workspace):
-    return member(workspace, Role.REQUESTER)
-
-
 def finished(job, days_ago):
     ReportJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - dt.timedelta(days=days_ago))
 

@@ -1,4 +1,4 @@
-"""The workspace and the requester the worker's tests submit jobs as."""
+"""The workspace and the requester the jobs tests submit as (a module may name its own)."""
 
 import pytest
 
