@@ -215,3 +215,17 @@ def test_a_stream_whose_events_carry_no_event_line_still_ends(fake, provider, mo
     state = provider.create(make_request())
 
     assert _until_end(provider, state.id, after=state.stream_cursor) == (COMPLETED, 2 + 3 + 1)
+
+
+def test_a_json_answer_missing_fields_the_schema_requires_still_gives_the_id(fake, provider, monkeypatch):
+    from tests.fakes import responses_api
+
+    real = type(fake)._create
+
+    def bare_answer(self, body, now):
+        reply = real(self, {key: value for key, value in body.items() if key != "stream"}, now)
+        return responses_api._Reply(200, {"id": reply.body["id"], "object": "response", "status": "queued"})
+
+    monkeypatch.setattr(type(fake), "_create", bare_answer)
+    state = provider.create(make_request())
+    assert state.id in fake.responses and state.status == QUEUED and state.stream_cursor is None
