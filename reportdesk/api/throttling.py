@@ -1,39 +1,81 @@
 """Per-user throttling. Rates come from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], read at
 request time (DRF's own classes freeze them at import, which settings overrides cannot reach).
 
-Counters live in Django's default cache: per process with the default local-memory cache, so
-a multi-process deployment wants a shared cache (Redis) for the limits to be exact. When
-that cache is down the throttle lets requests through (and logs it): an outage of the
-counters must not take the API down with it.
+A rate such as "60/minute" is kept as a generic cell rate (GCRA): each key holds one number,
+the time at which its allowance is whole again. A request moves that time on by one interval
+(a minute ÷ 60) and is refused when it would lie more than the period ahead. So a user may
+burst up to the whole allowance and then goes on at the rate, and `Retry-After` is exact.
+DRF's own throttles keep a list of every request's time instead, read and written whole on
+each request: at high rates that list is thousands of entries, and two processes that read it
+at once both write their own version back.
+
+Counters live in Django's default cache. On Redis (reportdesk.cache.RedisCache) a request is
+one atomic script call, exact across every web process. Any other cache is updated under a
+lock in this process: exact for the per-process default, approximate for a cache shared
+between processes. When the cache is down the throttle lets requests through (and logs it):
+an outage of the counters must not take the API down with it.
 """
 
+from __future__ import annotations
+
 import logging
+import threading
 
 from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
 
+from reportdesk.cache import RedisCache
+
 log = logging.getLogger(__name__)
+_lock = threading.Lock()
+# 60/7 added up 7 times can come out a hair above 60 (and Redis keeps microseconds): the
+# 7th request is still allowed.
+SLACK = 1e-3
 
 
-class _LiveRates:
+def take(cache, key: str, *, now: float, interval: float, period: float) -> float:
+    """Spend one request of `key`'s allowance (one request per `interval`, at most `period`
+    ahead): 0 when it is allowed, else the seconds until one would be."""
+    if isinstance(cache, RedisCache):
+        return cache.rate_take(key, now=now, interval=interval, period=period, slack=SLACK)
+    with _lock:
+        whole_at = max(cache.get(key) or now, now) + interval
+        if whole_at - now > period + SLACK:
+            return whole_at - now - period
+        cache.set(key, whole_at, timeout=max(1, int(whole_at - now) + 1))
+        return 0.0
+
+
+class _CellRate(UserRateThrottle):
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def allow_request(self, request, view):
+        if self.rate is None or (key := self.get_cache_key(request, view)) is None:
+            return True
+        if not self.num_requests:  # "0/minute": nothing is allowed
+            self.wait_seconds = self.duration
+            return False
         try:
-            return super().allow_request(request, view)
+            self.wait_seconds = take(
+                self.cache, key, now=self.timer(), interval=self.duration / self.num_requests, period=self.duration
+            )
         except Exception:
             log.warning("throttle %s: the cache is unavailable; letting the request through", self.scope, exc_info=True)
             return True
+        return self.wait_seconds == 0
+
+    def wait(self):
+        return self.wait_seconds
 
 
-class UserThrottle(_LiveRates, UserRateThrottle):
+class UserThrottle(_CellRate):
     """Every request of one user (or, unauthenticated, one address)."""
 
     scope = "user"
 
 
-class SubmitThrottle(_LiveRates, UserRateThrottle):
+class SubmitThrottle(_CellRate):
     """Writes that create work: submitting jobs, adding sources, reruns."""
 
     scope = "submit"

@@ -1,0 +1,94 @@
+"""The API throttles' cell rate (reportdesk.api.throttling): a burst up to the allowance, then
+the rate; an exact wait; one small value per key whatever the rate; and, on Redis, one atomic
+step that many processes share."""
+
+import os
+import threading
+
+import pytest
+from django.core.cache.backends.locmem import LocMemCache
+
+from reportdesk.api.throttling import take
+from reportdesk.cache import RedisCache
+
+REDIS = os.environ.get("REDIS_TEST_URL")
+
+
+def _locmem():
+    cache = LocMemCache("throttle-test", {})
+    cache.clear()
+    return cache
+
+
+def _redis():
+    if not REDIS:
+        pytest.skip("REDIS_TEST_URL is not set (make test starts Redis and sets it)")
+    cache = RedisCache(REDIS.rsplit("/", 1)[0] + "/7", {"KEY_PREFIX": "throttle-test"})
+    cache.clear()
+    return cache
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def cache(request):
+    return _locmem() if request.param == "locmem" else _redis()
+
+
+def _steps(cache, times, *, rate=3, period=60.0, key="k"):
+    return [take(cache, key, now=now, interval=period / rate, period=period) for now in times]
+
+
+def test_a_burst_up_to_the_allowance_then_an_exact_wait(cache):
+    assert _steps(cache, [1000.0] * 4) == [0, 0, 0, pytest.approx(20.0)]
+    # Refused requests spend nothing: the wait does not grow while a client retries.
+    assert _steps(cache, [1010.0]) == [pytest.approx(10.0)]
+    # After the wait one request is allowed, and the next one waits a whole interval again.
+    assert _steps(cache, [1020.0, 1020.0]) == [0, pytest.approx(20.0)]
+
+
+def test_the_allowance_refills_at_the_rate(cache):
+    assert _steps(cache, [0.0, 0.0, 0.0]) == [0, 0, 0]
+    # 3/minute: one request every 20 s, however long the client goes on.
+    assert _steps(cache, [20.0, 21.0, 40.0, 60.0, 61.0]) == [0, pytest.approx(19.0), 0, 0, pytest.approx(19.0)]
+    # A quiet minute gives the whole burst back, not more.
+    assert _steps(cache, [200.0] * 4) == [0, 0, 0, pytest.approx(20.0)]
+
+
+def test_keys_are_independent(cache):
+    assert _steps(cache, [5.0] * 3, key="alice") == [0, 0, 0]
+    assert _steps(cache, [5.0], key="bob") == [0]
+
+
+def test_an_allowance_that_does_not_divide_evenly_is_whole(cache):
+    # 60/7 seconds added up seven times is a hair above 60: the seventh is still allowed.
+    assert _steps(cache, [7.0] * 8, rate=7) == [0] * 7 + [pytest.approx(60 / 7)]
+
+
+def test_the_stored_value_stays_one_number_at_high_rates(cache):
+    steps = _steps(cache, [50.0 + i / 1000 for i in range(2000)], rate=1_000_000)
+    assert steps == [0] * 2000
+    if isinstance(cache, RedisCache):
+        client = cache._cache.get_client(write=True)
+        stored = client.get(cache.make_and_validate_key("k"))
+        assert len(stored) < 24 and client.pttl(cache.make_and_validate_key("k")) > 0
+    else:
+        assert isinstance(cache.get("k"), float)
+
+
+def test_on_redis_concurrent_processes_never_overspend():
+    """Eight clients of their own (as eight web processes would be) spend one allowance of
+    50 at the same moment: exactly 50 requests go through."""
+    _redis()
+    allowed = []
+    start = threading.Barrier(8)
+
+    def client():
+        own = RedisCache(REDIS.rsplit("/", 1)[0] + "/7", {"KEY_PREFIX": "throttle-test"})
+        start.wait()
+        allowed.extend(step == 0 for step in _steps(own, [500.0] * 20, rate=50, key="shared"))
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(allowed) == 50 and len(allowed) == 160
