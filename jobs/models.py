@@ -173,7 +173,8 @@ class ReportTemplate(models.Model):
 
 class ReportJob(models.Model):
     public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
-    workspace = models.ForeignKey("reportdesk.Workspace", on_delete=models.PROTECT, related_name="jobs")
+    # Indexed by job_workspace_recent_idx, which starts with it.
+    workspace = models.ForeignKey("reportdesk.Workspace", on_delete=models.PROTECT, related_name="jobs", db_index=False)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="report_jobs"
     )
@@ -310,7 +311,8 @@ class AttemptStatus(models.TextChoices):
 
 
 class JobAttempt(models.Model):
-    job = models.ForeignKey(ReportJob, on_delete=models.CASCADE, related_name="attempts")
+    # Indexed by attempt_unique_number, which starts with it.
+    job = models.ForeignKey(ReportJob, on_delete=models.CASCADE, related_name="attempts", db_index=False)
     number = models.PositiveIntegerField()
     reason = models.CharField(max_length=16, choices=AttemptReason.choices)
     # A reviewer's or requester's notes for a revision.
@@ -475,7 +477,8 @@ class EventAction(models.TextChoices):
 class JobEvent(models.Model):
     """Append-only audit record. Never edited or deleted through the admin or the API."""
 
-    job = models.ForeignKey(ReportJob, on_delete=models.CASCADE, related_name="events")
+    # Indexed by event_job_at_idx, which starts with it.
+    job = models.ForeignKey(ReportJob, on_delete=models.CASCADE, related_name="events", db_index=False)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
     actor = models.ForeignKey(

@@ -78,7 +78,8 @@ class SourceManifest(models.Model):
 
 
 class ManifestEntry(models.Model):
-    manifest = models.ForeignKey(SourceManifest, on_delete=models.CASCADE, related_name="entries")
+    # Indexed by manifest_entry_position, which starts with it.
+    manifest = models.ForeignKey(SourceManifest, on_delete=models.CASCADE, related_name="entries", db_index=False)
     item = models.ForeignKey(SourceItem, on_delete=models.PROTECT, related_name="entries")
     position = models.PositiveIntegerField()
 

@@ -1,0 +1,48 @@
+"""Three foreign keys lose the index Django gives every foreign key: a composite index that
+starts with the same column already serves every lookup by it, and each insert (an event for
+every state change) paid for both. Only the indexes are dropped; the constraints stay as they
+are, so no table is rewritten or revalidated."""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+DROPPED = [
+    # (index, table, column); the index that covers it
+    ("jobs_jobattempt_job_id_05797094", "jobs_jobattempt", "job_id"),  # attempt_unique_number
+    ("jobs_jobevent_job_id_79067df7", "jobs_jobevent", "job_id"),  # event_job_at_idx
+    ("jobs_reportjob_workspace_id_4ddb8c94", "jobs_reportjob", "workspace_id"),  # job_workspace_recent_idx
+]
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("jobs", "0020_providercall_watched"),
+        ("reportdesk", "0002_workspace_monthly_budget"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            database_operations=[
+                migrations.RunSQL(f'DROP INDEX IF EXISTS "{index}"', reverse_sql=f'CREATE INDEX "{index}" ON "{table}" ("{column}")')
+                for index, table, column in DROPPED
+            ],
+            state_operations=[
+                migrations.AlterField(
+                    model_name="jobattempt",
+                    name="job",
+                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="attempts", to="jobs.reportjob"),
+                ),
+                migrations.AlterField(
+                    model_name="jobevent",
+                    name="job",
+                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="events", to="jobs.reportjob"),
+                ),
+                migrations.AlterField(
+                    model_name="reportjob",
+                    name="workspace",
+                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name="jobs", to="reportdesk.workspace"),
+                ),
+            ],
+        ),
+    ]
