@@ -70,10 +70,14 @@ def manifest_sources(manifest_ids: Iterable[int]) -> dict[int, list[SourceRow]]:
     entries and items (a page of the job list read them through prefetch_related at twice
     the cost of the rest of its query)."""
     by_manifest: dict[int, list[SourceRow]] = defaultdict(list)
-    rows = ManifestEntry.objects.filter(manifest_id__in=set(manifest_ids)).order_by("manifest_id", "position")
-    for row in rows.values_list(*_SOURCE_ROW):
+    for row in _SOURCE_ROWS.filter(manifest_id__in=set(manifest_ids)):
         by_manifest[row[0]].append(SourceRow(*row))
     return by_manifest
+
+
+# Built once: setting up the eleven columns and their join is most of what building the
+# query costs, and a filter clones it ready-made.
+_SOURCE_ROWS = ManifestEntry.objects.order_by("manifest_id", "position").values_list(*_SOURCE_ROW)
 
 
 def source_items_in(workspace_ids: list[int] | None) -> QuerySet[SourceItem]:
