@@ -31,7 +31,7 @@ class _ReusedClients(RedisCacheClient):
 # the slack, in seconds. Answers "0" (allowed) or the seconds to wait.
 _RATE_TAKE = """
 local now = tonumber(ARGV[1])
-local whole_at = math.max(tonumber(redis.call('GET', KEYS[1]) or 0), now) + tonumber(ARGV[2])
+local whole_at = math.max(tonumber(redis.call('GET', KEYS[1]) or 0) or 0, now) + tonumber(ARGV[2])
 local ahead = whole_at - now
 if ahead > tonumber(ARGV[3]) + tonumber(ARGV[4]) then
     return string.format('%.6f', ahead - tonumber(ARGV[3]))

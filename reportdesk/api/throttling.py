@@ -39,7 +39,8 @@ def take(cache, key: str, *, now: float, interval: float, period: float) -> floa
     if isinstance(cache, RedisCache):
         return cache.rate_take(key, now=now, interval=interval, period=period, slack=SLACK)
     with _lock:
-        whole_at = max(cache.get(key) or now, now) + interval
+        held = cache.get(key)
+        whole_at = max(held if isinstance(held, float) else now, now) + interval
         if whole_at - now > period + SLACK:
             return whole_at - now - period
         cache.set(key, whole_at, timeout=max(1, int(whole_at - now) + 1))
@@ -47,6 +48,9 @@ def take(cache, key: str, *, now: float, interval: float, period: float) -> floa
 
 
 class _CellRate(UserRateThrottle):
+    # Not DRF's key: a list of times left there by an older release is not a number.
+    cache_format = "throttle_cell_%(scope)s_%(ident)s"
+
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 

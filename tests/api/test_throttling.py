@@ -92,3 +92,13 @@ def test_on_redis_concurrent_processes_never_overspend():
     for thread in threads:
         thread.join()
     assert sum(allowed) == 50 and len(allowed) == 160
+
+
+def test_a_value_that_is_not_a_number_counts_as_a_whole_allowance(cache):
+    """A key holding something else (a list of times, as DRF's own throttles keep) is read as
+    an allowance that is whole, not as an error that would let every request through."""
+    if isinstance(cache, RedisCache):
+        cache._cache.get_client(write=True).set(cache.make_and_validate_key("k"), b"\x80\x05not a number")
+    else:
+        cache.set("k", [1.0, 2.0], 60)
+    assert _steps(cache, [10.0] * 4) == [0, 0, 0, pytest.approx(20.0)]
