@@ -11,7 +11,8 @@ A stream only says when to look: the result is still read by a retrieve, through
 ordinary step. So a stream that breaks (followed again from its last event, a few times), a
 process that dies, or a watch that is full loses nothing: the job's checks go on, every
 POLL_STREAMED_SECONDS while a stream is meant to be followed (ProviderCall.watched), then on
-the usual grid.
+the usual grid. A process that exits in order hands the streams it still follows back to the
+grid first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import multiprocessing.util
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 RESUMES = 3
 
 _enabled = False
+_finalizer_pid: int | None = None
 _watch: StreamWatch | None = None
 _lock = threading.Lock()
 
@@ -56,6 +60,8 @@ class StreamWatch:
         self._closed = False
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task] = set()
+        # Responses still being followed when the watch stopped: handed back to the grid.
+        self._dropped: list[str] = []
         self._wakes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-wake")
         self._loop = asyncio.new_event_loop()
         # The follower's HTTP pool belongs to the loop that first uses it: built on the loop's thread.
@@ -113,6 +119,10 @@ class StreamWatch:
         except RuntimeError:
             pass  # the loop is closed already
         self._thread.join(timeout)
+        # The streams still followed end with the watch: their responses go back to the grid's
+        # checks now, rather than at the safety net's next check.
+        for response_id in self._dropped:
+            self._wakes.submit(_on_wake_thread, _unwatch, response_id)
         self._wakes.submit(connection.close)  # the wake thread's own connection
         self._wakes.shutdown(wait=True)
 
@@ -163,7 +173,8 @@ class StreamWatch:
                 # Closed without an end: cut short, or cancelled. Follow again a little later.
                 await asyncio.sleep(min(2.0**resume, max(0.0, deadline - time.monotonic())))
         except asyncio.CancelledError:
-            given_up = False  # the watch stops with its process: the checks go on as they are
+            given_up = False
+            self._dropped.append(response_id)  # the watch stops: stop() hands it back
             raise
         except Exception:
             log.exception("following the stream of %s failed", response_id)
@@ -202,7 +213,8 @@ def _wake(response_id: str, status: str) -> None:
 
 
 def _unwatch(response_id: str) -> None:
-    """A stream given up early: the response goes back to the grid."""
+    """A stream given up early, or dropped by a watch that stops: the response goes back to
+    the grid."""
     stream_unwatched(response_id=response_id)
 
 
@@ -221,9 +233,17 @@ def stream_unwatched(*, response_id: str) -> None:
 
 
 def stream_watch_enable() -> None:
-    """This process follows the streams of the responses it creates (a worker process)."""
-    global _enabled
+    """This process follows the streams of the responses it creates (a worker process). When
+    the process exits in order (django-q2 recycling it, or a stop), the streams it still
+    follows are handed back to the grid first; only a process killed outright leaves them to
+    the safety net's checks."""
+    global _enabled, _finalizer_pid
     _enabled = True
+    if _finalizer_pid != os.getpid():
+        # multiprocessing runs its finalizers when a process's target returns or exits;
+        # atexit handlers do not run in a child process.
+        multiprocessing.util.Finalize(None, stream_watch_stop, exitpriority=10)
+        _finalizer_pid = os.getpid()
 
 
 def _watch_for(provider: Provider) -> StreamWatch | None:

@@ -361,3 +361,32 @@ def test_a_process_runs_one_dispatcher_watch_however_often_it_is_started():
         stop.set()
         first.join(timeout=5)
     assert not first.is_alive()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_stops_hands_its_young_responses_back_to_the_grid(worker, openai_fake):
+    """SIGTERM to a real cluster while its worker follows a young response's stream: before
+    the process exits, the response goes back to the grid's checks (6.7 s apart), instead of
+    waiting for the stream's 30 s safety net."""
+    openai_fake.script_next(Script(statuses=("queued",) + ("in_progress",) * 50))
+    env = {"REPORT_PROVIDER": "openai", "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": openai_fake.base_url,
+           "POLL_FIRST_SECONDS": "6.7", "POLL_STREAMED_SECONDS": "30", "POLL_FAST_SECONDS": "60", "POLL_JITTER": "0"}
+    job = _submit()
+
+    process = worker(**env)
+    wait_for(lambda: _status(job) == "running" and openai_fake.open_streams == 1, timeout=25,
+             message=lambda: f"running and followed; worker log:\n{process.log()}")
+    call = ProviderCall.objects.get(job=job)
+    job.refresh_from_db()
+    assert call.watched and (job.next_check_at - timezone.now()).total_seconds() > 20
+
+    process.terminate()
+    wait_for(lambda: process.running() == 0, timeout=20, message=lambda: f"the cluster to stop; log:\n{process.log()}")
+
+    call.refresh_from_db()
+    job.refresh_from_db()
+    assert not call.watched, process.log()
+    assert (job.next_check_at - call.created_at).total_seconds() < 15  # the grid's 6.7 or 13.4 s, not 30
+    assert openai_fake.open_streams == 0
+    assert "Traceback" not in process.log(), process.log()

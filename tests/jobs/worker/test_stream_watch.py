@@ -11,7 +11,7 @@ from django.utils import timezone
 from jobs.models import EventAction, JobEvent, JobStatus, ProviderCall, ReportJob
 from jobs.providers.openai_provider import OpenAIProvider
 from jobs.worker import step, stream_watch
-from tests.fakes.responses_api import RETRIEVE, Fault, Script
+from tests.fakes.responses_api import RETRIEVE, Fault
 from tests.workers import wait_for
 
 from .test_step import submit
@@ -135,3 +135,22 @@ def test_a_stream_refused_for_good_hands_the_response_back_to_the_grid(workspace
     wait_for(lambda: not ProviderCall.objects.get(pk=call.pk).watched, timeout=10, message="the call no longer watched")
     assert _seconds_to_check(job) <= 6.7  # the grid's first point, not the stream's safety net
     assert len(_streams(openai_fake)) == 1
+
+
+def test_a_watch_that_stops_hands_the_streams_it_follows_back_to_the_grid(workspace, requester, openai_fake, provider, watching):
+    """A worker process that exits in order (recycled, or stopped) does not leave its young
+    responses to the safety net's 20 s checks: they go back to the grid at once."""
+    job, call = _start(workspace, requester, provider)
+    other, ended = _start(workspace, requester, provider, topic="Grid storage")
+    wait_for(lambda: openai_fake.open_streams == 2, timeout=10, message="both streams followed")
+    openai_fake.set_status(ended.provider_response_id, "completed")
+    wait_for(lambda: _woken(other), timeout=10, message="the ended one woken by its stream")
+
+    stream_watch.stream_watch_stop()
+
+    call.refresh_from_db()
+    assert not call.watched
+    assert _seconds_to_check(job) <= 6.7  # the grid's first point, not the stream's safety net
+    wait_for(lambda: openai_fake.open_streams == 0, timeout=10, message="the stream closed")
+    # The stream that had ended is not touched: its job stays due now.
+    assert ProviderCall.objects.get(pk=ended.pk).watched and _woken(other)
