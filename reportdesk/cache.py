@@ -27,10 +27,15 @@ class _ReusedClients(RedisCacheClient):
 
 
 # One step of a generic cell rate (reportdesk.api.throttling.take), read and written in one
-# atomic call. KEYS[1] holds when the allowance is whole again; ARGV: now, interval, period and
-# the slack, in seconds. Answers "0" (allowed) or the seconds to wait.
+# atomic call. KEYS[1] holds when the allowance is whole again; ARGV: now (empty: Redis's own
+# clock, the one every web host shares), interval, period and the slack, in seconds. Answers
+# "0" (allowed) or the seconds to wait.
 _RATE_TAKE = """
 local now = tonumber(ARGV[1])
+if not now then
+    local time = redis.call('TIME')
+    now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+end
 local whole_at = math.max(tonumber(redis.call('GET', KEYS[1]) or 0) or 0, now) + tonumber(ARGV[2])
 local ahead = whole_at - now
 if ahead > tonumber(ARGV[3]) + tonumber(ARGV[4]) then
@@ -47,12 +52,12 @@ class RedisCache(DjangoRedisCache):
         self._class = _ReusedClients
         self._scripts = {}
 
-    def rate_take(self, key: str, *, now: float, interval: float, period: float, slack: float) -> float:
+    def rate_take(self, key: str, *, now: float | None, interval: float, period: float, slack: float) -> float:
         """One request off `key`'s allowance, atomically for every process: 0 when allowed,
-        else the seconds until a request would be."""
+        else the seconds until a request would be. `now` None: by Redis's clock."""
         key = self.make_and_validate_key(key)
         client = self._cache.get_client(key, write=True)
         script = self._scripts.get(id(client))
         if script is None:
             script = self._scripts.setdefault(id(client), client.register_script(_RATE_TAKE))
-        return float(script(keys=[key], args=[repr(now), repr(interval), repr(period), repr(slack)], client=client))
+        return float(script(keys=[key], args=["" if now is None else repr(now), repr(interval), repr(period), repr(slack)], client=client))

@@ -10,7 +10,7 @@ each request: at high rates that list is thousands of entries, and two processes
 at once both write their own version back.
 
 Counters live in Django's default cache. On Redis (reportdesk.cache.RedisCache) a request is
-one atomic script call, exact across every web process. Any other cache is updated under a
+one atomic script call, exact across every web process, by Redis's clock. Any other cache is updated under a
 lock in this process: exact for the per-process default, approximate for a cache shared
 between processes. When the cache is down the throttle lets requests through (and logs it):
 an outage of the counters must not take the API down with it.
@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
-
-from reportdesk.cache import RedisCache
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -33,11 +32,15 @@ _lock = threading.Lock()
 SLACK = 1e-3
 
 
-def take(cache, key: str, *, now: float, interval: float, period: float) -> float:
+def take(cache, key: str, *, interval: float, period: float, now: float | None = None) -> float:
     """Spend one request of `key`'s allowance (one request per `interval`, at most `period`
-    ahead): 0 when it is allowed, else the seconds until one would be."""
-    if isinstance(cache, RedisCache):
-        return cache.rate_take(key, now=now, interval=interval, period=period, slack=SLACK)
+    ahead): 0 when it is allowed, else the seconds until one would be. `now` None: the
+    cache's clock where it has one (Redis, shared by every web host), else this host's."""
+    # Through django.core.cache.cache, a proxy: the backend's own method, when it has one.
+    rate_take = getattr(cache, "rate_take", None)
+    if rate_take is not None:
+        return rate_take(key, now=now, interval=interval, period=period, slack=SLACK)
+    now = time.time() if now is None else now
     with _lock:
         held = cache.get(key)
         whole_at = max(held if isinstance(held, float) else now, now) + interval
@@ -57,13 +60,11 @@ class _CellRate(UserRateThrottle):
     def allow_request(self, request, view):
         if self.rate is None or (key := self.get_cache_key(request, view)) is None:
             return True
-        if not self.num_requests:  # "0/minute": nothing is allowed
+        if self.num_requests <= 0:  # "0/minute": nothing is allowed
             self.wait_seconds = self.duration
             return False
         try:
-            self.wait_seconds = take(
-                self.cache, key, now=self.timer(), interval=self.duration / self.num_requests, period=self.duration
-            )
+            self.wait_seconds = take(self.cache, key, interval=self.duration / self.num_requests, period=self.duration)
         except Exception:
             log.warning("throttle %s: the cache is unavailable; letting the request through", self.scope, exc_info=True)
             return True

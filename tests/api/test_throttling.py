@@ -102,3 +102,33 @@ def test_a_value_that_is_not_a_number_counts_as_a_whole_allowance(cache):
     else:
         cache.set("k", [1.0, 2.0], 60)
     assert _steps(cache, [10.0] * 4) == [0, 0, 0, pytest.approx(20.0)]
+
+
+def test_without_a_time_given_the_cache_keeps_the_clock(cache):
+    """The throttles give no time: on Redis the server's clock, which every web host shares,
+    decides; elsewhere this host's."""
+    steps = [take(cache, "k", interval=20.0, period=60.0) for _ in range(4)]
+    assert steps[:3] == [0, 0, 0] and steps[3] == pytest.approx(20.0, abs=1.0)
+
+
+@pytest.mark.django_db
+def test_the_api_throttles_take_the_atomic_step_on_redis(requester, settings):
+    """Through the throttle classes and Django's cache (a proxy, not the backend itself), a
+    request on Redis is the script's one atomic step, which stores the time as plain text; the
+    per-process fallback would have stored a pickle, read and written in two calls."""
+    from django.core.cache import cache as default_cache
+    from django.test import override_settings
+
+    from tests.api.conftest import client_for
+
+    if not REDIS:
+        pytest.skip("REDIS_TEST_URL is not set (make test starts Redis and sets it)")
+    backend = {"BACKEND": "reportdesk.cache.RedisCache", "LOCATION": REDIS.rsplit("/", 1)[0] + "/7", "KEY_PREFIX": "throttle-api"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "3/minute", "submit": "3/minute"}}
+    with override_settings(CACHES={"default": backend}):
+        default_cache.clear()
+        client = client_for(requester)
+        assert [client.get("/api/v1/templates/").status_code for _ in range(4)] == [200, 200, 200, 429]
+        stored = default_cache._cache.get_client().get(default_cache.make_and_validate_key(f"throttle_cell_user_{requester.pk}"))
+        assert float(stored) > 0
+        default_cache.clear()
