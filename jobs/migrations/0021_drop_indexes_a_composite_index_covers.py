@@ -14,7 +14,22 @@ DROPPED = [
 ]
 
 
+def _concurrently(schema_editor) -> str:
+    return " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
+
+
+def drop(apps, schema_editor):
+    for index, _table, _column in DROPPED:
+        schema_editor.execute(f'DROP INDEX{_concurrently(schema_editor)} IF EXISTS "{index}"')
+
+
+def restore(apps, schema_editor):
+    for index, table, column in DROPPED:
+        schema_editor.execute(f'CREATE INDEX{_concurrently(schema_editor)} IF NOT EXISTS "{index}" ON "{table}" ("{column}")')
+
+
 class Migration(migrations.Migration):
+    atomic = False  # CONCURRENTLY cannot run in a transaction
 
     dependencies = [
         ("jobs", "0020_providercall_watched"),
@@ -23,10 +38,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.SeparateDatabaseAndState(
-            database_operations=[
-                migrations.RunSQL(f'DROP INDEX IF EXISTS "{index}"', reverse_sql=f'CREATE INDEX "{index}" ON "{table}" ("{column}")')
-                for index, table, column in DROPPED
-            ],
+            database_operations=[migrations.RunPython(drop, restore)],
             state_operations=[
                 migrations.AlterField(
                     model_name="jobattempt",

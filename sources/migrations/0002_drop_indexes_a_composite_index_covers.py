@@ -1,6 +1,7 @@
 """The manifest's foreign key on its entries loses the index Django gives every foreign key:
 manifest_entry_position (manifest, position) serves every lookup by it. Only the index is
-dropped; the constraint stays, so the table is not rewritten or revalidated."""
+dropped; the constraint stays, so the table is not rewritten or revalidated. On PostgreSQL the
+index goes CONCURRENTLY, so that the drop does not hold up the table's writes."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -8,7 +9,20 @@ from django.db import migrations, models
 INDEX = "sources_manifestentry_manifest_id_1a55fab4"
 
 
+def _concurrently(schema_editor) -> str:
+    return " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
+
+
+def drop(apps, schema_editor):
+    schema_editor.execute(f'DROP INDEX{_concurrently(schema_editor)} IF EXISTS "{INDEX}"')
+
+
+def restore(apps, schema_editor):
+    schema_editor.execute(f'CREATE INDEX{_concurrently(schema_editor)} IF NOT EXISTS "{INDEX}" ON "sources_manifestentry" ("manifest_id")')
+
+
 class Migration(migrations.Migration):
+    atomic = False  # CONCURRENTLY cannot run in a transaction
 
     dependencies = [
         ("sources", "0001_initial"),
@@ -16,12 +30,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.SeparateDatabaseAndState(
-            database_operations=[
-                migrations.RunSQL(
-                    f'DROP INDEX IF EXISTS "{INDEX}"',
-                    reverse_sql=f'CREATE INDEX "{INDEX}" ON "sources_manifestentry" ("manifest_id")',
-                ),
-            ],
+            database_operations=[migrations.RunPython(drop, restore)],
             state_operations=[
                 migrations.AlterField(
                     model_name="manifestentry",
