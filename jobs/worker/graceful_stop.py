@@ -28,6 +28,7 @@ from django_q.signals import post_execute_in_worker, pre_execute
 
 _stop = threading.Event()
 _busy = threading.Event()
+_exiting = threading.Event()
 # django-q2 passes the finished task to its monitor just after post_execute_in_worker: exit
 # this long after that signal, once the process is back to waiting for work.
 EXIT_DELAY_SECONDS = 0.2
@@ -38,9 +39,15 @@ def stop_requested() -> bool:
     return _stop.is_set()
 
 
+def exit_begun() -> None:
+    """The process is on its way out, running its exit hooks: a SIGTERM now only waits for
+    them (raising SystemExit in the middle of one would cut it short)."""
+    _exiting.set()
+
+
 def _on_sigterm(signum, frame):
     _stop.set()
-    if not _busy.is_set():
+    if not _busy.is_set() and not _exiting.is_set():
         sys.exit(0)
 
 

@@ -36,6 +36,7 @@ from ..events import WORKER
 from ..models import JobStatus, ProviderCall, ReportJob
 from ..providers.base import Provider, ProviderError, ResponseState
 from .cadence import poll_delay
+from .graceful_stop import exit_begun
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,9 @@ class StreamWatch:
         self._closed = False
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task] = set()
-        # Responses still being followed when the watch stopped: handed back to the grid.
-        self._dropped: list[str] = []
+        # The responses this watch has taken on and not yet let go: what is left of them when
+        # the watch stops (followed, or accepted and not yet started) goes back to the grid.
+        self._live: set[str] = set()
         self._wakes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-wake")
         self._loop = asyncio.new_event_loop()
         # The follower's HTTP pool belongs to the loop that first uses it: built on the loop's thread.
@@ -102,12 +104,14 @@ class StreamWatch:
             if self._closed or self._count >= self._limit:
                 return False
             self._count += 1
+            self._live.add(response_id)
         deadline = time.monotonic() + seconds
         try:
             self._loop.call_soon_threadsafe(self._start, response_id, after, deadline)
-        except RuntimeError:  # stopped meanwhile: the loop is closed
+        except RuntimeError:  # stopped meanwhile: the loop is closed (the caller hands it back)
             with self._lock:
                 self._count -= 1
+                self._live.discard(response_id)
             return False
         return True
 
@@ -121,13 +125,15 @@ class StreamWatch:
         self._thread.join(timeout)
         # The streams still followed end with the watch: their responses go back to the grid's
         # checks now, rather than at the safety net's next check.
-        for response_id in self._dropped:
+        with self._lock:
+            dropped = sorted(self._live)
+        for response_id in dropped:
             self._wakes.submit(_on_wake_thread, _unwatch, response_id)
         self._wakes.submit(connection.close)  # the wake thread's own connection
         self._wakes.shutdown(wait=True)
 
     def _start(self, response_id: str, after: int, deadline: float) -> None:
-        if self._closed:
+        if self._closed:  # accepted just before the stop: left in _live, for stop() to hand back
             with self._lock:
                 self._count -= 1
             return
@@ -149,7 +155,7 @@ class StreamWatch:
         """Follow one stream to its end, or to the end of the window; wake the job at the end.
         A stream given up before the window is over (refused, or cut once too often) hands
         the response back to the grid's checks."""
-        cursor, given_up = [after], True
+        cursor, given_up, cancelled = [after], True, False
         try:
             for resume in range(RESUMES + 1):
                 left = deadline - time.monotonic()
@@ -173,14 +179,15 @@ class StreamWatch:
                 # Closed without an end: cut short, or cancelled. Follow again a little later.
                 await asyncio.sleep(min(2.0**resume, max(0.0, deadline - time.monotonic())))
         except asyncio.CancelledError:
-            given_up = False
-            self._dropped.append(response_id)  # the watch stops: stop() hands it back
+            given_up, cancelled = False, True  # the watch stops: stop() hands it back
             raise
         except Exception:
             log.exception("following the stream of %s failed", response_id)
         finally:
             with self._lock:
                 self._count -= 1
+                if not cancelled:
+                    self._live.discard(response_id)
             if given_up and not self._closed:
                 self._wakes.submit(_on_wake_thread, _unwatch, response_id)
 
@@ -242,7 +249,7 @@ def stream_watch_enable() -> None:
     if _finalizer_pid != os.getpid():
         # multiprocessing runs its finalizers when a process's target returns or exits;
         # atexit handlers do not run in a child process.
-        multiprocessing.util.Finalize(None, stream_watch_stop, exitpriority=10)
+        multiprocessing.util.Finalize(None, _on_process_exit, exitpriority=10)
         _finalizer_pid = os.getpid()
 
 
@@ -277,6 +284,13 @@ def stream_follow(*, provider: Provider, state: ResponseState) -> bool:
         return False
     watch = _watch_for(provider)
     return watch is not None and watch.follow(response_id=state.id, after=state.stream_cursor, seconds=settings.POLL_FAST_SECONDS)
+
+
+def _on_process_exit() -> None:
+    """The worker process exits in order: its streams go back to the grid before it goes, and
+    a SIGTERM meanwhile (django-q2's guard, after a task's timeout) does not cut that short."""
+    exit_begun()
+    stream_watch_stop()
 
 
 def stream_watch_stop() -> None:

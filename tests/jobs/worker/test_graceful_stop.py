@@ -56,3 +56,21 @@ def test_sigterm_mid_step_finishes_the_step_and_leaves_no_lease(worker, site, se
     # within a few seconds of the source's answer, not the dispatcher's 60 s run
     assert took < 10, f"stopping took {took:.1f} s"
     assert "Traceback" not in process.log(), process.log()
+
+
+def test_a_sigterm_while_the_process_runs_its_exit_hooks_does_not_cut_them_short(monkeypatch):
+    """Idle, a worker process exits at SIGTERM; once it is running its exit hooks (handing
+    its streams back), a SIGTERM (django-q2's guard after a task's timeout) only waits."""
+    import signal
+    import threading
+
+    from jobs.worker import graceful_stop
+
+    for name in ("_stop", "_busy", "_exiting"):
+        monkeypatch.setattr(graceful_stop, name, threading.Event())
+    with pytest.raises(SystemExit):
+        graceful_stop._on_sigterm(signal.SIGTERM, None)
+
+    graceful_stop.exit_begun()
+    graceful_stop._on_sigterm(signal.SIGTERM, None)  # no SystemExit
+    assert graceful_stop.stop_requested()

@@ -154,3 +154,29 @@ def test_a_watch_that_stops_hands_the_streams_it_follows_back_to_the_grid(worksp
     wait_for(lambda: openai_fake.open_streams == 0, timeout=10, message="the stream closed")
     # The stream that had ended is not touched: its job stays due now.
     assert ProviderCall.objects.get(pk=ended.pk).watched and _woken(other)
+
+
+def test_a_stream_accepted_just_before_the_watch_stops_is_handed_back(workspace, requester, openai_fake, provider, settings):
+    """follow() accepted the response, and the watch stopped before its loop got to start
+    following it: the response still goes back to the grid."""
+    import threading
+
+    settings.POLL_FIRST_SECONDS, settings.POLL_STREAMED_SECONDS, settings.POLL_JITTER = 6.7, 20, 0
+    job, call = _start(workspace, requester, provider)
+    later = timezone.now() + dt.timedelta(seconds=20)
+    ProviderCall.objects.filter(pk=call.pk).update(watched=True)
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=later)
+    watch = stream_watch.StreamWatch(provider, limit=5, window=60)
+    held = threading.Event()
+    watch._loop.call_soon_threadsafe(held.wait, 10)  # the loop is busy: what follows waits
+
+    assert watch.follow(response_id=call.provider_response_id, after=0, seconds=60)
+    stopping = threading.Thread(target=watch.stop)
+    stopping.start()
+    wait_for(lambda: watch._closed, timeout=5, message="the watch stopping")
+    held.set()
+    stopping.join(10)
+
+    assert not stopping.is_alive()
+    assert not ProviderCall.objects.get(pk=call.pk).watched
+    assert _seconds_to_check(job) <= 6.7
