@@ -10,10 +10,10 @@ each request: at high rates that list is thousands of entries, and two processes
 at once both write their own version back.
 
 Counters live in Django's default cache. On Redis (reportdesk.cache.RedisCache) a request is
-one atomic script call, exact across every web process, by Redis's clock. Any other cache is updated under a
-lock in this process: exact for the per-process default, approximate for a cache shared
-between processes. When the cache is down the throttle lets requests through (and logs it):
-an outage of the counters must not take the API down with it.
+one atomic script call, exact across every web process, by Redis's clock. Any other cache is
+updated under a lock in this process: exact for the per-process default, approximate for a
+cache shared between processes. When the cache is down the throttle lets requests through
+(and logs it): an outage of the counters must not take the API down with it.
 """
 
 from __future__ import annotations
