@@ -24,8 +24,11 @@ def drop(apps, schema_editor):
 
 
 def restore(apps, schema_editor):
+    # Dropped first: a CREATE INDEX CONCURRENTLY that failed leaves an invalid index behind,
+    # which IF NOT EXISTS would then keep.
     for index, table, column in DROPPED:
-        schema_editor.execute(f'CREATE INDEX{_concurrently(schema_editor)} IF NOT EXISTS "{index}" ON "{table}" ("{column}")')
+        schema_editor.execute(f'DROP INDEX{_concurrently(schema_editor)} IF EXISTS "{index}"')
+        schema_editor.execute(f'CREATE INDEX{_concurrently(schema_editor)} "{index}" ON "{table}" ("{column}")')
 
 
 class Migration(migrations.Migration):

@@ -40,9 +40,14 @@ def stop_requested() -> bool:
 
 
 def exit_begun() -> None:
-    """The process is on its way out, running its exit hooks: a SIGTERM now only waits for
-    them (raising SystemExit in the middle of one would cut it short)."""
+    """The process is running an exit hook: a SIGTERM now only waits for it (raising
+    SystemExit in the middle of one would cut it short). `exit_ended()` when it is done."""
     _exiting.set()
+
+
+def exit_ended() -> None:
+    """The exit hook is done: a SIGTERM ends the process again."""
+    _exiting.clear()
 
 
 def _on_sigterm(signum, frame):

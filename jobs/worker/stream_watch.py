@@ -36,7 +36,7 @@ from ..events import WORKER
 from ..models import JobStatus, ProviderCall, ReportJob
 from ..providers.base import Provider, ProviderError, ResponseState
 from .cadence import poll_delay
-from .graceful_stop import exit_begun
+from .graceful_stop import exit_begun, exit_ended
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +184,14 @@ class StreamWatch:
         except Exception:
             log.exception("following the stream of %s failed", response_id)
         finally:
+            # One decision under the lock, against a stop() in between: either this hands the
+            # given-up response back itself, or it stays in _live for stop() to.
             with self._lock:
                 self._count -= 1
-                if not cancelled:
+                hand_back = given_up and not self._closed
+                if not cancelled and (not given_up or hand_back):
                     self._live.discard(response_id)
-            if given_up and not self._closed:
+            if hand_back:
                 self._wakes.submit(_on_wake_thread, _unwatch, response_id)
 
     async def _close(self) -> None:
@@ -290,7 +293,10 @@ def _on_process_exit() -> None:
     """The worker process exits in order: its streams go back to the grid before it goes, and
     a SIGTERM meanwhile (django-q2's guard, after a task's timeout) does not cut that short."""
     exit_begun()
-    stream_watch_stop()
+    try:
+        stream_watch_stop()
+    finally:
+        exit_ended()
 
 
 def stream_watch_stop() -> None:

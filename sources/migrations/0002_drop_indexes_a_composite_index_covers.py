@@ -18,7 +18,10 @@ def drop(apps, schema_editor):
 
 
 def restore(apps, schema_editor):
-    schema_editor.execute(f'CREATE INDEX{_concurrently(schema_editor)} IF NOT EXISTS "{INDEX}" ON "sources_manifestentry" ("manifest_id")')
+    # Dropped first: a CREATE INDEX CONCURRENTLY that failed leaves an invalid index behind,
+    # which IF NOT EXISTS would then keep.
+    schema_editor.execute(f'DROP INDEX{_concurrently(schema_editor)} IF EXISTS "{INDEX}"')
+    schema_editor.execute(f'CREATE INDEX{_concurrently(schema_editor)} "{INDEX}" ON "sources_manifestentry" ("manifest_id")')
 
 
 class Migration(migrations.Migration):

@@ -132,3 +132,18 @@ def test_the_api_throttles_take_the_atomic_step_on_redis(requester, settings):
         stored = default_cache._cache.get_client().get(default_cache.make_and_validate_key(f"throttle_cell_user_{requester.pk}"))
         assert float(stored) > 0
         default_cache.clear()
+
+
+def test_on_redis_the_time_is_the_servers_not_this_hosts(monkeypatch):
+    """Web hosts whose clocks disagree share one allowance: the script reads Redis's clock."""
+    import time
+
+    cache = _redis()
+    seconds, microseconds = cache._cache.get_client().time()
+    before = seconds + microseconds / 1e6
+    monkeypatch.setattr(time, "time", lambda: 1000.0)  # this host's clock, far off
+    steps = [take(cache, "k", interval=20.0, period=60.0) for _ in range(4)]
+    monkeypatch.undo()
+    stored = float(cache._cache.get_client().get(cache.make_and_validate_key("k")))
+    assert steps[:3] == [0, 0, 0] and steps[3] == pytest.approx(20.0, abs=1.0)
+    assert stored == pytest.approx(before + 60.0, abs=2.0)

@@ -74,3 +74,9 @@ def test_a_sigterm_while_the_process_runs_its_exit_hooks_does_not_cut_them_short
     graceful_stop.exit_begun()
     graceful_stop._on_sigterm(signal.SIGTERM, None)  # no SystemExit
     assert graceful_stop.stop_requested()
+
+    # Only while the hook runs: after it, a SIGTERM ends the process again (whatever is left
+    # of its exit, such as threads a timed-out task left behind, must not keep it alive).
+    graceful_stop.exit_ended()
+    with pytest.raises(SystemExit):
+        graceful_stop._on_sigterm(signal.SIGTERM, None)

@@ -180,3 +180,61 @@ def test_a_stream_accepted_just_before_the_watch_stops_is_handed_back(workspace,
     assert not stopping.is_alive()
     assert not ProviderCall.objects.get(pk=call.pk).watched
     assert _seconds_to_check(job) <= 6.7
+
+
+class _GatedStreams:
+    """A stream follower whose one stream is refused for good when `gate` opens."""
+
+    def __init__(self):
+        self.gate = None
+
+    async def events(self, response_id, after):
+        import asyncio
+
+        from jobs.providers.base import ProviderError
+
+        self.gate = asyncio.Event()
+        await self.gate.wait()
+        raise ProviderError("Response not found.", transient=False, code="not_found")
+        yield  # an async generator
+
+    async def aclose(self):
+        pass
+
+
+class _GatedProvider:
+    streams = True
+
+    def __init__(self):
+        self.follower = _GatedStreams()
+
+    def stream_follower(self, *, timeout):
+        return self.follower
+
+
+def test_a_stream_given_up_while_the_watch_stops_is_still_handed_back(workspace, requester, openai_fake, provider, settings):
+    """The stream is refused for good just after stop() began: neither the stream's own
+    hand-back (the watch is closing) nor stop()'s may miss it."""
+    import threading
+
+    settings.POLL_FIRST_SECONDS, settings.POLL_STREAMED_SECONDS, settings.POLL_JITTER = 6.7, 20, 0
+    job, call = _start(workspace, requester, provider)
+    ProviderCall.objects.filter(pk=call.pk).update(watched=True)
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now() + dt.timedelta(seconds=20))
+    gated = _GatedProvider()
+    watch = stream_watch.StreamWatch(gated, limit=5, window=60)
+    assert watch.follow(response_id=call.provider_response_id, after=0, seconds=60)
+    wait_for(lambda: gated.follower.gate is not None, timeout=5, message="the stream followed")
+
+    held = threading.Event()
+    watch._loop.call_soon_threadsafe(held.wait, 10)  # the loop is busy: what follows waits
+    watch._loop.call_soon_threadsafe(gated.follower.gate.set)  # the refusal, once the loop runs again
+    stopping = threading.Thread(target=watch.stop)
+    stopping.start()
+    wait_for(lambda: watch._closed, timeout=5, message="the watch stopping")
+    held.set()
+    stopping.join(10)
+
+    assert not stopping.is_alive()
+    assert not ProviderCall.objects.get(pk=call.pk).watched
+    assert _seconds_to_check(job) <= 6.7
