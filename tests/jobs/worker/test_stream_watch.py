@@ -4,6 +4,7 @@ stream, the checks on the grid still find the end. Real `openai` SDK, loopback f
 watch's own threads (so the database is shared: transactional tests)."""
 
 import datetime as dt
+import threading
 
 import pytest
 from django.utils import timezone
@@ -156,28 +157,41 @@ def test_a_watch_that_stops_hands_the_streams_it_follows_back_to_the_grid(worksp
     assert ProviderCall.objects.get(pk=ended.pk).watched and _woken(other)
 
 
-def test_a_stream_accepted_just_before_the_watch_stops_is_handed_back(workspace, requester, openai_fake, provider, settings):
-    """follow() accepted the response, and the watch stopped before its loop got to start
-    following it: the response still goes back to the grid."""
-    import threading
-
+def _watched_elsewhere(workspace, requester, provider, settings):
+    """A running job whose response counts as followed by a stream (its next check the safety
+    net's, 20 s away), for a watch of the test's own to take on."""
     settings.POLL_FIRST_SECONDS, settings.POLL_STREAMED_SECONDS, settings.POLL_JITTER = 6.7, 20, 0
     job, call = _start(workspace, requester, provider)
-    later = timezone.now() + dt.timedelta(seconds=20)
     ProviderCall.objects.filter(pk=call.pk).update(watched=True)
-    ReportJob.objects.filter(pk=job.pk).update(next_check_at=later)
-    watch = stream_watch.StreamWatch(provider, limit=5, window=60)
-    held = threading.Event()
-    watch._loop.call_soon_threadsafe(held.wait, 10)  # the loop is busy: what follows waits
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now() + dt.timedelta(seconds=20))
+    return job, call
 
-    assert watch.follow(response_id=call.provider_response_id, after=0, seconds=60)
+
+def _stop_while_busy(watch, meanwhile) -> None:
+    """Hold the watch's loop busy, do `meanwhile` (whatever it queues on the loop waits), stop
+    the watch, and only then let the loop go on: the order a race between the two could take."""
+    held = threading.Event()
+    watch._loop.call_soon_threadsafe(held.wait, 10)
+    meanwhile()
     stopping = threading.Thread(target=watch.stop)
     stopping.start()
     wait_for(lambda: watch._closed, timeout=5, message="the watch stopping")
     held.set()
     stopping.join(10)
-
     assert not stopping.is_alive()
+
+
+def test_a_stream_accepted_just_before_the_watch_stops_is_handed_back(workspace, requester, openai_fake, provider, settings):
+    """follow() accepted the response, and the watch stopped before its loop got to start
+    following it: the response still goes back to the grid."""
+    job, call = _watched_elsewhere(workspace, requester, provider, settings)
+    watch = stream_watch.StreamWatch(provider, limit=5, window=60)
+
+    def follow():
+        assert watch.follow(response_id=call.provider_response_id, after=0, seconds=60)
+
+    _stop_while_busy(watch, follow)
+
     assert not ProviderCall.objects.get(pk=call.pk).watched
     assert _seconds_to_check(job) <= 6.7
 
@@ -215,26 +229,14 @@ class _GatedProvider:
 def test_a_stream_given_up_while_the_watch_stops_is_still_handed_back(workspace, requester, openai_fake, provider, settings):
     """The stream is refused for good just after stop() began: neither the stream's own
     hand-back (the watch is closing) nor stop()'s may miss it."""
-    import threading
-
-    settings.POLL_FIRST_SECONDS, settings.POLL_STREAMED_SECONDS, settings.POLL_JITTER = 6.7, 20, 0
-    job, call = _start(workspace, requester, provider)
-    ProviderCall.objects.filter(pk=call.pk).update(watched=True)
-    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now() + dt.timedelta(seconds=20))
+    job, call = _watched_elsewhere(workspace, requester, provider, settings)
     gated = _GatedProvider()
     watch = stream_watch.StreamWatch(gated, limit=5, window=60)
     assert watch.follow(response_id=call.provider_response_id, after=0, seconds=60)
     wait_for(lambda: gated.follower.gate is not None, timeout=5, message="the stream followed")
 
-    held = threading.Event()
-    watch._loop.call_soon_threadsafe(held.wait, 10)  # the loop is busy: what follows waits
-    watch._loop.call_soon_threadsafe(gated.follower.gate.set)  # the refusal, once the loop runs again
-    stopping = threading.Thread(target=watch.stop)
-    stopping.start()
-    wait_for(lambda: watch._closed, timeout=5, message="the watch stopping")
-    held.set()
-    stopping.join(10)
+    # The refusal comes once the loop runs again, after the stop began.
+    _stop_while_busy(watch, lambda: watch._loop.call_soon_threadsafe(gated.follower.gate.set))
 
-    assert not stopping.is_alive()
     assert not ProviderCall.objects.get(pk=call.pk).watched
     assert _seconds_to_check(job) <= 6.7
