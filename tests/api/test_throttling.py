@@ -147,3 +147,14 @@ def test_on_redis_the_time_is_the_servers_not_this_hosts(monkeypatch):
     stored = float(cache._cache.get_client().get(cache.make_and_validate_key("k")))
     assert steps[:3] == [0, 0, 0] and steps[3] == pytest.approx(20.0, abs=1.0)
     assert stored == pytest.approx(before + 60.0, abs=2.0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rate", ["0/minute", "-5/minute"])
+def test_a_rate_of_nothing_refuses_every_request(requester, settings, rate):
+    """Zero, or a negative count by mistake, refuses rather than lets everything through."""
+    from tests.api.conftest import client_for
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": rate, "submit": rate}}
+    response = client_for(requester).get("/api/v1/templates/")
+    assert response.status_code == 429 and response["Retry-After"] == "60"
