@@ -63,6 +63,9 @@ class SourceRow(NamedTuple):
 
 _SOURCE_ROW = ("manifest_id", "position", "item_id", "item__kind", "item__title", "item__url", "item__status",
                "item__error", "item__content_type", "item__size", "item__published_at")
+# Built once: setting up the eleven columns and their join is most of what building the
+# query costs, and a filter clones it ready-made.
+_SOURCE_ROWS = ManifestEntry.objects.order_by("manifest_id", "position").values_list(*_SOURCE_ROW)
 
 
 def manifest_sources(manifest_ids: Iterable[int]) -> dict[int, list[SourceRow]]:
@@ -73,11 +76,6 @@ def manifest_sources(manifest_ids: Iterable[int]) -> dict[int, list[SourceRow]]:
     for row in _SOURCE_ROWS.filter(manifest_id__in=set(manifest_ids)):
         by_manifest[row[0]].append(SourceRow(*row))
     return by_manifest
-
-
-# Built once: setting up the eleven columns and their join is most of what building the
-# query costs, and a filter clones it ready-made.
-_SOURCE_ROWS = ManifestEntry.objects.order_by("manifest_id", "position").values_list(*_SOURCE_ROW)
 
 
 def source_items_in(workspace_ids: list[int] | None) -> QuerySet[SourceItem]:

@@ -169,9 +169,8 @@ class JobViewSet(ApiViewMixin, viewsets.GenericViewSet):
         # Of the related rows, only what JobOut shows: the template's instructions, a user's
         # password hash or a source's text are not read for every row of a page. Two joins,
         # not five: PostgreSQL's planning of the query grows fast with its tables (1.6 ms for
-        # six, 0.45 ms for four), more than the two light prefetches cost, and the workspaces
-        # are the caller's own, read with the memberships (_out), as are the earlier jobs
-        # that reruns point at.
+        # six, 0.45 ms for four). The rest comes in _out: the workspaces from the caller's
+        # memberships, the sources and the reruns' earlier jobs in a light query each.
         return jobs_visible_to(self.request.user).select_related("template", "requested_by").only(*JOB_COLUMNS, *JOB_OUT_RELATED)
 
     def _out(self, jobs: list[ReportJob]) -> dict:
