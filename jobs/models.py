@@ -404,6 +404,9 @@ class ProviderCall(models.Model):
     # stream_watch): the checks of that minute are only a safety net.
     watched = models.BooleanField(default=False)
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    # When the provider last said the response ended (its webhook, or its stream): the job's
+    # next check looks at this response first (jobs.worker.research.call_to_follow).
+    notified_at = models.DateTimeField(null=True, blank=True)
     # What went into the request: which sources, how much of each, and why.
     request_summary = models.JSONField(default=dict, blank=True)
     # The answer, once terminal: {"text": ..., "function_calls": [{call_id, name, arguments}]}.

@@ -24,6 +24,7 @@ from .models import (
     TERMINAL_STATUSES,
     Artifact,
     ArtifactKind,
+    CallStatus,
     JobAttempt,
     JobEvent,
     JobStatus,
@@ -283,6 +284,16 @@ def job_step(*, job: ReportJob) -> str:
     if step == "synthesize":
         return "Synthesis: writing the report from the research notes"
     return "Writing the report"
+def attempt_awaits_retry(*, attempt_id: int) -> bool:
+    """Does a step of the attempt wait for an automatic retry, its latest call having failed
+    (the create, or the response)? One query."""
+    latest: dict[str, str] = {}
+    calls = ProviderCall.objects.filter(attempt_id=attempt_id, orphan=False).exclude(status=CallStatus.LOST)
+    for step, status in calls.order_by("id").values_list("step", "status"):
+        latest[step] = status
+    return any(status in (CallStatus.ERROR, CallStatus.FAILED) for status in latest.values())
+
+
 def attempt_search_urls(*, attempt: JobAttempt) -> set[str]:
     """Every URL the attempt's web searches returned or opened, and every url_citation."""
     urls: set[str] = set()

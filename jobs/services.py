@@ -133,19 +133,24 @@ def job_advance_on_commit(job: ReportJob) -> None:
 def job_wake(*, call: ProviderCall, details: dict, actor=WEBHOOK) -> bool:
     """The provider says a response ended (its webhook, or its own event stream): make the
     job due now and hand it to a worker, which reads the response and acts on it. Changes no
-    state by itself, so a false signal costs one poll. Only the response the job follows now
-    wakes it (live, and the job's latest): an event for an earlier step or attempt, for a
-    response that already failed and waits for its retry, or for a research question running
-    beside the latest one, does not cut a backoff short (the check would look at another
-    call). Returns whether the job was woken."""
+    state by itself, so a false signal costs one poll. A live response of the job's current
+    attempt wakes it: the latest, or in multi-step research any question running beside it,
+    marked so that the check looks at it first. An event for an earlier attempt, for an
+    orphan, or for a response that already failed does not cut a backoff short, and no event
+    does while a step of the attempt waits for its automatic retry. Returns whether the job
+    was woken."""
     if call.status not in CallStatus.LIVE or call.orphan:
         return False
     with transaction.atomic():
+        if selectors.attempt_awaits_retry(attempt_id=call.attempt_id):
+            return False
+        now = timezone.now()
         woken = ReportJob.objects.filter(
-            pk=call.job_id, status=JobStatus.RUNNING, provider_response_id=call.provider_response_id
-        ).update(next_check_at=timezone.now())
+            pk=call.job_id, status=JobStatus.RUNNING, current_attempt_id=call.attempt_id
+        ).update(next_check_at=now)
         if not woken:
             return False
+        ProviderCall.objects.filter(pk=call.pk).update(notified_at=now)
         provider_notified(job=call.job, details=details, actor=actor)
         job_advance_on_commit(call.job)
     return True

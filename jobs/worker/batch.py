@@ -29,6 +29,7 @@ from ..models import CallStatus, JobStatus, ProviderCall
 from ..providers import get_provider
 from ..providers.base import Provider, ProviderError, ReportRequest, ResponseState
 from . import step
+from .research import response_due
 
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
@@ -92,7 +93,9 @@ class PrefetchedProvider:
 
 def responses_to_poll(*, job_ids: Iterable[int], lease_token: str) -> dict[int, str]:
     """{job id: response id} for the jobs of the batch whose step will be a poll: running
-    under our lease, the latest call of the current attempt started and not yet over. One query."""
+    under our lease, the latest call of the current attempt started and not yet over. In
+    multi-step research, where responses run side by side, the one the step looks at: the
+    first due (research.call_to_follow). One query."""
     calls = (
         ProviderCall.objects.filter(
             job_id__in=list(job_ids), job__status=JobStatus.RUNNING, job__lease_token=lease_token,
@@ -100,17 +103,21 @@ def responses_to_poll(*, job_ids: Iterable[int], lease_token: str) -> dict[int, 
         )
         .exclude(status=CallStatus.LOST)
         .order_by("job_id", "-id")
-        .values_list("job_id", "provider_response_id", "status")
+        .values_list("job_id", "id", "provider_response_id", "status", "created_at", "last_checked_at", "notified_at", "watched")
     )
-    latest: dict[int, str] = {}
+    running: dict[int, list[tuple]] = {}
     seen: set[int] = set()
-    for job_id, response_id, status in calls:
-        if job_id in seen:
-            continue
-        seen.add(job_id)
-        if response_id and status in (CallStatus.QUEUED, CallStatus.IN_PROGRESS):
-            latest[job_id] = response_id
-    return latest
+    for job_id, call_id, response_id, status, *due in calls:
+        is_running = bool(response_id) and status in (CallStatus.QUEUED, CallStatus.IN_PROGRESS)
+        if job_id not in seen:  # the job's latest call
+            seen.add(job_id)
+            if is_running:
+                running[job_id] = []
+        if is_running and job_id in running:
+            created_at, last_checked_at, notified_at, watched = due
+            when, _ = response_due(created_at=created_at, last_checked_at=last_checked_at, notified_at=notified_at, watched=watched)
+            running[job_id].append((when, call_id, response_id))
+    return {job_id: min(responses)[2] for job_id, responses in running.items()}
 
 
 def _retrieve(provider: Provider, response_id: str) -> ResponseState | ProviderError:

@@ -20,6 +20,13 @@ def poll_delay(*, age: float, watched: bool = False) -> float:
     interval away (an early check, after a webhook) is skipped. A response `watched` through
     its stream (stream_watch) is checked every POLL_STREAMED_SECONDS in that first part
     instead: the stream says when it ends, the checks are a safety net."""
+    point, gap = grid_point(age=age, watched=watched)
+    return point - age + random.uniform(0, settings.POLL_JITTER * gap)
+
+
+def grid_point(*, age: float, watched: bool = False) -> tuple[float, float]:
+    """The grid point of the next check after a check at `age` (seconds from the response's
+    start, without jitter), and the interval it ends."""
     # Intervals of at least 0.1 s: a zero from the environment must not spin this loop.
     first = settings.POLL_STREAMED_SECONDS if watched else settings.POLL_FIRST_SECONDS
     first, slow = max(first, 0.1), max(settings.POLL_MAX_SECONDS, 0.1)
@@ -32,4 +39,4 @@ def poll_delay(*, age: float, watched: bool = False) -> float:
             point, gap = fast, fast - point
         else:
             point, gap = fast + (math.floor((max(age, point) - fast) / slow) + 1) * slow, slow
-    return point - age + random.uniform(0, settings.POLL_JITTER * gap)
+    return point, gap

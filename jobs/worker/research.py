@@ -11,11 +11,17 @@ so a worker that died mid-run resumes from the last finished steps.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import random
+
+from django.conf import settings
+from django.utils import timezone
 
 from ..budgets import budget_reached
 from ..models import CallStatus, FailureClass, JobAttempt, ProviderCall, ReportJob, TemplateMode
 from ..report_schema import MAX_RESEARCH_QUESTIONS
+from .cadence import grid_point
 from .prompt import Step, previous_draft_response_id, search_sources
 
 # Function-call answers per research question; the last is sent with tool_choice "none", so
@@ -172,7 +178,8 @@ def call_to_follow(*, job: ReportJob, attempt: JobAttempt) -> ProviderCall | Non
     """The call the worker's check acts on. One response at a time: the latest. Multi-step
     research runs several: a call a dead worker left without a response id first; else, when
     a step can start, the latest finished call (the check then starts what comes next);
-    else the running call looked at longest ago."""
+    else the running call whose end the provider announced, or the one due first on its own
+    grid (research_check_in)."""
     calls = _calls(attempt)
     if not calls or all(c.step == "report" for c in calls):
         return calls[-1] if calls else None
@@ -184,7 +191,42 @@ def call_to_follow(*, job: ReportJob, attempt: JobAttempt) -> ProviderCall | Non
                  or (c.status == CallStatus.COMPLETED and not call_is_final(c))]
         if ended:
             return ended[-1]
-    running = [c for c in calls if c.status in (CallStatus.QUEUED, CallStatus.IN_PROGRESS)]
+    running = _running(calls)
     if running:
-        return min(running, key=lambda c: (c.last_checked_at or c.created_at, c.id))
+        return min(running, key=lambda c: (_due(c)[0], c.id))
     return calls[-1]
+
+
+def _running(calls: list[ProviderCall]) -> list[ProviderCall]:
+    return [c for c in calls if c.status in (CallStatus.QUEUED, CallStatus.IN_PROGRESS) and c.provider_response_id]
+
+
+def _due(call: ProviderCall) -> tuple[dt.datetime, float]:
+    return response_due(
+        created_at=call.created_at, last_checked_at=call.last_checked_at, notified_at=call.notified_at, watched=call.watched
+    )
+
+
+def response_due(
+    *, created_at: dt.datetime, last_checked_at: dt.datetime | None, notified_at: dt.datetime | None, watched: bool
+) -> tuple[dt.datetime, float]:
+    """When a running response is next due on its own grid (the cadence counted from its
+    start), and the grid's interval there. One whose end the provider has announced since it
+    was last looked at (its webhook, or its stream) is due at once."""
+    checked = last_checked_at or created_at
+    if notified_at and notified_at >= checked:
+        return notified_at, 0.0
+    point, gap = grid_point(age=(checked - created_at).total_seconds(), watched=watched)
+    return created_at + dt.timedelta(seconds=point), gap
+
+
+def research_check_in(*, attempt: JobAttempt) -> float | None:
+    """Seconds until the next check of a multi-step attempt, whose responses run side by side
+    while a check looks at one (call_to_follow: the one due first): when the first of them is
+    due on its own grid, up to POLL_JITTER of its interval late. So each response is checked
+    on the cadence of a report of its own, however many run beside it. None when none runs."""
+    running = _running(_calls(attempt))
+    if not running:
+        return None
+    due, gap = min((_due(c) for c in running), key=lambda d: d[0])
+    return max((due - timezone.now()).total_seconds(), 0.0) + random.uniform(0, settings.POLL_JITTER * gap)

@@ -54,7 +54,7 @@ from ..providers.base import (
 )
 from ..report_schema import MAX_RESEARCH_QUESTIONS
 from ..rendering import ReportFormatError, cited_source_ids, parse_report_json, render_html, report_to_markdown, web_citations
-from ..selectors import attempt_search_urls
+from ..selectors import attempt_awaits_retry, attempt_search_urls
 from .cadence import poll_delay
 from .dispatcher import dispatcher_ensure
 from .lease import (
@@ -67,7 +67,7 @@ from .lease import (
 )
 from .prompt import PREVIOUS_RESPONSE_NOT_FOUND, build_request
 from .reconcile import call_reconcile, call_unconfirmed, create_ambiguous
-from .research import StepRefused, call_is_final, call_to_follow, next_step, research_startable
+from .research import StepRefused, call_is_final, call_to_follow, next_step, research_check_in, research_startable
 from .stream_watch import stream_follow, stream_followable, stream_unwatched
 from .usage import call_usage_fields, job_usage_totals
 from .web_pages import web_pages_fetch
@@ -325,9 +325,8 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         call_unconfirmed(job=job, call=call, reason=f"{type(exc).__name__}: {exc}", gave_up_at=timezone.now())
         raise
     # Followed through its stream in this process? Then its first minute's checks are a safety
-    # net. Not in multi-step research: its questions run side by side, and the end of one that
-    # is not the job's latest response wakes nothing (services.job_wake).
-    watched = job.template.mode != TemplateMode.MULTI_STEP and stream_followable(provider=provider, state=state)
+    # net. In multi-step research too: the end of any question wakes the job (services.job_wake).
+    watched = stream_followable(provider=provider, state=state)
     recorded = ProviderCall.objects.filter(
         pk=call.pk, provider_response_id=None, status__in=[CallStatus.PENDING, CallStatus.UNCONFIRMED]
     ).update(
@@ -351,6 +350,11 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         if moved:
             dispatcher_ensure()
     else:
+        # A next step of multi-step research: the job is next due when the first of its running
+        # responses is (the one just started, or one beside it).
+        if job.template.mode == TemplateMode.MULTI_STEP:
+            check_in = research_check_in(attempt=attempt)
+            first_check = first_check if check_in is None else check_in
         moved = ReportJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, current_attempt=attempt).update(
             provider_response_id=state.id, next_check_at=timezone.now() + dt.timedelta(seconds=first_check),
         )
@@ -499,7 +503,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str, again: bool = F
             services.job_fail(job=job, failure_class=exc.failure_class, message=exc.message, details={"code": exc.code}, attempt=attempt)
         return
     call.polls += 1
-    _record_call_state(call=call, state=state)
+    _record_call_state(call=call, state=state, checked_at=asked_at)
     if state.status in PROVIDER_ACTIVE or not state.status:
         if _past_runtime(job, attempt):
             response_cancel(response_id=call.provider_response_id, provider=provider)
@@ -507,7 +511,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str, again: bool = F
                 job=job, failure_class=FailureClass.TIMEOUT, attempt=attempt,
                 message=f"Still running after the template's limit of {job.template.max_runtime_minutes} minutes; canceled at the provider.",
             )
-        elif not _schedule_after_poll(job.pk, seconds=poll_delay(age=_response_age(call), watched=call.watched), asked_at=asked_at, again=again):
+        elif not _schedule_after_poll(job.pk, seconds=_check_in(job=job, attempt=attempt, call=call), asked_at=asked_at, again=again):
             # A batch's answer was asked for before the webhook: this time, ask the provider itself.
             job_check(job=job, provider=getattr(provider, "direct", provider), token=token, again=True)
         return
@@ -520,6 +524,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str, again: bool = F
         )
     elif state.status == COMPLETED and not call_is_final(call):
         _steps_start(job=job, attempt=attempt, provider=provider, token=token)
+        _research_reschedule(job=job, attempt=attempt)
     elif state.status == COMPLETED:
         result_store(job=job, attempt=attempt, state=state, token=token)
     elif state.status == FAILED:
@@ -544,6 +549,25 @@ def job_check(*, job: ReportJob, provider: Provider, token: str, again: bool = F
         services.job_fail(job=job, failure_class=FailureClass.UNKNOWN, attempt=attempt, message=f"Unknown provider status '{state.status}'.")
 
 
+def _check_in(*, job: ReportJob, attempt: JobAttempt, call: ProviderCall) -> float:
+    """Seconds until the next check, after a poll found `call` still running: on its grid, or
+    in multi-step research on the grid of whichever running response is due first."""
+    if job.template.mode == TemplateMode.MULTI_STEP:
+        check_in = research_check_in(attempt=attempt)
+        if check_in is not None:
+            return check_in
+    return poll_delay(age=_response_age(call), watched=call.watched)
+
+
+def _research_reschedule(*, job: ReportJob, attempt: JobAttempt) -> None:
+    """After a research step ended: the job is next due when the first of the responses still
+    running is (whether or not the end let another step start). Not while a step waits for
+    its automatic retry: that wait stands."""
+    check_in = research_check_in(attempt=attempt)
+    if check_in is not None and not attempt_awaits_retry(attempt_id=attempt.pk):
+        _schedule(job.pk, seconds=check_in)
+
+
 def _schedule_after_poll(job_id: int, *, seconds: float, asked_at, again: bool = False) -> bool:
     """The next check after a poll that found the response still running. False when a
     webhook came while we were asking (it made the job due after `asked_at`): our answer may
@@ -565,11 +589,13 @@ def _schedule_after_poll(job_id: int, *, seconds: float, asked_at, again: bool =
     return not woken or again
 
 
-def _record_call_state(*, call: ProviderCall, state: ResponseState) -> None:
+def _record_call_state(*, call: ProviderCall, state: ResponseState, checked_at: dt.datetime | None = None) -> None:
+    """Keep what the provider said of the call's response; `checked_at`: when it was asked (an
+    announcement of its end that came later is still to be looked at)."""
     updates = {
         "status": state.status or call.status,
         "polls": call.polls,
-        "last_checked_at": timezone.now(),
+        "last_checked_at": checked_at or timezone.now(),
         "error_code": state.error_code[:100],
         "error_message": state.error_message,
     }

@@ -97,14 +97,37 @@ def test_an_event_for_a_response_that_already_failed_does_not_cut_its_retry_wait
     assert running_call.job.next_check_at > timezone.now()
 
 
-def test_a_question_running_beside_the_latest_one_wakes_nothing(client, secret, running_call):
-    """Multi-step research runs questions side by side; the check follows the call it looked
-    at longest ago, so waking the job for another would only cut that one's backoff short.
-    The questions are caught by their checks."""
+def test_a_question_running_beside_the_latest_one_wakes_the_job_to_look_at_it(client, secret, running_call):
+    """Multi-step research runs questions side by side: the end of any of them wakes the job,
+    and marks the response the check is to look at first."""
+    from jobs.models import ProviderCall
+
     ProviderCallFactory(attempt=running_call.attempt, job=running_call.job, provider_response_id="resp_later", step="research-2")
     ReportJob.objects.filter(pk=running_call.job_id).update(provider_response_id="resp_later")
     body, headers = webhook_delivery("resp_abc123", "response.completed", secret=secret)
+    assert post(client, body, headers).json() == {"status": "woken"}
+    running_call.job.refresh_from_db()
+    assert running_call.job.next_check_at <= timezone.now()
+    assert ProviderCall.objects.get(pk=running_call.pk).notified_at is not None
+    assert ProviderCall.objects.get(provider_response_id="resp_later").notified_at is None
+
+
+@pytest.mark.parametrize("failed", ["failed", "error"])
+def test_no_event_cuts_short_the_retry_wait_of_a_question_beside_it(client, secret, running_call, failed):
+    """A question whose response failed (or whose create did) waits for its automatic retry;
+    the end of another question must not start that retry early."""
+    ProviderCallFactory(attempt=running_call.attempt, job=running_call.job, provider_response_id="resp_failed", step="research-2", status=failed)
+    body, headers = webhook_delivery("resp_abc123", "response.completed", secret=secret)
     assert post(client, body, headers).json() == {"status": "ignored"}
+    running_call.job.refresh_from_db()
+    assert running_call.job.next_check_at > timezone.now()
+
+
+def test_a_question_retried_since_its_failure_no_longer_holds_the_others_back(client, secret, running_call):
+    ProviderCallFactory(attempt=running_call.attempt, job=running_call.job, provider_response_id="resp_failed", step="research-2", status="failed")
+    ProviderCallFactory(attempt=running_call.attempt, job=running_call.job, provider_response_id="resp_retry", step="research-2")
+    body, headers = webhook_delivery("resp_abc123", "response.completed", secret=secret)
+    assert post(client, body, headers).json() == {"status": "woken"}
 
 
 def test_an_event_for_an_earlier_attempt_or_an_orphan_wakes_nothing(client, secret, running_call):

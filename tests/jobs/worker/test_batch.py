@@ -220,3 +220,25 @@ def test_a_job_held_while_its_poll_is_in_flight_is_not_asked_again(workspace, re
     job.refresh_from_db()
     assert openai_fake.count(RETRIEVE) == retrieves + 1
     assert job.status == "running" and job.next_check_at == until
+
+
+def test_a_research_job_is_asked_for_the_response_its_step_reads(openai_fake, openai_provider):
+    """Multi-step research runs questions side by side: the batch asks ahead for the one the
+    step looks at (here the one whose end the provider announced), not the latest, so the
+    step makes no retrieve of its own."""
+    from jobs import services
+
+    from .test_research import _questions_running
+
+    job, (first, second, latest) = _questions_running(openai_fake, openai_provider)
+    openai_fake.set_status(second.provider_response_id, "completed")
+    assert services.job_wake(call=second, details={"type": "response.completed"})
+    token, ids = _claim(1)
+    assert batch.responses_to_poll(job_ids=ids, lease_token=token) == {job.pk: second.provider_response_id}
+    retrieves = openai_fake.count(RETRIEVE)
+
+    assert batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider) == []
+
+    assert openai_fake.count(RETRIEVE) == retrieves + 1
+    second.refresh_from_db()
+    assert second.status == "completed"

@@ -2,6 +2,7 @@
 search_sources function tool, each chained from the plan → synthesize from the plan and the
 questions' notes; each step a background response recorded as its own ProviderCall."""
 
+import datetime as dt
 import json
 
 import pytest
@@ -218,7 +219,8 @@ def test_the_local_provider_runs_a_follow_up_round_too():
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
 def test_the_questions_are_first_checked_on_the_grid_after_the_plan(settings, openai_fake, stream, request):
     """The step that starts the questions leaves the job due at their first check, not a
-    minute on; and no question is followed by a stream (its end would wake nothing)."""
+    minute on; in a worker that follows streams, every question is followed by its own (the
+    end of any of them wakes the job), and its checks are the safety net's."""
     from jobs.providers.openai_provider import OpenAIProvider
     from jobs.worker import stream_watch
 
@@ -239,5 +241,97 @@ def test_the_questions_are_first_checked_on_the_grid_after_the_plan(settings, op
 
     job.refresh_from_db()
     assert ProviderCall.objects.filter(job=job, step__startswith="research").count() == 2
-    assert 5 < (job.next_check_at - timezone.now()).total_seconds() <= 6.7
-    assert not ProviderCall.objects.filter(job=job, watched=True).exists()
+    first_check = settings.POLL_STREAMED_SECONDS if stream else 6.7
+    assert first_check - 1.5 < (job.next_check_at - timezone.now()).total_seconds() <= first_check
+    watched = set(ProviderCall.objects.filter(job=job, watched=True).values_list("step", flat=True))
+    assert watched == ({"research-1", "research-2"} if stream else set())
+
+
+def _questions_running(openai_fake, provider, count=3):
+    """A multi-step job whose `count` questions run at the fake, none of them looked at yet."""
+    openai_fake.script_next(
+        Script(statuses=("completed",), output_text=json.dumps({"questions": [f"Question {n}?" for n in range(1, count + 1)]})),
+        *[Script(statuses=("queued",) + ("in_progress",) * 20) for _ in range(count)],
+    )
+    job = submit()
+    step.job_advance(job_id=job.pk, provider=provider)  # the plan, done at once
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+    step.job_advance(job_id=job.pk, provider=provider)  # reads the plan, starts the questions
+    questions = list(ProviderCall.objects.filter(job=job, step__startswith="research").order_by("id"))
+    assert [q.status for q in questions] == ["queued"] * count
+    return job, questions
+
+
+def _seconds_to_check(job) -> float:
+    job.refresh_from_db()
+    return (job.next_check_at - timezone.now()).total_seconds()
+
+
+def test_each_question_is_checked_on_its_own_grid_however_many_run_beside_it(settings, openai_fake, openai_provider):
+    """A check looks at one response. Three questions five minutes old, each last looked at on
+    its 4-minute point, are all due at their 5-minute point: three checks in a row, one each,
+    and only then a minute's wait — not a minute between them, which would leave each question
+    three minutes between its checks."""
+    settings.POLL_FIRST_SECONDS, settings.POLL_FAST_SECONDS, settings.POLL_MAX_SECONDS, settings.POLL_JITTER = 6.7, 60, 60, 0
+    job, questions = _questions_running(openai_fake, openai_provider)
+    started = timezone.now() - dt.timedelta(seconds=300)
+    ProviderCall.objects.filter(pk__in=[q.pk for q in questions]).update(created_at=started, last_checked_at=started + dt.timedelta(seconds=240))
+
+    polled = []
+    for n in range(len(questions)):
+        ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+        step.job_advance(job_id=job.pk, provider=openai_provider)
+        polled.append(sorted(ProviderCall.objects.filter(job=job, step__startswith="research", polls__gt=0).values_list("step", flat=True)))
+        if n < len(questions) - 1:
+            assert _seconds_to_check(job) <= 0  # the next question is due already
+    assert polled == [["research-1"], ["research-1", "research-2"], ["research-1", "research-2", "research-3"]]
+    # Now the first due is research-1, at its 6-minute point.
+    assert 59 < _seconds_to_check(job) <= 60
+    assert ProviderCall.objects.filter(job=job, step__startswith="research", polls=1).count() == 3
+
+
+def test_a_question_whose_end_is_announced_is_looked_at_first(settings, client, openai_fake, openai_provider):
+    """A signed webhook for a question running beside the latest one wakes the job, and the
+    check reads that question, not the one due first on the grid."""
+    from tests.fakes.responses_api import make_webhook_secret, webhook_delivery
+
+    settings.OPENAI_WEBHOOK_SECRET, settings.POLL_JITTER = make_webhook_secret(), 0
+    job, (first, second, latest) = _questions_running(openai_fake, openai_provider)
+    openai_fake.set_status(second.provider_response_id, "completed")
+    body, headers = webhook_delivery(second.provider_response_id, "response.completed", secret=settings.OPENAI_WEBHOOK_SECRET)
+
+    assert client.post("/webhooks/openai/", data=body, content_type="application/json", headers=headers).json() == {"status": "woken"}
+    assert _seconds_to_check(job) <= 0
+
+    step.job_advance(job_id=job.pk, provider=openai_provider)
+    second.refresh_from_db()
+    assert second.status == "completed" and second.polls == 1
+    assert not ProviderCall.objects.filter(pk__in=[first.pk, latest.pk], polls__gt=0).exists()
+    # the two still running are next due on their grid, 6.7 s from their start
+    assert 0 < _seconds_to_check(job) <= 6.7
+
+
+def test_a_check_that_started_the_next_round_keeps_the_questions_beside_it_due(settings, openai_fake, openai_provider):
+    """A question's tool round starts a new response; the job is next due when the first of
+    its running responses is, not at the new one's first check."""
+    settings.POLL_FIRST_SECONDS, settings.POLL_JITTER = 6.7, 0
+    openai_fake.script_next(
+        Script(statuses=("completed",), output_text=json.dumps({"questions": ["Question 1?", "Question 2?"]})),
+        Script(statuses=("queued", "completed"), function_calls=(("search_sources", json.dumps({"query": "capacity"})),)),
+        Script(statuses=("queued",) + ("in_progress",) * 20),
+        Script(statuses=("queued",) + ("in_progress",) * 20),
+    )
+    job = submit()
+    step.job_advance(job_id=job.pk, provider=openai_provider)
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+    step.job_advance(job_id=job.pk, provider=openai_provider)  # the questions start
+    # research-1 started 7 s ago (due now: it answers with a function call), research-2 5 s ago
+    ProviderCall.objects.filter(job=job, step="research-1").update(created_at=timezone.now() - dt.timedelta(seconds=7))
+    ProviderCall.objects.filter(job=job, step="research-2").update(created_at=timezone.now() - dt.timedelta(seconds=5))
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+
+    step.job_advance(job_id=job.pk, provider=openai_provider)  # reads research-1, starts its answer round
+
+    assert ProviderCall.objects.filter(job=job, step="research-1").count() == 2
+    # research-2 is due 1.7 s on (its first check, 6.7 s from its start), before the new round's
+    assert 0 < _seconds_to_check(job) <= 1.8
