@@ -285,13 +285,14 @@ def job_step(*, job: ReportJob) -> str:
         return "Synthesis: writing the report from the research notes"
     return "Writing the report"
 def attempt_awaits_retry(*, attempt_id: int) -> bool:
-    """Does a step of the attempt wait for an automatic retry, its latest call having failed
-    (the create, or the response)? One query."""
+    """Does a step of the attempt wait before it is created again: for its automatic retry,
+    its latest call having failed (the create, or the response), or for the reconcile of a
+    create that got no answer? One query."""
     latest: dict[str, str] = {}
     calls = ProviderCall.objects.filter(attempt_id=attempt_id, orphan=False).exclude(status=CallStatus.LOST)
     for step, status in calls.order_by("id").values_list("step", "status"):
         latest[step] = status
-    return any(status in (CallStatus.ERROR, CallStatus.FAILED) for status in latest.values())
+    return any(status in (CallStatus.ERROR, CallStatus.FAILED, CallStatus.UNCONFIRMED) for status in latest.values())
 
 
 def attempt_search_urls(*, attempt: JobAttempt) -> set[str]:

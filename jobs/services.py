@@ -136,23 +136,24 @@ def job_wake(*, call: ProviderCall, details: dict, actor=WEBHOOK) -> bool:
     state by itself, so a false signal costs one poll. A live response of the job's current
     attempt wakes it: the latest, or in multi-step research any question running beside it,
     marked so that the check looks at it first. An event for an earlier attempt, for an
-    orphan, or for a response that already failed does not cut a backoff short, and no event
-    does while a step of the attempt waits for its automatic retry. Returns whether the job
-    was woken."""
+    orphan, or for a response that already failed does not cut a backoff short; nor does any
+    event while a step of the attempt waits for its automatic retry (or for the reconcile of
+    a create), though the response is still marked, to be looked at first once the wait is
+    over. Returns whether the job was woken."""
     if call.status not in CallStatus.LIVE or call.orphan:
         return False
     with transaction.atomic():
-        if selectors.attempt_awaits_retry(attempt_id=call.attempt_id):
+        # Under the job's lock: a failure recorded meanwhile (and its retry wait) is seen.
+        job = job_lock(call.job_id)
+        if job is None or job.status != JobStatus.RUNNING or job.current_attempt_id != call.attempt_id:
             return False
         now = timezone.now()
-        woken = ReportJob.objects.filter(
-            pk=call.job_id, status=JobStatus.RUNNING, current_attempt_id=call.attempt_id
-        ).update(next_check_at=now)
-        if not woken:
-            return False
         ProviderCall.objects.filter(pk=call.pk).update(notified_at=now)
-        provider_notified(job=call.job, details=details, actor=actor)
-        job_advance_on_commit(call.job)
+        if selectors.attempt_awaits_retry(attempt_id=call.attempt_id):
+            return False
+        ReportJob.objects.filter(pk=job.pk).update(next_check_at=now)
+        provider_notified(job=job, details=details, actor=actor)
+        job_advance_on_commit(job)
     return True
 
 

@@ -73,6 +73,7 @@ class PrefetchedProvider:
     def retrieve(self, response_id: str) -> ResponseState:
         answer = self._answers.pop(response_id, None)
         if answer is None:
+            self.asked_at = None  # asked now, not when the batch asked
             return self._provider.retrieve(response_id)
         if isinstance(answer, ProviderError):
             raise answer
@@ -91,33 +92,41 @@ class PrefetchedProvider:
         return getattr(self._provider, name)
 
 
+# A step whose latest call is one of these is created again or reconciled, not read.
+WAITS_FIRST = (CallStatus.ERROR, CallStatus.FAILED, CallStatus.UNCONFIRMED, CallStatus.PENDING)
+
+
 def responses_to_poll(*, job_ids: Iterable[int], lease_token: str) -> dict[int, str]:
-    """{job id: response id} for the jobs of the batch whose step will be a poll: running
-    under our lease, the latest call of the current attempt started and not yet over. In
-    multi-step research, where responses run side by side, the one the step looks at: the
-    first due (research.call_to_follow). One query."""
+    """{job id: response id} for the jobs of the batch whose step will be a poll, and of which
+    response: running under our lease, a response of the current attempt running, and no step
+    of it to be created or reconciled first (a failed create or response, one unanswered).
+    Of several running side by side (multi-step research), the one the step reads: the first
+    due (research.call_to_follow). One query."""
     calls = (
         ProviderCall.objects.filter(
             job_id__in=list(job_ids), job__status=JobStatus.RUNNING, job__lease_token=lease_token,
             job__current_attempt_id=F("attempt_id"), orphan=False,
         )
         .exclude(status=CallStatus.LOST)
-        .order_by("job_id", "-id")
-        .values_list("job_id", "id", "provider_response_id", "status", "created_at", "last_checked_at", "notified_at", "watched")
+        .order_by("job_id", "id")
+        .values_list("job_id", "id", "step", "provider_response_id", "status", "created_at", "last_checked_at", "notified_at", "watched")
     )
-    running: dict[int, list[tuple]] = {}
-    seen: set[int] = set()
-    for job_id, call_id, response_id, status, *due in calls:
-        is_running = bool(response_id) and status in (CallStatus.QUEUED, CallStatus.IN_PROGRESS)
-        if job_id not in seen:  # the job's latest call
-            seen.add(job_id)
-            if is_running:
-                running[job_id] = []
-        if is_running and job_id in running:
-            created_at, last_checked_at, notified_at, watched = due
-            when, _ = response_due(created_at=created_at, last_checked_at=last_checked_at, notified_at=notified_at, watched=watched)
-            running[job_id].append((when, call_id, response_id))
-    return {job_id: min(responses)[2] for job_id, responses in running.items()}
+    by_job: dict[int, list[tuple]] = {}
+    for row in calls:
+        by_job.setdefault(row[0], []).append(row[1:])
+    polls = {}
+    for job_id, rows in by_job.items():
+        latest = {step: (response_id, status) for _, step, response_id, status, *_ in rows}
+        if any(status in WAITS_FIRST or not response_id for response_id, status in latest.values()):
+            continue
+        running = [
+            (response_due(created_at=created_at, last_checked_at=checked, notified_at=notified, watched=watched)[0], call_id, response_id)
+            for call_id, _, response_id, status, created_at, checked, notified, watched in rows
+            if response_id and status in (CallStatus.QUEUED, CallStatus.IN_PROGRESS)
+        ]
+        if running:
+            polls[job_id] = min(running)[2]
+    return polls
 
 
 def _retrieve(provider: Provider, response_id: str) -> ResponseState | ProviderError:

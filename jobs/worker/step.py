@@ -276,8 +276,10 @@ def _call_lost(*, job: ReportJob, attempt: JobAttempt, call: ProviderCall, provi
     return call_reconcile(job=job, attempt=attempt, call=call, provider=provider)
 
 
-def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, token: str) -> None:
+def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, token: str) -> bool:
     """One provider create for the attempt: the first, a next step, or an automatic retry.
+    Returns whether the job now follows a new response (False: the create failed and waits
+    for its retry or its reconcile, the step was refused, or the job moved on meanwhile).
 
     One lock for the whole preparation: under it the request is locked (an edit is refused
     from then on), built from the job as it now stands, and the ProviderCall written, so what
@@ -288,7 +290,7 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
     with transaction.atomic():
         locked = services.job_lock(job.pk)
         if locked is None or not still_ours(locked, attempt=attempt, token=token):
-            return
+            return False
         if locked.request_locked_at is None:
             locked.request_locked_at = timezone.now()
         locked.lease_expires_at = job_lease_expiry()
@@ -300,7 +302,7 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
             step = next_step(job=job, attempt=attempt)
         except StepRefused as exc:
             services.job_fail(job=job, failure_class=exc.failure_class, message=str(exc), attempt=attempt)
-            return
+            return False
         request, summary = build_request(job=job, attempt=attempt, provider_name=provider.name, step=step)
         call = ProviderCall.objects.create(
             job=job, attempt=attempt, step=request.step, provider=provider.name, model=request.model,
@@ -313,12 +315,12 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         if create_ambiguous(exc):
             # The request may have reached the provider: a response may be running.
             call_unconfirmed(job=job, call=call, reason=exc.message, gave_up_at=timezone.now())
-            return
+            return False
         ProviderCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
             status=CallStatus.ERROR, error_code=exc.code[:100], error_message=exc.message, completed_at=timezone.now()
         )
         _provider_error(job=job, attempt=attempt, error=exc)
-        return
+        return False
     except Exception as exc:
         # Our own failure, perhaps after the request went out: reconcile before creating
         # again (job_advance records the error and backs off).
@@ -337,7 +339,7 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         # Our lease lapsed mid-create and another worker gave this call up (or matched it to
         # a response it found): this response is a duplicate.
         _duplicate_record(call=call, state=state, provider=provider)
-        return
+        return False
     call.provider_response_id, call.watched = state.id, watched
     if state.is_terminal:
         # Some answers are ready at once: keep what they said, as a poll would.
@@ -350,20 +352,34 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         if moved:
             dispatcher_ensure()
     else:
-        # A next step of multi-step research: the job is next due when the first of its running
-        # responses is (the one just started, or one beside it).
-        if job.template.mode == TemplateMode.MULTI_STEP:
-            check_in = research_check_in(attempt=attempt)
-            first_check = first_check if check_in is None else check_in
-        moved = ReportJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, current_attempt=attempt).update(
-            provider_response_id=state.id, next_check_at=timezone.now() + dt.timedelta(seconds=first_check),
-        )
+        moved = _next_response_followed(job=job, attempt=attempt, response_id=state.id, first_check=first_check)
     if not moved:
         # Canceled or expired while the create was in flight: the product's cancel wins.
         response_cancel(response_id=state.id, provider=provider)
-    elif watched and not stream_follow(provider=provider, state=state):
+        return False
+    if watched and not stream_follow(provider=provider, state=state):
         # The watch filled up since it was asked: the checks of the first minute are the grid's.
         stream_unwatched(response_id=state.id)
+    return True
+
+
+def _next_response_followed(*, job: ReportJob, attempt: JobAttempt, response_id: str, first_check: float) -> bool:
+    """A running job follows the response of its next step (or of a retry). In multi-step
+    research it is next due when the first of its running responses is, the one just started
+    or one beside it: read under the job's lock, so that a wake that came meanwhile stands,
+    and not while another step waits for its retry (that wait stands too)."""
+    with transaction.atomic():
+        locked = services.job_lock(job.pk)
+        if locked is None or locked.status != JobStatus.RUNNING or locked.current_attempt_id != attempt.pk:
+            return False
+        check_in = None
+        if job.template.mode == TemplateMode.MULTI_STEP and not attempt_awaits_retry(attempt_id=attempt.pk):
+            check_in = research_check_in(attempt=attempt)
+        next_check_at = timezone.now() + dt.timedelta(seconds=first_check if check_in is None else check_in)
+        if check_in is None and locked.next_check_at and locked.next_check_at > next_check_at:
+            next_check_at = locked.next_check_at  # the wait another step is under stands
+        ReportJob.objects.filter(pk=job.pk).update(provider_response_id=response_id, next_check_at=next_check_at)
+    return True
 
 
 def _duplicate_record(*, call: ProviderCall, state: ResponseState, provider: Provider) -> None:
@@ -463,9 +479,10 @@ def _steps_start(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
     for _ in range(MAX_RESEARCH_QUESTIONS + 2):
         if not research_startable(job=job, attempt=attempt):
             return
-        _call_create(job=job, attempt=attempt, provider=provider, token=token)
-        if not ReportJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, current_attempt=attempt).exists():
-            return  # failed (a budget), canceled, or still preparing because the create failed
+        if not _call_create(job=job, attempt=attempt, provider=provider, token=token):
+            # The create failed (its retry or its reconcile waits: nothing more starts before
+            # it), the job failed (a budget), or it was canceled.
+            return
 
 
 def job_check(*, job: ReportJob, provider: Provider, token: str, again: bool = False) -> None:
@@ -488,20 +505,25 @@ def job_check(*, job: ReportJob, provider: Provider, token: str, again: bool = F
     asked_at = timezone.now()
     try:
         state = provider.retrieve(call.provider_response_id)
-        asked_at = getattr(provider, "asked_at", None) or asked_at
     except ProviderError as exc:
-        ProviderCall.objects.filter(pk=call.pk).update(polls=call.polls + 1, last_checked_at=timezone.now(), error_code=exc.code[:100], error_message=exc.message)
+        asked_at = getattr(provider, "asked_at", None) or asked_at
+        ProviderCall.objects.filter(pk=call.pk).update(polls=call.polls + 1, last_checked_at=asked_at, error_code=exc.code[:100], error_message=exc.message)
         if is_breaker_error(exc):
             breaker_trip(error=exc)
             job_hold(job_id=job.pk, until=timezone.now() + dt.timedelta(seconds=settings.BREAKER_PROBE_SECONDS))
         elif exc.transient and not _past_runtime(job, attempt):
-            _schedule(job.pk, seconds=max(poll_delay(age=_response_age(call), watched=call.watched), exc.retry_after or 0))
+            # Back on the grid; a job woken while we asked (or held) is left as it is.
+            seconds = max(_check_in(job=job, attempt=attempt, call=call), exc.retry_after or 0)
+            ReportJob.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES, next_check_at__lte=asked_at).update(
+                next_check_at=timezone.now() + dt.timedelta(seconds=seconds)
+            )
         elif exc.transient:
             services.job_fail(job=job, failure_class=FailureClass.TIMEOUT, attempt=attempt,
                               message=f"The provider could not be reached within the template's limit of {job.template.max_runtime_minutes} minutes.")
         else:
             services.job_fail(job=job, failure_class=exc.failure_class, message=exc.message, details={"code": exc.code}, attempt=attempt)
         return
+    asked_at = getattr(provider, "asked_at", None) or asked_at
     call.polls += 1
     _record_call_state(call=call, state=state, checked_at=asked_at)
     if state.status in PROVIDER_ACTIVE or not state.status:
@@ -561,11 +583,18 @@ def _check_in(*, job: ReportJob, attempt: JobAttempt, call: ProviderCall) -> flo
 
 def _research_reschedule(*, job: ReportJob, attempt: JobAttempt) -> None:
     """After a research step ended: the job is next due when the first of the responses still
-    running is (whether or not the end let another step start). Not while a step waits for
-    its automatic retry: that wait stands."""
-    check_in = research_check_in(attempt=attempt)
-    if check_in is not None and not attempt_awaits_retry(attempt_id=attempt.pk):
-        _schedule(job.pk, seconds=check_in)
+    running is (whether or not the end let another step start). Under the job's lock, so that
+    a wake that came meanwhile stands; and not while a step waits for its automatic retry:
+    that wait stands too."""
+    with transaction.atomic():
+        locked = services.job_lock(job.pk)
+        if locked is None or not still_ours(locked, attempt=attempt, statuses=(JobStatus.RUNNING,)):
+            return
+        if attempt_awaits_retry(attempt_id=attempt.pk):
+            return
+        check_in = research_check_in(attempt=attempt)
+        if check_in is not None:
+            ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now() + dt.timedelta(seconds=check_in))
 
 
 def _schedule_after_poll(job_id: int, *, seconds: float, asked_at, again: bool = False) -> bool:

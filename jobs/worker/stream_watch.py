@@ -35,6 +35,7 @@ from .. import services
 from ..events import WORKER
 from ..models import JobStatus, ProviderCall, ReportJob
 from ..providers.base import Provider, ProviderError, ResponseState
+from ..selectors import attempt_awaits_retry
 from .cadence import poll_delay
 from .graceful_stop import exit_begun, exit_ended
 
@@ -235,6 +236,8 @@ def stream_unwatched(*, response_id: str) -> None:
     if call is None:
         return
     ProviderCall.objects.filter(pk=call.pk).update(watched=False)
+    if attempt_awaits_retry(attempt_id=call.attempt_id):
+        return  # another step of the research waits for its retry: that wait stands
     age = (timezone.now() - call.created_at).total_seconds()
     sooner = timezone.now() + dt.timedelta(seconds=poll_delay(age=age))
     ReportJob.objects.filter(

@@ -242,3 +242,53 @@ def test_a_research_job_is_asked_for_the_response_its_step_reads(openai_fake, op
     assert openai_fake.count(RETRIEVE) == retrieves + 1
     second.refresh_from_db()
     assert second.status == "completed"
+
+
+def test_a_research_job_is_asked_ahead_when_its_latest_question_has_ended(openai_fake, openai_provider):
+    """The last question ended first: the others still run, and the batch asks ahead for the
+    one due first."""
+    from jobs import services
+
+    from .test_research import _questions_running
+
+    job, (first, second, latest) = _questions_running(openai_fake, openai_provider)
+    openai_fake.set_status(latest.provider_response_id, "completed")
+    assert services.job_wake(call=latest, details={"type": "response.completed"})
+    step.job_advance(job_id=job.pk, provider=openai_provider)  # reads the latest: its notes
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+    token, ids = _claim(1)
+
+    assert batch.responses_to_poll(job_ids=ids, lease_token=token) == {job.pk: first.provider_response_id}
+
+
+def test_nothing_is_asked_ahead_for_a_research_step_that_retries_first(settings, openai_fake, openai_provider):
+    """A question that failed and whose retry wait is over is created again by the step, which
+    reads nothing: a retrieve made ahead would be thrown away."""
+    from .test_research import _second_fails_and_waits
+
+    job, _ = _second_fails_and_waits(settings, openai_fake, openai_provider)
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+    token, ids = _claim(1)
+    retrieves = openai_fake.count(RETRIEVE)
+
+    assert batch.responses_to_poll(job_ids=ids, lease_token=token) == {}
+    assert batch.batch_advance(job_ids=ids, lease_token=token, provider=openai_provider) == []
+
+    assert ProviderCall.objects.filter(job=job, step="research-2").count() == 2
+    assert openai_fake.count(RETRIEVE) == retrieves
+
+
+def test_an_answer_not_asked_ahead_is_not_dated_by_the_batch(workspace, requester, openai_fake, openai_provider):
+    """A step that reads another response than the one asked ahead asks the provider itself,
+    and that answer is dated by its own asking, not the batch's (which a wake could postdate)."""
+    openai_fake.default_script = Script.running()
+    [one, other] = _running_jobs(workspace, requester, openai_provider, 2)
+    one.refresh_from_db()
+    other.refresh_from_db()
+    asked_at = timezone.now() - dt.timedelta(minutes=5)
+    prefetched = batch.PrefetchedProvider(openai_provider, {one.provider_response_id: openai_provider.retrieve(one.provider_response_id)}, asked_at=asked_at)
+
+    prefetched.retrieve(one.provider_response_id)
+    assert prefetched.asked_at == asked_at
+    prefetched.retrieve(other.provider_response_id)  # not asked ahead
+    assert prefetched.asked_at is None

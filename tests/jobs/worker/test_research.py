@@ -335,3 +335,231 @@ def test_a_check_that_started_the_next_round_keeps_the_questions_beside_it_due(s
     assert ProviderCall.objects.filter(job=job, step="research-1").count() == 2
     # research-2 is due 1.7 s on (its first check, 6.7 s from its start), before the new round's
     assert 0 < _seconds_to_check(job) <= 1.8
+
+
+# --- Waits that stand: a failed question's retry, an unanswered create's reconcile ----------
+
+
+def _second_fails_and_waits(settings, openai_fake, provider):
+    """Three questions running; the second's response fails (a transient server_error): its
+    automatic retry waits 300 s."""
+    settings.PROVIDER_RETRY_BASE_SECONDS = 300
+    job, questions = _questions_running(openai_fake, provider)
+    second = questions[1]
+    openai_fake.set_status(second.provider_response_id, "failed")
+    assert services.job_wake(call=second, details={"type": "response.failed"})
+    step.job_advance(job_id=job.pk, provider=provider)
+    second.refresh_from_db()
+    assert second.status == "failed" and _seconds_to_check(job) > 250
+    return job, questions
+
+
+def test_a_failed_create_among_the_questions_waits_for_its_retry(settings, openai_fake, openai_provider):
+    """The step that starts the questions stops at a create that failed: the question is not
+    created again at once (two responses billed, the retries used up in one step), and its
+    retry wait stands."""
+    from tests.fakes.responses_api import Fault
+
+    settings.PROVIDER_RETRY_BASE_SECONDS = 300
+    openai_fake.script_next(
+        Script(statuses=("completed",), output_text=json.dumps({"questions": ["Question 1?", "Question 2?"]})),
+        *[Script(statuses=("queued",) + ("in_progress",) * 20)] * 2,
+    )
+    job = submit()
+    step.job_advance(job_id=job.pk, provider=openai_provider)  # the plan
+    openai_fake.inject(CREATE, Fault.server_error())  # research-1's create fails
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+
+    step.job_advance(job_id=job.pk, provider=openai_provider)
+
+    assert list(ProviderCall.objects.filter(job=job, step="research-1").values_list("status", flat=True)) == ["error"]
+    assert _seconds_to_check(job) > 250
+
+
+def test_a_question_create_that_got_no_answer_is_not_made_again_in_the_same_step(openai_fake, openai_provider):
+    """A create that timed out may have started a response: nothing is created for that
+    question until it is reconciled, however many others the step starts."""
+    from tests.fakes.responses_api import Fault
+
+    openai_fake.script_next(
+        Script(statuses=("completed",), output_text=json.dumps({"questions": ["Question 1?", "Question 2?"]})),
+        *[Script(statuses=("queued",) + ("in_progress",) * 20)] * 3,
+    )
+    job = submit()
+    step.job_advance(job_id=job.pk, provider=openai_provider)  # the plan
+    openai_fake.inject(CREATE, Fault.delay(3.0))  # research-1's create: started, answered after our 2 s timeout
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+
+    step.job_advance(job_id=job.pk, provider=openai_provider)
+
+    statuses = list(ProviderCall.objects.filter(job=job, step="research-1").values_list("status", flat=True))
+    assert statuses == ["unconfirmed"]
+
+
+def test_a_failed_round_create_keeps_its_wait_beside_the_questions_running(settings, openai_fake, openai_provider):
+    """A question's answer round whose create fails waits for its retry, even though another
+    question runs beside it and would be due sooner on its grid."""
+    from tests.fakes.responses_api import Fault
+
+    settings.PROVIDER_RETRY_BASE_SECONDS, settings.POLL_JITTER = 300, 0
+    openai_fake.script_next(
+        Script(statuses=("completed",), output_text=json.dumps({"questions": ["Question 1?", "Question 2?"]})),
+        Script(statuses=("queued", "completed"), function_calls=(("search_sources", json.dumps({"query": "capacity"})),)),
+        Script(statuses=("queued",) + ("in_progress",) * 20),
+    )
+    job = submit()
+    step.job_advance(job_id=job.pk, provider=openai_provider)
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+    step.job_advance(job_id=job.pk, provider=openai_provider)  # the questions start
+    openai_fake.inject(CREATE, Fault.server_error())  # research-1's answer round fails
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+
+    step.job_advance(job_id=job.pk, provider=openai_provider)  # reads research-1: a function call
+
+    assert list(ProviderCall.objects.filter(job=job, step="research-1").values_list("status", flat=True)) == ["completed", "error"]
+    assert _seconds_to_check(job) > 250
+
+
+def test_a_question_stream_handed_back_keeps_a_retry_wait(settings, openai_fake, openai_provider):
+    """A stream given up (or handed back by a worker process that exits) brings its response's
+    next check in, but not past another question's retry wait."""
+    from jobs.worker import stream_watch
+
+    job, (first, second, latest) = _second_fails_and_waits(settings, openai_fake, openai_provider)
+    ProviderCall.objects.filter(pk=first.pk).update(watched=True)
+
+    stream_watch.stream_unwatched(response_id=first.provider_response_id)
+
+    assert _seconds_to_check(job) > 250
+
+
+def test_an_end_announced_during_a_retry_wait_is_read_first_once_it_is_over(settings, openai_fake, openai_provider):
+    job, (first, second, latest) = _second_fails_and_waits(settings, openai_fake, openai_provider)
+    openai_fake.set_status(first.provider_response_id, "completed")
+
+    assert not services.job_wake(call=first, details={"type": "response.completed"})  # the wait stands
+    assert _seconds_to_check(job) > 250
+
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())  # the wait is over
+    step.job_advance(job_id=job.pk, provider=openai_provider)  # the retry
+    assert ProviderCall.objects.filter(job=job, step="research-2").count() == 2
+    assert _seconds_to_check(job) <= 0  # research-1 is due at once
+    step.job_advance(job_id=job.pk, provider=openai_provider)
+    first.refresh_from_db()
+    assert first.status == "completed"
+
+
+# --- Wakes that come while the step is at work ------------------------------------------------
+
+
+class _WakeWhileAsking:
+    """The provider, with another response's end announced (services.job_wake, as its webhook
+    does) while a retrieve is in flight; `then` decides what that retrieve answers."""
+
+    def __init__(self, provider, *, wake, then=None):
+        self._provider, self._wake, self._then, self.asked = provider, wake, then, []
+
+    def __getattr__(self, name):
+        return getattr(self._provider, name)
+
+    @property
+    def direct(self):
+        return self
+
+    def retrieve(self, response_id):
+        self.asked.append(response_id)
+        state = self._provider.retrieve(response_id)
+        if len(self.asked) == 1:
+            assert services.job_wake(call=ProviderCall.objects.get(pk=self._wake.pk), details={"type": "response.completed"})
+            if self._then:
+                self._then()
+        return state
+
+
+def test_an_end_announced_during_another_question_s_poll_is_read_at_once(openai_fake, openai_provider):
+    job, (first, second, latest) = _questions_running(openai_fake, openai_provider)
+    openai_fake.set_status(second.provider_response_id, "completed")
+    provider = _WakeWhileAsking(openai_provider, wake=second)
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+
+    step.job_advance(job_id=job.pk, provider=provider)
+
+    assert provider.asked == [first.provider_response_id, second.provider_response_id]
+    second.refresh_from_db()
+    assert second.status == "completed"
+    assert 0 < _seconds_to_check(job) <= 6.7
+
+
+def test_an_end_announced_while_its_own_poll_was_in_flight_is_read_again(openai_fake, openai_provider):
+    """The poll answered "in progress" before the end it then announced: the response was
+    looked at before the announcement, so it is read once more."""
+    job, (first, second, latest) = _questions_running(openai_fake, openai_provider)
+    ProviderCall.objects.filter(pk=second.pk).update(created_at=timezone.now() - dt.timedelta(seconds=10))  # due first
+    provider = _WakeWhileAsking(openai_provider, wake=second, then=lambda: openai_fake.set_status(second.provider_response_id, "completed"))
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+
+    step.job_advance(job_id=job.pk, provider=provider)
+
+    assert provider.asked == [second.provider_response_id, second.provider_response_id]
+    second.refresh_from_db()
+    assert second.status == "completed"
+
+
+def test_an_end_announced_during_a_failed_poll_is_kept(openai_fake, openai_provider):
+    """A retrieve that fails (transiently) puts the job back on the grid, but not past the end
+    of another question announced meanwhile."""
+    from jobs.providers.base import ProviderError
+
+    job, (first, second, latest) = _questions_running(openai_fake, openai_provider)
+
+    def fail():
+        raise ProviderError("The provider is unavailable.", transient=True, code="server_error")
+
+    provider = _WakeWhileAsking(openai_provider, wake=second, then=fail)
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+
+    step.job_advance(job_id=job.pk, provider=provider)
+
+    assert provider.asked == [first.provider_response_id]
+    assert _seconds_to_check(job) <= 0
+    first.refresh_from_db()
+    assert first.error_code == "server_error"
+
+
+def _wake_in_a_thread_of_its_own(call) -> bool:
+    from django.db import connection
+
+    try:
+        return services.job_wake(call=ProviderCall.objects.get(pk=call.pk), details={"type": "response.completed"})
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_end_announced_while_the_step_reschedules_stands(openai_fake, openai_provider, monkeypatch):
+    """The step that read a question's end sets the next check from the questions still
+    running, under the job's lock: an end announced meanwhile (another process, waiting on
+    the lock) leaves the job due, rather than being overwritten by that schedule."""
+    import threading
+
+    job, (first, second, latest) = _questions_running(openai_fake, openai_provider)
+    openai_fake.set_status(first.provider_response_id, "completed")
+    real, wakes = step.research_check_in, []
+
+    def check_in_while_a_wake_comes(*, attempt):
+        seconds = real(attempt=attempt)
+        if not wakes:
+            wake = threading.Thread(target=lambda: wakes.append(_wake_in_a_thread_of_its_own(second)))
+            wakes.append(wake)
+            wake.start()
+            wake.join(timeout=0.5)  # it waits for the lock (or, unlocked, is done by now)
+        return seconds
+
+    monkeypatch.setattr(step, "research_check_in", check_in_while_a_wake_comes)
+    ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+
+    step.job_advance(job_id=job.pk, provider=openai_provider)  # reads research-1: its notes
+    wakes[0].join(timeout=10)
+
+    assert wakes[1:] == [True]
+    assert _seconds_to_check(job) <= 0
