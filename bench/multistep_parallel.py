@@ -17,12 +17,18 @@ writes notes; then the synthesis. Printed:
   answer → question 2 → … → synthesis, each chained from the one before, the synthesis
   carrying the notes in its chain instead of as input).
 
+- how long after its end a question is read when nothing announces it (polling only), and
+  the retrieves it costs: simulated on the product's grid and its choice of the response a
+  check reads, for 1, `--questions` and 5 questions, against the choice before (the response
+  looked at longest ago, the job's next check on that response's grid).
+
 The database is a throwaway SQLite file; DATABASE_URL is never used.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -145,6 +151,53 @@ def replay_linear(fake, questions: int) -> int:
     return billed
 
 
+def checks_simulated(questions: int, *, runs: int = 2000, seed: int = 7) -> dict[str, tuple[list[float], float]]:
+    """How long after a question ends a check reads it, polling only (no webhook, no stream),
+    for `questions` started together that end at random between their 1st and 10th minute.
+    The product's grid (jobs.worker.cadence) and its choice of the response to read
+    (research.response_due), without jitter; against the choice before: one check per job,
+    reading the response looked at longest ago, the next check on that response's grid.
+    Returns {policy: (lags, retrieves per question)}."""
+    import random
+
+    from jobs.worker.cadence import grid_point
+    from jobs.worker.research import response_due
+
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    out = {}
+    for policy in ("now", "before"):
+        rng = random.Random(seed)  # the same ends for both
+        lags, retrieves = [], 0
+        for _ in range(runs):
+            ends = [rng.uniform(60, 600) for _ in range(questions)]
+            checked: dict[int, float | None] = {n: None for n in range(questions)}
+            running = set(range(questions))
+            t = grid_point(age=0)[0]
+            while running:
+                if policy == "now":
+                    due = {n: response_due(created_at=base, watched=False, notified_at=None,
+                                           last_checked_at=None if checked[n] is None else base + dt.timedelta(seconds=checked[n]))[0]
+                           for n in running}
+                    n = min(running, key=lambda n: (due[n], n))
+                else:
+                    n = min(running, key=lambda n: (checked[n] or 0.0, n))
+                retrieves += 1
+                checked[n] = t
+                if ends[n] <= t:
+                    lags.append(t - ends[n])
+                    running.discard(n)
+                if not running:
+                    break
+                if policy == "now":
+                    t = max(t, min((response_due(created_at=base, watched=False, notified_at=None,
+                                                 last_checked_at=None if checked[m] is None else base + dt.timedelta(seconds=checked[m]))[0]
+                                    - base).total_seconds() for m in running))
+                else:
+                    t = grid_point(age=t)[0]
+        out[policy] = (lags, retrieves / (runs * questions))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=3)
@@ -169,6 +222,16 @@ def main() -> None:
           f"({phase_sum / phase_wall:.1f}× overlap)")
     print(f"billed input tokens: parallel {parallel_billed:,} vs linear chain {linear_billed:,} "
           f"({100 * (linear_billed - parallel_billed) / linear_billed:.0f}% fewer)")
+    print("questions started together, ending in their minutes 1–10, polling only (simulated, 2,000 runs):"
+          " how long after its end a question is read (p50 / p95 / max), and retrieves a question")
+    for questions in sorted({1, args.questions, 5}):
+        simulated = checks_simulated(questions)
+        line = []
+        for policy in ("now", "before"):
+            lags, retrieves = simulated[policy]
+            lags.sort()
+            line.append(f"{policy} {lags[len(lags) // 2]:5.1f} / {lags[int(len(lags) * 0.95)]:5.1f} / {lags[-1]:5.1f} s, {retrieves:4.1f}")
+        print(f"  {questions} question{'s' if questions > 1 else ' '}:  " + "    ".join(line))
     if problems:
         print("fake problems:", *problems, sep="\n  ")
         sys.exit(1)
