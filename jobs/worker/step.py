@@ -118,7 +118,12 @@ def job_advance(
     recorded on the job and retried with backoff; the third on an attempt fails the job.
     `breakers`: the breaker rows a batch read once for all its steps (breaker_rows())."""
     token = lease_token or new_lease_token()
+    # When this step began to look at the job: for a batch's step, when the batch asked the
+    # provider ahead (a wake after that is one the step's answer may predate, and stands).
     began = timezone.now()
+    asked_at = getattr(provider, "asked_at", None)
+    if asked_at is not None and asked_at < began:
+        began = asked_at
     if not job_lease_acquire(job_id=job_id, token=token):
         return
     try:

@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from .. import services
@@ -236,13 +236,16 @@ def stream_unwatched(*, response_id: str) -> None:
     if call is None:
         return
     ProviderCall.objects.filter(pk=call.pk).update(watched=False)
-    if attempt_awaits_retry(attempt_id=call.attempt_id):
-        return  # another step of the research waits for its retry: that wait stands
-    age = (timezone.now() - call.created_at).total_seconds()
-    sooner = timezone.now() + dt.timedelta(seconds=poll_delay(age=age))
-    ReportJob.objects.filter(
-        pk=call.job_id, status=JobStatus.RUNNING, current_attempt_id=call.attempt_id, next_check_at__gt=sooner
-    ).update(next_check_at=sooner)
+    with transaction.atomic():
+        # Under the job's lock: a retry wait set meanwhile by a worker is seen.
+        job = services.job_lock(call.job_id)
+        if job is None or job.status != JobStatus.RUNNING or job.current_attempt_id != call.attempt_id:
+            return
+        if attempt_awaits_retry(attempt_id=call.attempt_id):
+            return  # another step of the research waits for its retry: that wait stands
+        age = (timezone.now() - call.created_at).total_seconds()
+        sooner = timezone.now() + dt.timedelta(seconds=poll_delay(age=age))
+        ReportJob.objects.filter(pk=job.pk, next_check_at__gt=sooner).update(next_check_at=sooner)
 
 
 def stream_watch_enable() -> None:

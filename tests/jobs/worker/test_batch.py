@@ -292,3 +292,23 @@ def test_an_answer_not_asked_ahead_is_not_dated_by_the_batch(workspace, requeste
     assert prefetched.asked_at == asked_at
     prefetched.retrieve(other.provider_response_id)  # not asked ahead
     assert prefetched.asked_at is None
+
+
+def test_an_end_announced_while_the_batch_asked_stands_when_the_answer_is_an_error(workspace, requester, openai_fake, openai_provider):
+    """The batch asks ahead; the response's end is announced while it asks; the answer is a
+    transient error. The job stays due for the end announced, not a minute on."""
+    from jobs import services
+    from jobs.providers.base import ProviderError
+
+    openai_fake.default_script = Script.running()
+    [job] = _running_jobs(workspace, requester, openai_provider, 1)
+    job.refresh_from_db()
+    asked_at = timezone.now()
+    assert services.job_wake(call=ProviderCall.objects.get(job=job), details={"type": "response.completed"})
+    error = ProviderError("The provider is unavailable.", transient=True, code="server_error")
+    prefetched = batch.PrefetchedProvider(openai_provider, {job.provider_response_id: error}, asked_at=asked_at)
+
+    step.job_advance(job_id=job.pk, provider=prefetched)
+
+    job.refresh_from_db()
+    assert job.next_check_at <= timezone.now()
