@@ -563,3 +563,41 @@ def test_an_end_announced_while_the_step_reschedules_stands(openai_fake, openai_
 
     assert wakes[1:] == [True]
     assert _seconds_to_check(job) <= 0
+
+
+@pytest.mark.parametrize("announce", ["wake", "stream handed back"])
+@pytest.mark.django_db(transaction=True)
+def test_an_announcement_waiting_on_the_lock_sees_a_retry_wait_set_meanwhile(openai_fake, openai_provider, announce):
+    """A worker records a question's failure and its retry wait under the job's lock while
+    another question's end is announced (or its stream handed back) from another process:
+    once the lock is free, that announcement sees the wait, and leaves it standing."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from jobs.worker import stream_watch
+
+    job, (first, second, latest) = _questions_running(openai_fake, openai_provider)
+    ProviderCall.objects.filter(pk=first.pk).update(watched=True)
+    outcome = []
+
+    def announcement():
+        try:
+            if announce == "wake":
+                outcome.append(services.job_wake(call=ProviderCall.objects.get(pk=first.pk), details={"type": "response.completed"}))
+            else:
+                outcome.append(stream_watch.stream_unwatched(response_id=first.provider_response_id))
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=announcement)
+    with transaction.atomic():
+        services.job_lock(job.pk)
+        other.start()
+        other.join(timeout=0.5)  # waits for the lock
+        ProviderCall.objects.filter(pk=second.pk).update(status="failed")
+        ReportJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now() + dt.timedelta(seconds=300))
+    other.join(timeout=10)
+
+    assert outcome == ([False] if announce == "wake" else [None])
+    assert _seconds_to_check(job) > 250
