@@ -263,24 +263,30 @@ def attempt_decision(*, attempt: JobAttempt) -> Review | None:
 
 
 def job_step(*, job: ReportJob) -> str:
-    """Where a running attempt is, in the words of a multi-step run ("Plan", "Question 2 of
-    4", "Synthesis"), or "" when no provider step is under way (one query at most)."""
+    """Where a running attempt is, in the words of a multi-step run ("Plan", "Research: 3 of 4
+    questions still running", "Synthesis"), or "" when no provider step is under way (two
+    queries at most)."""
     if job.status not in (JobStatus.PREPARING, JobStatus.RUNNING) or job.current_attempt_id is None:
         return ""
-    call = (
-        ProviderCall.objects.filter(attempt_id=job.current_attempt_id)
-        .order_by("-id")
-        .values("step", "request_summary")
-        .first()
-    )
+    calls = ProviderCall.objects.filter(attempt_id=job.current_attempt_id, orphan=False).exclude(status=CallStatus.LOST)
+    call = calls.order_by("-id").values("step", "request_summary").first()
     if call is None:
         return ""
     step, summary = call["step"], call["request_summary"] or {}
     if step == "plan":
         return "Plan: choosing the research questions"
+    if step == "gaps":
+        return "Follow-up: finding what the notes leave open"
     if step.startswith("research-"):
         number, of = summary.get("number") or step.split("-", 1)[1], summary.get("of")
-        return f"Question {number} of {of}" if of else f"Question {number}"
+        if not isinstance(of, int) or of <= 1:
+            return f"Question {number} of {of}" if of else f"Question {number}"
+        # The questions run side by side: how many are still at the provider.
+        latest: dict[str, str] = {}
+        for name, status in calls.filter(step__startswith="research-").order_by("id").values_list("step", "status"):
+            latest[name] = status
+        running = sum(status in (*CallStatus.LIVE, CallStatus.UNCONFIRMED) for status in latest.values())
+        return f"Research: {running} of {of} questions still running" if running else f"Research: all {of} questions answered"
     if step == "synthesize":
         return "Synthesis: writing the report from the research notes"
     return "Writing the report"

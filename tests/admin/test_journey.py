@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from jobs import services
-from jobs.models import JobEvent, ReportJob
+from jobs.models import JobEvent, ProviderCall, ReportJob
 from reportdesk.errors import PermissionDenied
 from reportdesk.models import Role
 from reviews.services import review_decide
@@ -341,10 +341,33 @@ def test_the_step_of_a_multi_step_run(as_user, requester, workspace):
     client = as_user(requester)
     ProviderCallFactory(attempt=job.current_attempt, job=job, step="plan")
     assert "Step: Plan" in live(client, job).content.decode()
-    ProviderCallFactory(attempt=job.current_attempt, job=job, step="research-2", request_summary={"number": 2, "of": 4})
-    assert "Step: Question 2 of 4" in live(client, job).content.decode()
+    # the questions run side by side: how many are still at the provider
+    questions = [
+        ProviderCallFactory(attempt=job.current_attempt, job=job, step=f"research-{n}", request_summary={"number": n, "of": 3})
+        for n in (1, 2, 3)
+    ]
+    assert "Step: Research: 3 of 3 questions still running" in live(client, job).content.decode()
+    ProviderCall.objects.filter(pk=questions[1].pk).update(status="completed")
+    assert "Step: Research: 2 of 3 questions still running" in live(client, job).content.decode()
+    ProviderCallFactory(attempt=job.current_attempt, job=job, step="research-2", request_summary={"number": 2, "of": 3})  # its next round
+    assert "Step: Research: 3 of 3 questions still running" in live(client, job).content.decode()
+    ProviderCall.objects.filter(job=job, step__startswith="research").update(status="completed")
+    assert "Step: Research: all 3 questions answered" in live(client, job).content.decode()
+    ProviderCallFactory(attempt=job.current_attempt, job=job, step="gaps")
+    assert "Step: Follow-up: finding what the notes leave open" in live(client, job).content.decode()
+    ProviderCallFactory(attempt=job.current_attempt, job=job, step="research-4", request_summary={"number": 4, "of": 4})
+    assert "Step: Question 4 of 4" not in live(client, job).content.decode()  # a follow-up beside the answered ones
+    assert "Step: Research: 1 of 4 questions still running" in live(client, job).content.decode()
     ProviderCallFactory(attempt=job.current_attempt, job=job, step="synthesize")
     assert "Step: Synthesis" in live(client, job).content.decode()
+
+
+def test_the_step_of_a_single_question_run(as_user, requester, workspace):
+    from tests.factories import ProviderCallFactory
+
+    job = job_in("running", workspace=workspace, requested_by=requester)
+    ProviderCallFactory(attempt=job.current_attempt, job=job, step="research-1", request_summary={"number": 1, "of": 1})
+    assert "Step: Question 1 of 1" in live(as_user(requester), job).content.decode()
 
 
 @pytest.mark.parametrize("jobs", [1, 30])
