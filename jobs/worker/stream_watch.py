@@ -130,7 +130,7 @@ class StreamWatch:
             dropped = sorted(self._live)
         for response_id in dropped:
             self._wakes.submit(_on_wake_thread, _unwatch, response_id)
-        self._wakes.submit(connection.close)  # the wake thread's own connection
+        self._wakes.submit(_connection_close)
         self._wakes.shutdown(wait=True)
 
     def _start(self, response_id: str, after: int, deadline: float) -> None:
@@ -200,6 +200,12 @@ class StreamWatch:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._streams.aclose()
+
+
+def _connection_close() -> None:
+    """Close the wake thread's own connection: run on that thread. (`connection.close` named
+    on another thread would be that thread's connection, which this one may not touch.)"""
+    connection.close()
 
 
 def _on_wake_thread(action, response_id: str, *args) -> None:

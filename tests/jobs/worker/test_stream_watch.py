@@ -240,3 +240,26 @@ def test_a_stream_given_up_while_the_watch_stops_is_still_handed_back(workspace,
 
     assert not ProviderCall.objects.get(pk=call.pk).watched
     assert _seconds_to_check(job) <= 6.7
+
+
+def test_a_watch_that_stops_closes_the_database_connection_of_its_wake_thread(workspace, requester, openai_fake, provider, watching):
+    """The wake thread opens a connection of its own to wake jobs; the watch's stop closes
+    it (a long-lived process would otherwise keep it until the thread is collected)."""
+    from django.db.backends.signals import connection_created
+
+    opened = []
+
+    def note(sender, connection, **kwargs):
+        if threading.current_thread().name.startswith("stream-wake"):
+            opened.append(connection)
+
+    connection_created.connect(note)
+    try:
+        job, call = _start(workspace, requester, provider)
+        wait_for(lambda: openai_fake.open_streams == 1, timeout=10, message="the stream followed")
+        openai_fake.set_status(call.provider_response_id, "completed")
+        wait_for(lambda: _woken(job), timeout=10, message="the job woken by its stream")
+        stream_watch.stream_watch_stop()
+    finally:
+        connection_created.disconnect(note)
+    assert opened and all(wrapper.connection is None for wrapper in opened)
