@@ -369,6 +369,9 @@ class CallStatus:
 
     # A call whose response may still be running (and billing) at the provider.
     LIVE = (PENDING, QUEUED, IN_PROGRESS)
+    # A step with a call in one of these is not started again: its response may be running,
+    # or its create may have started one (reconciled before anything is created again).
+    IN_FLIGHT = (*LIVE, UNCONFIRMED)
     # A create that may have started a response nobody has seen yet.
     UNANSWERED = (PENDING, UNCONFIRMED, LOST)
 

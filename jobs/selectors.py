@@ -282,10 +282,8 @@ def job_step(*, job: ReportJob) -> str:
         if not isinstance(of, int) or of <= 1:
             return f"Question {number} of {of}" if of else f"Question {number}"
         # The questions run side by side: how many are still at the provider.
-        latest: dict[str, str] = {}
-        for name, status in calls.filter(step__startswith="research-").order_by("id").values_list("step", "status"):
-            latest[name] = status
-        running = sum(status in (*CallStatus.LIVE, CallStatus.UNCONFIRMED) for status in latest.values())
+        latest = _latest_status_by_step(calls.filter(step__startswith="research-"))
+        running = sum(status in CallStatus.IN_FLIGHT for status in latest.values())
         return f"Research: {running} of {of} questions still running" if running else f"Research: all {of} questions answered"
     if step == "synthesize":
         return "Synthesis: writing the report from the research notes"
@@ -294,11 +292,13 @@ def attempt_awaits_retry(*, attempt_id: int) -> bool:
     """Does a step of the attempt wait before it is created again: for its automatic retry,
     its latest call having failed (the create, or the response), or for the reconcile of a
     create that got no answer? One query."""
-    latest: dict[str, str] = {}
-    calls = ProviderCall.objects.filter(attempt_id=attempt_id, orphan=False).exclude(status=CallStatus.LOST)
-    for step, status in calls.order_by("id").values_list("step", "status"):
-        latest[step] = status
+    latest = _latest_status_by_step(ProviderCall.objects.filter(attempt_id=attempt_id, orphan=False).exclude(status=CallStatus.LOST))
     return any(status in (CallStatus.ERROR, CallStatus.FAILED, CallStatus.UNCONFIRMED) for status in latest.values())
+
+
+def _latest_status_by_step(calls) -> dict[str, str]:
+    """{step: the status of its latest call} for a queryset of provider calls. One query."""
+    return dict(calls.order_by("id").values_list("step", "status"))
 
 
 def attempt_search_urls(*, attempt: JobAttempt) -> set[str]:

@@ -72,9 +72,7 @@ def _answer(attempt: JobAttempt, function_call: dict) -> dict:
 
 
 def _in_flight(call: ProviderCall) -> bool:
-    """A step with this call is not to be started again: its response may be running (or its
-    create may have started one: it is reconciled before anything is created again)."""
-    return call.status in CallStatus.LIVE or call.status == CallStatus.UNCONFIRMED
+    return call.status in CallStatus.IN_FLIGHT
 
 
 def _calls(attempt: JobAttempt) -> list[ProviderCall]:
