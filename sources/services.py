@@ -56,6 +56,12 @@ def _sha256(data: bytes) -> str:
 
 
 def source_create_text(*, workspace, created_by, title: str, text: str) -> SourceItem:
+    item = _text_item(workspace=workspace, created_by=created_by, title=title, text=text)
+    item.save()
+    return item
+
+
+def _text_item(*, workspace, created_by, title: str, text: str) -> SourceItem:
     text = (text or "").replace("\x00", "").strip()
     if not text:
         raise ValidationFailed("Pasted text is empty.", fields={"text": "This field may not be blank."})
@@ -65,7 +71,7 @@ def source_create_text(*, workspace, created_by, title: str, text: str) -> Sourc
             f"Pasted text is larger than the {settings.SOURCE_MAX_BYTES // 1024} KB limit.",
             fields={"text": "Too large."},
         )
-    return SourceItem.objects.create(
+    return SourceItem(
         workspace=workspace,
         created_by=created_by,
         kind=SourceKind.TEXT,
@@ -80,14 +86,19 @@ def source_create_text(*, workspace, created_by, title: str, text: str) -> Sourc
 
 
 def source_create_url(*, workspace, created_by, url: str, title: str = "") -> SourceItem:
+    item = _url_item(workspace=workspace, created_by=created_by, url=url, title=title)
+    item.save()
+    return item
+
+
+def _url_item(*, workspace, created_by, url: str, title: str = "") -> SourceItem:
+    """A URL source, pending until ingest fetches it."""
     url = (url or "").strip()
     try:
         check_url(url, allowed_hosts=settings.SOURCE_ALLOWED_INTERNAL_HOSTS)
     except SourceFetchError as exc:
         raise ValidationFailed(exc.message, fields={"url": exc.message}) from exc
-    return SourceItem.objects.create(
-        workspace=workspace, created_by=created_by, kind=SourceKind.URL, url=url, title=title[:300]
-    )
+    return SourceItem(workspace=workspace, created_by=created_by, kind=SourceKind.URL, url=url, title=title[:300])
 
 
 def source_create_upload(
@@ -95,6 +106,17 @@ def source_create_upload(
 ) -> SourceItem:
     """Store an uploaded file and extract its text at once: a bad upload is refused now.
     `published` is the date the uploader knows, ahead of any the document states."""
+    item = _upload_item(
+        workspace=workspace, created_by=created_by, name=name, data=data, declared_type=declared_type, published=published
+    )
+    item.save()
+    return item
+
+
+def _upload_item(
+    *, workspace, created_by, name: str, data: bytes, declared_type: str = "", published: dt.date | None = None
+) -> SourceItem:
+    """An upload's item, its file already stored (the caller deletes it if the row is not written)."""
     if len(data) > settings.SOURCE_MAX_BYTES:
         raise ValidationFailed(
             f"The file is larger than the {settings.SOURCE_MAX_BYTES // (1024 * 1024)} MB limit.",
@@ -119,14 +141,13 @@ def source_create_upload(
         fetched_at=timezone.now(),
     )
     item.file.save(name[-100:] or "upload", ContentFile(data), save=False)
-    item.save()
     return item
 
 
-def source_create_record(*, workspace, created_by, record: RecordSource) -> SourceItem:
+def _record_item(*, workspace, created_by, record: RecordSource) -> SourceItem:
     """An approved report of the same workspace, quoted as a source."""
     data = record.text.encode()
-    return SourceItem.objects.create(
+    return SourceItem(
         workspace=workspace,
         created_by=created_by,
         kind=SourceKind.RECORD,
@@ -167,43 +188,50 @@ def sources_from_specs(
     *, workspace, created_by, specs: list[SourceSpec], record: RecordResolver | None = None
 ) -> list[SourceItem]:
     """Resolve a caller's source list into items of `workspace`, in order. Internal records
-    (earlier reports) need `record`, the resolver of the app that owns them."""
+    (earlier reports) need `record`, the resolver of the app that owns them.
+
+    However many sources a caller sends, the existing ones are read in one query and the new
+    ones written in one insert (a record's resolver reads its report on its own)."""
+    wanted = {spec.item_id for spec in specs if spec.item_id is not None}
+    existing = SourceItem.objects.filter(workspace=workspace).in_bulk(wanted) if wanted else {}
     items: list[SourceItem] = []
+    new: list[SourceItem] = []
     uploaded: list[SourceItem] = []
     try:
         for index, spec in enumerate(specs):
             if spec.item_id is not None:
-                item = SourceItem.objects.filter(pk=spec.item_id, workspace=workspace).first()
+                item = existing.get(spec.item_id)
                 if item is None:
                     raise ValidationFailed(
                         f"Source {spec.item_id} does not exist in this workspace.",
                         fields={"sources": {str(index): "Unknown source id."}},
                     )
                 items.append(item)
-            elif spec.url:
-                with _source_at(index):
-                    items.append(source_create_url(workspace=workspace, created_by=created_by, url=spec.url, title=spec.title))
-            elif spec.text:
-                with _source_at(index):
-                    items.append(source_create_text(workspace=workspace, created_by=created_by, title=spec.title, text=spec.text))
-            elif spec.upload_name:
-                with _source_at(index):
-                    uploaded.append(source_create_upload(
-                        workspace=workspace, created_by=created_by, name=spec.upload_name, data=spec.upload_data,
-                        declared_type=spec.upload_type,
-                    ))
-                items.append(uploaded[-1])
-            elif spec.record_job_id:
-                with _source_at(index):
-                    if record is None:
-                        raise ValidationFailed("Earlier reports cannot be used as sources here.")
-                    resolved = record(workspace=workspace, public_id=spec.record_job_id)
-                    items.append(source_create_record(workspace=workspace, created_by=created_by, record=resolved))
-            else:
+                continue
+            if not (spec.url or spec.text or spec.upload_name or spec.record_job_id):
                 raise ValidationFailed(
                     "Each source needs a url, a text, or a source id.",
                     fields={"sources": {str(index): "Empty source."}},
                 )
+            with _source_at(index):
+                if spec.url:
+                    item = _url_item(workspace=workspace, created_by=created_by, url=spec.url, title=spec.title)
+                elif spec.text:
+                    item = _text_item(workspace=workspace, created_by=created_by, title=spec.title, text=spec.text)
+                elif spec.upload_name:
+                    item = _upload_item(
+                        workspace=workspace, created_by=created_by, name=spec.upload_name, data=spec.upload_data,
+                        declared_type=spec.upload_type,
+                    )
+                    uploaded.append(item)
+                else:
+                    if record is None:
+                        raise ValidationFailed("Earlier reports cannot be used as sources here.")
+                    resolved = record(workspace=workspace, public_id=spec.record_job_id)
+                    item = _record_item(workspace=workspace, created_by=created_by, record=resolved)
+            items.append(item)
+            new.append(item)
+        SourceItem.objects.bulk_create(new)  # sets each new item's pk, in place
     except Exception:
         # The caller's transaction takes the rows back, but not the files stored for this
         # request's uploads.
