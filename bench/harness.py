@@ -155,6 +155,12 @@ def _serve_fake(latency: float, conn) -> None:
                 conn.send({rid: (r.started + offset, r.script.step_seconds * 2) for rid, r in fake.responses.items()})
             elif message[0] == "retrieves":  # {response id: polls (plain retrieves)}
                 conn.send({rid: r.retrieves for rid, r in fake.responses.items()})
+            elif message[0] == "retrieve_times":  # {response id: [wall-clock times of its plain retrieves]}
+                times: dict[str, list[float]] = {}
+                for request in fake.requests_to(RETRIEVE):
+                    if "stream=true" not in request.path:
+                        times.setdefault(request.response_id, []).append(request.at)
+                conn.send(times)
             elif message[0] == "streams":  # {response id: retrieves as a stream}
                 conn.send(Counter(r.response_id for r in fake.requests_to(RETRIEVE) if "stream=true" in r.path))
 

@@ -856,6 +856,7 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names
     body: Any  # parsed JSON, the raw text if not JSON, None if empty
     response_id: str | None  # the id in the path (retrieve, cancel, delete)
+    at: float = 0.0  # wall-clock time (time.time()) the request arrived
 
 
 @dataclass
@@ -1333,7 +1334,7 @@ class ResponsesAPIFake:
         query = parse_qs(urlsplit(path).query)
         problem = _problem(body) if endpoint == CREATE else None
         with self._lock:
-            self._requests.append(RecordedRequest(method, path, endpoint, headers, body, response_id))
+            self._requests.append(RecordedRequest(method, path, endpoint, headers, body, response_id, time.time()))
             fault = self._faults[endpoint].popleft() if self._faults.get(endpoint) else None
             if problem:
                 self.validation_errors.append(problem.message)

@@ -1,0 +1,206 @@
+"""Benchmark: jobs on schedule in a real cluster, as an operator runs one.
+
+    .venv/bin/python bench/cluster.py [--runs 4:50,4:2000,2:1000] [--seconds 30] [--latency 0.1]
+
+`manage.py qcluster` in a process group of its own, with the product's settings (the dispatcher
+started by the cluster itself, Redis as the broker, django-q2's monitor and result saving, the
+real `openai` SDK against the fake Responses API at --latency). Each run is `workers:jobs`:
+Q_WORKERS (one of them is the dispatcher; 4 is the default on this machine) and the jobs in
+flight, seeded in a running system's steady state as in poll_throughput.py.
+
+A poll is **on schedule** when it reaches the provider within 1 s of the job's next_check_at.
+Nothing of the cluster is instrumented: the fake stamps each retrieve with the time it arrives,
+and this process reads every job's next_check_at every 0.2 s; a retrieve's due time is the
+value the database held just before it (a check moves next_check_at at least 6.7 s on). The
+baseline is the same cluster following 50 jobs, in the same run. Also printed: the cluster's
+CPU per poll (every process of the group, the dispatcher included) and each worker process's
+resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6390/7")
+
+
+def _cluster_env(*, base_url: str, workers: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "reportdesk.settings", "DATABASE_URL": harness.database_url(), "REDIS_URL": REDIS_URL,
+        "REPORT_PROVIDER": "openai", "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": base_url,
+        "Q_WORKERS": str(workers), "LOG_LEVEL": "WARNING",
+    }
+
+
+def _group_processes(pgid: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+        except OSError:
+            continue
+        fields = rest.rsplit(") ", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(pid))
+    return pids
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class DueTimes:
+    """Every job's next_check_at, read every `interval` seconds: for each response, the values
+    the database held and when each was first seen."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval = interval
+        self.seen: dict[str, list[tuple[float, float]]] = {}  # response id: [(first seen, due)]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        from jobs.models import ReportJob
+
+        try:
+            while not self.stop.is_set():
+                seen_at = time.time()
+                for response_id, due in ReportJob.objects.filter(status="running").values_list("provider_response_id", "next_check_at"):
+                    values = self.seen.setdefault(response_id, [])
+                    if not values or values[-1][1] != due.timestamp():
+                        values.append((seen_at, due.timestamp()))
+                self.stop.wait(self.interval)
+        finally:
+            connection.close()
+
+    def due_before(self, response_id: str, at: float) -> float | None:
+        """The due time the database held for the response's job just before `at`."""
+        values = self.seen.get(response_id, [])
+        index = bisect.bisect_left(values, (at, float("-inf"))) - 1
+        return values[index][1] if index >= 0 else None
+
+    def __enter__(self) -> DueTimes:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def run(*, workers: int, jobs: int, seconds: float, warmup: float, latency: float) -> dict:
+    import redis
+
+    harness.clear_jobs()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    with harness.FakeProcess(latency) as fake:
+        ids = harness.create_responses(fake.base_url, jobs)
+        harness.seed_running_jobs(ids, ages=harness.steady_ages(jobs))
+        log = open(Path(harness._TMP) / f"cluster-{workers}-{jobs}.log", "ab")
+        cluster = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"], cwd=harness.ROOT, env=_cluster_env(base_url=fake.base_url, workers=workers),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            with DueTimes() as due_times:
+                time.sleep(warmup)
+                pids = _group_processes(cluster.pid)
+                cpu_before, window_start = _cpu_seconds(pids), time.time()
+                time.sleep(seconds)
+                window_end = time.time()
+                pids = _group_processes(cluster.pid)
+                cpu = _cpu_seconds(pids) - cpu_before
+                rss = sorted((_rss_mib(pid) for pid in pids if pid != cluster.pid), reverse=True)
+        finally:
+            os.killpg(cluster.pid, signal.SIGTERM)
+            try:
+                cluster.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(cluster.pid, signal.SIGKILL)
+                cluster.wait(timeout=10)
+        times = fake.ask("retrieve_times")
+    lateness = []
+    for response_id, arrivals in times.items():
+        for at in arrivals:
+            if window_start <= at < window_end and (due := due_times.due_before(response_id, at)) is not None:
+                lateness.append(at - due)
+    polls = len(lateness)
+    return {
+        "workers": workers, "jobs": jobs, "polls_per_second": polls / (window_end - window_start),
+        "on_schedule": sum(1 for late in lateness if late <= 1.0) / polls if polls else float("nan"),
+        "late_p50": harness.percentile(lateness, 0.5), "late_p95": harness.percentile(lateness, 0.95),
+        "late_max": max(lateness) if lateness else float("nan"),
+        "cpu_ms_per_poll": 1000 * cpu / polls if polls else float("nan"),
+        "rss": rss,
+    }
+
+
+def line(result: dict) -> str:
+    rss = result["rss"]
+    return (
+        f"  Q_WORKERS={result['workers']} {result['jobs']:>5} jobs  {result['polls_per_second']:6.1f} polls/s  "
+        f"on schedule {result['on_schedule']:6.1%}  late p50/p95/max {result['late_p50']:5.2f}/{result['late_p95']:5.2f}/"
+        f"{result['late_max']:6.2f} s  cluster CPU/poll {result['cpu_ms_per_poll']:.1f} ms  "
+        f"RSS of its {len(rss)} processes {rss[-1]:.0f}–{rss[0]:.0f} MiB"
+    )
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", default="4:50,4:2000,2:1000", help="workers:jobs, comma-separated; the first is the baseline")
+    parser.add_argument("--seconds", type=float, default=30.0, help="measurement window per run")
+    parser.add_argument("--warmup", type=float, default=12.0, help="from the cluster's start (it starts in a few seconds)")
+    parser.add_argument("--latency", type=float, default=0.1, help="fake provider latency per request, seconds")
+    args = parser.parse_args(argv)
+
+    harness.ensure_database(harness.database_url())
+    harness.setup_django()
+    harness.migrate()
+    print(
+        f"== a real cluster (manage.py qcluster, Redis broker): latency {args.latency * 1000:.0f} ms, "
+        f"{os.cpu_count()} CPUs, window {args.seconds:g} s; on schedule = at the provider ≤ 1 s after next_check_at",
+        flush=True,
+    )
+    results = []
+    for spec in args.runs.split(","):
+        workers, jobs = (int(part) for part in spec.split(":"))
+        result = run(workers=workers, jobs=jobs, seconds=args.seconds, warmup=args.warmup, latency=args.latency)
+        print(line(result), flush=True)
+        results.append(result)
+    return results
+
+
+if __name__ == "__main__":
+    main()
