@@ -1,6 +1,6 @@
 """Benchmark: jobs on schedule in a real cluster, as an operator runs one.
 
-    .venv/bin/python bench/cluster.py [--runs 4:50,4:2000,2:1000] [--seconds 30] [--latency 0.1]
+    .venv/bin/python bench/cluster.py [--runs 4:50,2:1000,2:2000,4:2000,4:4000] [--seconds 30] [--latency 0.1]
 
 `manage.py qcluster` in a process group of its own, with the product's settings (the dispatcher
 started by the cluster itself, Redis as the broker, django-q2's monitor and result saving, the
@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
 
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6390/7")
+# A Redis database of its own: every run starts by emptying it.
+REDIS_URL = os.environ.get("BENCH_CLUSTER_REDIS_URL", "redis://127.0.0.1:6390/7")
 
 
 def _cluster_env(*, base_url: str, workers: int) -> dict[str, str]:
@@ -179,7 +180,7 @@ def line(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", default="4:50,4:2000,2:1000", help="workers:jobs, comma-separated; the first is the baseline")
+    parser.add_argument("--runs", default="4:50,2:1000,2:2000,4:2000,4:4000", help="workers:jobs, comma-separated; the first is the baseline")
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement window per run")
     parser.add_argument("--warmup", type=float, default=12.0, help="from the cluster's start (it starts in a few seconds)")
     parser.add_argument("--latency", type=float, default=0.1, help="fake provider latency per request, seconds")

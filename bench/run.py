@@ -38,6 +38,7 @@ def main() -> None:
         "lag.py": ["--jobs", "6", "--within", "15"],
         "stream_watch.py": ["--streams", "20", "--within", "5"],
         "api_bench.py": ["--seconds", "2", "--reads", "20"],
+        "multistep_parallel.py": ["--step-seconds", "0.5"],
     }
     for script, quick_args in quick.items():
         # Each in a process of its own: each sets Django up its own way.
