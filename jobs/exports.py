@@ -163,7 +163,7 @@ def _facts(document: ReportDocument) -> list[tuple[str, str]]:
     job = document.job
     if document.decision:
         review = f"{document.decision} by {document.reviewer} on {_date(document.decided_at)}"
-    elif job.template.review_required:
+    elif job.run_template.review_required:
         review = "Not reviewed yet: this is a draft."
     else:
         review = "The template does not require review."

@@ -6,11 +6,13 @@ an Artifact; each state change is a JobEvent. Status fields are only ever writte
 jobs.services, inside the transaction that writes the matching event.
 """
 
+import copy
 import secrets
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -86,6 +88,19 @@ class TemplateMode(models.TextChoices):
     MULTI_STEP = "multi_step", "Multi-step research"
 
 
+# What a template says about how a report is written and judged, frozen on each attempt when
+# the attempt is created (JobAttempt.template_settings): an edit of the template (another
+# model, multi-step on or off, new instructions, review on or off) applies to the attempts
+# created after it, never to one under way, nor to the checks of a draft already written.
+# The limits an operator tightens to stop spending (the cost cap, the runtime limit) are not
+# frozen: they apply at once, to every job of the template.
+TEMPLATE_RUN_FIELDS = (
+    "report_type", "instructions", "required_sections", "output_schema", "model", "reasoning_effort",
+    "web_search", "web_search_domains", "review_required", "local_drafts_complete", "freshness_days",
+    "mode", "follow_up_round", "max_output_tokens", "max_tool_calls",
+)
+
+
 class ReportTemplate(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -145,6 +160,10 @@ class ReportTemplate(models.Model):
 
     def __str__(self):
         return self.name
+
+    def run_settings(self) -> dict:
+        """The settings an attempt freezes (TEMPLATE_RUN_FIELDS), as JSON stores them."""
+        return {name: self._meta.get_field(name).value_from_object(self) for name in TEMPLATE_RUN_FIELDS}
 
     def clean(self):
         errors: dict[str, str] = {}
@@ -283,6 +302,14 @@ class ReportJob(models.Model):
         return f"{self.public_id} · {self.topic[:60]}"
 
     @property
+    def run_template(self) -> ReportTemplate:
+        """The template as the current attempt runs it (JobAttempt.run_template): what the
+        worker, the budgets and the job page read, rather than the template as edited since."""
+        if self.current_attempt_id is None:
+            return self.template
+        return self.current_attempt.run_template(self.template)
+
+    @property
     def written_offline(self) -> bool:
         """Was the draft written by the built-in local engine, by extraction, without a model?"""
         return self.model == LOCAL_MODEL
@@ -332,6 +359,9 @@ class JobAttempt(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The template's run settings when the attempt was created (ReportTemplate.run_settings);
+    # empty for attempts created before they were frozen, which follow the template as it is.
+    template_settings = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
     class Meta:
         ordering = ["job", "number"]
@@ -346,6 +376,17 @@ class JobAttempt(models.Model):
 
     def __str__(self):
         return f"{self.job.public_id} attempt {self.number}"
+
+    def run_template(self, template: ReportTemplate) -> ReportTemplate:
+        """`template` (the job's) as it stood when this attempt was created: a copy with the
+        frozen settings, never saved; its name, slug and whether it is retired stay current."""
+        if not self.template_settings:
+            return template
+        frozen = copy.copy(template)
+        for name, value in self.template_settings.items():
+            if name in TEMPLATE_RUN_FIELDS:
+                setattr(frozen, name, ReportTemplate._meta.get_field(name).to_python(value))
+        return frozen
 
 
 class CallStatus:

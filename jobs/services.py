@@ -178,6 +178,7 @@ def _new_attempt(
         instructions=instructions,
         manifest=manifest,
         created_by=actor.user,
+        template_settings=job.template.run_settings(),
     )
 
 
@@ -364,7 +365,7 @@ def job_edit(
         manifest = job.source_manifest
         if sources is not None:
             items = sources_from_specs(workspace=job.workspace, created_by=actor.user, specs=sources, record=job_as_record_source)
-            if not items and not job.template.web_search:
+            if not items and not job.run_template.web_search:
                 raise ValidationFailed("Add at least one source.", fields={"sources": "At least one source is required."})
             manifest = manifest_create(workspace=job.workspace, items=items)
             changes["source_manifest"] = manifest
@@ -441,7 +442,7 @@ def job_finish(
         version = job.version + 1
         runtime = (now - (attempt.started_at or job.created_at)).total_seconds()
         JobAttempt.objects.filter(pk=attempt.pk).update(status=AttemptStatus.SUCCEEDED, finished_at=now, version=version)
-        template = job.template
+        template = job.run_template
         if template.review_required or (offline and not template.local_drafts_complete):
             status, review_state, action = JobStatus.NEEDS_REVIEW, ReviewState.PENDING, EventAction.DRAFT_READY
         else:

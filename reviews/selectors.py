@@ -140,7 +140,7 @@ def checks_for_attempt(
     written from. Freshness is judged as of the job's creation. Pass `report` and `sources`
     when already loaded."""
     job = attempt.job
-    template = job.template
+    template = attempt.run_template(job.template)
     report = attempt_report(attempt=attempt) if report is None else report
     if report is None:
         results = missing_report("No structured report is stored for this draft, so nothing could be checked.")

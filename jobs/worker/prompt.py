@@ -175,7 +175,7 @@ class Step:
 
 
 def _instructions(job: ReportJob, *, final: bool) -> str:
-    template = job.template
+    template = job.run_template
     sections = tuple(template.required_sections or ())
     parts = [
         template.instructions.strip(),
@@ -189,7 +189,7 @@ def _instructions(job: ReportJob, *, final: bool) -> str:
 
 
 def _request_header(job: ReportJob, attempt: JobAttempt) -> list[str]:
-    lines = [f"Topic: {job.topic}", f"Report type: {job.template.get_report_type_display()}"]
+    lines = [f"Topic: {job.topic}", f"Report type: {job.run_template.get_report_type_display()}"]
     if job.audience:
         lines.append(f"Audience: {job.audience}")
     if attempt.instructions:
@@ -258,7 +258,7 @@ def build_request(*, job: ReportJob, attempt: JobAttempt, provider_name: str, st
     if _must_carry(job=job, attempt=attempt, step=step):
         step = replace(step, previous_response_id=None, input_items=(),
                        carried=tuple(_carried_context(job=job, attempt=attempt, step=step)))
-    template = job.template
+    template = job.run_template
     sections = tuple(template.required_sections or ())
     summary: dict = {"step": step.name}
     tools: tuple[dict, ...] = _web_search_tool(template)

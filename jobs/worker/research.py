@@ -134,7 +134,7 @@ def _startable(*, job: ReportJob, attempt: JobAttempt, calls: list[ProviderCall]
     steps, notes, finished = _questions_research(attempt=attempt, calls=calls, parent=plan, questions=questions, first_number=1)
     if not finished:
         return steps
-    if job.template.follow_up_round:
+    if job.run_template.follow_up_round:
         gaps, gaps_due = _once(calls, "gaps")
         if gaps is None:
             return [Step(name="gaps", previous_response_id=plan.provider_response_id, notes=tuple(notes))] if gaps_due else []
@@ -156,7 +156,7 @@ def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
     reached = budget_reached(job=job)
     if reached:
         raise BudgetReached(reached)
-    if job.template.mode != TemplateMode.MULTI_STEP:
+    if job.run_template.mode != TemplateMode.MULTI_STEP:
         return Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
     steps = _startable(job=job, attempt=attempt, calls=_calls(attempt))
     if not steps:
@@ -166,7 +166,7 @@ def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
 
 def research_startable(*, job: ReportJob, attempt: JobAttempt) -> bool:
     """Can another step of this multi-step attempt start now (beside those in flight)?"""
-    if job.template.mode != TemplateMode.MULTI_STEP:
+    if job.run_template.mode != TemplateMode.MULTI_STEP:
         return False
     try:
         return bool(_startable(job=job, attempt=attempt, calls=_calls(attempt)))

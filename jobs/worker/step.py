@@ -378,7 +378,7 @@ def _next_response_followed(*, job: ReportJob, attempt: JobAttempt, response_id:
         if locked is None or locked.status != JobStatus.RUNNING or locked.current_attempt_id != attempt.pk:
             return False
         check_in = None
-        if job.template.mode == TemplateMode.MULTI_STEP and not attempt_awaits_retry(attempt_id=attempt.pk):
+        if job.run_template.mode == TemplateMode.MULTI_STEP and not attempt_awaits_retry(attempt_id=attempt.pk):
             check_in = research_check_in(attempt=attempt)
         next_check_at = timezone.now() + dt.timedelta(seconds=first_check if check_in is None else check_in)
         if check_in is None and locked.next_check_at and locked.next_check_at > next_check_at:
@@ -478,7 +478,7 @@ def response_cancel(*, response_id: str, provider: Provider | None = None) -> No
 def _steps_start(*, job: ReportJob, attempt: JobAttempt, provider: Provider, token: str) -> None:
     """Start the next step; for multi-step research, every step that can run now beside those
     in flight (the questions run side by side). Nothing when every step is in flight."""
-    if job.template.mode != TemplateMode.MULTI_STEP:
+    if job.run_template.mode != TemplateMode.MULTI_STEP:
         _call_create(job=job, attempt=attempt, provider=provider, token=token)
         return
     for _ in range(MAX_RESEARCH_QUESTIONS + 2):
@@ -579,7 +579,7 @@ def job_check(*, job: ReportJob, provider: Provider, token: str, again: bool = F
 def _check_in(*, job: ReportJob, attempt: JobAttempt, call: ProviderCall) -> float:
     """Seconds until the next check, after a poll found `call` still running: on its grid, or
     in multi-step research on the grid of whichever running response is due first."""
-    if job.template.mode == TemplateMode.MULTI_STEP:
+    if job.run_template.mode == TemplateMode.MULTI_STEP:
         check_in = research_check_in(attempt=attempt)
         if check_in is not None:
             return check_in
@@ -669,7 +669,7 @@ def result_store(*, job: ReportJob, attempt: JobAttempt, state: ResponseState, t
         for sid in cited_source_ids(report)
     ]
     web_rows = web_citations(report)
-    if web_rows and job.template.web_search:
+    if web_rows and job.run_template.web_search:
         web_pages_fetch(job=job, attempt=attempt, report=report, token=token)
     returned = {url_key(url) for url in attempt_search_urls(attempt=attempt)} if web_rows else set()
     citations += [

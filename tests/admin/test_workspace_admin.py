@@ -81,6 +81,7 @@ def test_templates_keep_their_slug_and_are_retired_rather_than_deleted(as_user, 
     page = client.get(f"/admin/jobs/reporttemplate/{template.pk}/change/").content.decode()
 
     assert 'name="slug"' not in page and "market-scan-eu" in page
+    assert "A report under way keeps the template as it was when its attempt began" in page
     assert client.get(f"/admin/jobs/reporttemplate/{template.pk}/delete/").status_code == 403
     assert client.get("/admin/jobs/reporttemplate/add/").status_code == 200
     assert ReportTemplate.objects.filter(slug="market-scan-eu").exists()

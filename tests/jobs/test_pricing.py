@@ -100,9 +100,7 @@ class TestJobCost:
 
         workspace = WorkspaceFactory()
         openai_fake.script_next(Script(statuses=("completed",), **script))
-        job = submit(workspace, member(workspace, Role.REQUESTER), review_required=False)
-        job.template.model = model
-        job.template.save()
+        job = submit(workspace, member(workspace, Role.REQUESTER), review_required=False, model=model)
         return advance(job, openai_provider, times=2)
 
     def test_an_unknown_model_leaves_the_job_cost_unknown_with_a_warning(self, openai_fake, openai_provider):

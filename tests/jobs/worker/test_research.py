@@ -24,10 +24,10 @@ SOURCES = [
 ]
 
 
-def submit():
+def submit(**template_kwargs):
     workspace = WorkspaceFactory()
     requester = member(workspace, Role.REQUESTER)
-    template = ReportTemplateFactory(mode="multi_step", required_sections=["Capacity", "Regulation"], model="gpt-5.2")
+    template = ReportTemplateFactory(mode="multi_step", required_sections=["Capacity", "Regulation"], model="gpt-5.2", **template_kwargs)
     return services.job_submit(workspace=workspace, requested_by=requester, template=template,
                                topic="Battery recycling capacity and regulation", sources=SOURCES)
 
@@ -171,9 +171,7 @@ def test_a_follow_up_round_researches_the_gaps_the_notes_leave(openai_fake, open
         Script(statuses=done, output_text="Regulation: 50 percent lithium recovery by 2027 [S2]."),
         Script(statuses=done),
     )
-    job = submit()
-    job.template.follow_up_round = True
-    job.template.save()
+    job = submit(follow_up_round=True)
 
     job = run_until_done(job, openai_provider)
 
@@ -194,9 +192,7 @@ def test_a_follow_up_round_with_no_gaps_goes_on_to_the_synthesis(openai_fake, op
         Script(statuses=done, output_text="Capacity: 410,000 tonnes [S1]."),
         Script(statuses=done, output_text=json.dumps({"questions": []})),
     )
-    job = submit()
-    job.template.follow_up_round = True
-    job.template.save()
+    job = submit(follow_up_round=True)
 
     job = run_until_done(job, openai_provider)
 
@@ -205,9 +201,7 @@ def test_a_follow_up_round_with_no_gaps_goes_on_to_the_synthesis(openai_fake, op
 
 
 def test_the_local_provider_runs_a_follow_up_round_too():
-    job = submit()
-    job.template.follow_up_round = True
-    job.template.save()
+    job = submit(follow_up_round=True)
 
     job = run_until_done(job)
 

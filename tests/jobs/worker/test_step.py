@@ -34,7 +34,7 @@ SOURCE_TEXT = (
 
 
 def submit(workspace, requester, *, review_required=True, sources=None, topic="Battery recycling capacity", **template_kwargs):
-    template = ReportTemplateFactory(review_required=review_required, model="gpt-5.2", **template_kwargs)
+    template = ReportTemplateFactory(review_required=review_required, **{"model": "gpt-5.2", **template_kwargs})
     return services.job_submit(
         workspace=workspace, requested_by=requester, template=template, topic=topic, audience="Board",
         sources=sources or [SourceSpec(title="Market note", text=SOURCE_TEXT)],
