@@ -388,6 +388,15 @@ class JobAttempt(models.Model):
                 setattr(frozen, name, ReportTemplate._meta.get_field(name).to_python(value))
         return frozen
 
+    def template_edits(self, template: ReportTemplate) -> list[str]:
+        """The labels of the run settings `template` has changed since this attempt froze them."""
+        frozen = self.run_template(template)
+        return [
+            str(ReportTemplate._meta.get_field(name).verbose_name)
+            for name in TEMPLATE_RUN_FIELDS
+            if name in self.template_settings and getattr(frozen, name) != getattr(template, name)
+        ]
+
 
 class CallStatus:
     """ProviderCall.status: the provider's own values as it spells them, and ours beside them."""

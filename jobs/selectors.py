@@ -211,6 +211,9 @@ def job_diagnosis(*, job: ReportJob, now: dt.datetime | None = None) -> list[Fac
                 facts.append(Fact("info", f"Next check at {_when(job.next_check_at, now)}."))
         elif not lease_live:
             facts.append(Fact("warn", f"Waiting for a worker: due since {_when(job.next_check_at, now)}."))
+        if attempt is not None and (edits := attempt.template_edits(job.template)):
+            facts.append(Fact("info", f"The template was edited after this attempt began ({', '.join(edits)}): the attempt "
+                                      "runs as it began. A retry or a revision takes the edit."))
         if job.status == JobStatus.RUNNING:
             checked = _when(job.last_checked_at, now) if job.last_checked_at else "never"
             facts.append(Fact("info", f"Provider response {job.provider_response_id or '(none yet)'}; last checked {checked}."))

@@ -163,6 +163,20 @@ class TestWhyIsntThisMoving:
         assert "Times out at 2026-03-02 12:27:00 UTC" in why
         assert "The dispatcher is alive (last heartbeat 3 s ago)." in why
 
+    def test_a_template_edited_since_the_attempt_began(self, as_user, operator, workspace):
+        job = job_in("running", workspace=workspace)
+        template = job.template
+        JobAttempt.objects.filter(pk=job.current_attempt_id).update(template_settings=template.run_settings())
+        assert "The template was edited" not in section(page_of(as_user(operator), job), "why")
+
+        template.model, template.instructions, template.name = "gpt-5.4", "Something else.", "Renamed"
+        template.save()
+        why = section(page_of(as_user(operator), job), "why")
+
+        assert "The template was edited after this attempt began (instructions, model): the attempt runs as it began." in why
+        # the summary names the template as it is, and how this attempt runs it
+        assert "Renamed <span class=\"quiet\">(single response, gpt-5.2)</span>" in page_of(as_user(operator), job)
+
     @time_machine.travel(NOW, tick=False)
     def test_retry_backoff_and_a_silent_dispatcher(self, as_user, operator, workspace):
         job = job_in("running", workspace=workspace)
