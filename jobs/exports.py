@@ -75,6 +75,7 @@ class ReportDocument:
     decision: str
     decided_at: dt.datetime | None
     written_at: dt.datetime
+    review_required: bool  # by the template as this version's attempt ran it
 
     @property
     def filename_stem(self) -> str:
@@ -121,6 +122,7 @@ def report_document(*, job: ReportJob, version: int | None = None) -> ReportDocu
         decision=decision.get_decision_display() if decision else "",
         decided_at=decision.decided_at if decision else None,
         written_at=attempt.finished_at or attempt.created_at,
+        review_required=attempt.run_template(job.template).review_required,
     )
 
 
@@ -163,7 +165,7 @@ def _facts(document: ReportDocument) -> list[tuple[str, str]]:
     job = document.job
     if document.decision:
         review = f"{document.decision} by {document.reviewer} on {_date(document.decided_at)}"
-    elif job.run_template.review_required:
+    elif document.review_required:
         review = "Not reviewed yet: this is a draft."
     else:
         review = "The template does not require review."

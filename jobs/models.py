@@ -89,11 +89,12 @@ class TemplateMode(models.TextChoices):
 
 
 # What a template says about how a report is written and judged, frozen on each attempt when
-# the attempt is created (JobAttempt.template_settings): an edit of the template (another
-# model, multi-step on or off, new instructions, review on or off) applies to the attempts
-# created after it, never to one under way, nor to the checks of a draft already written.
-# The limits an operator tightens to stop spending (the cost cap, the runtime limit) are not
-# frozen: they apply at once, to every job of the template.
+# the attempt begins (JobAttempt.template_settings, at queued → preparing): an edit of the
+# template (another model, multi-step on or off, new instructions, review on or off) applies
+# to the jobs still queued and to the attempts begun after it, never to one under way, nor to
+# the checks of a draft already written. The limits an operator tightens to stop spending (the
+# cost cap, the runtime limit) are not frozen: they apply at once, to every job of the template.
+# A field added here later is frozen from then on; attempts begun before read it live.
 TEMPLATE_RUN_FIELDS = (
     "report_type", "instructions", "required_sections", "output_schema", "model", "reasoning_effort",
     "web_search", "web_search_domains", "review_required", "local_drafts_complete", "freshness_days",
@@ -160,6 +161,14 @@ class ReportTemplate(models.Model):
 
     def __str__(self):
         return self.name
+
+    # Set on the copy JobAttempt.run_template makes: saving it would undo an operator's edit.
+    frozen_for_attempt: int | None = None
+
+    def save(self, *args, **kwargs):
+        if self.frozen_for_attempt is not None:
+            raise TypeError("This is the template as an attempt runs it, a read-only copy: save the template itself.")
+        super().save(*args, **kwargs)
 
     def run_settings(self) -> dict:
         """The settings an attempt freezes (TEMPLATE_RUN_FIELDS), as JSON stores them."""
@@ -359,8 +368,8 @@ class JobAttempt(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # The template's run settings when the attempt was created (ReportTemplate.run_settings);
-    # empty for attempts created before they were frozen, which follow the template as it is.
+    # The template's run settings when the attempt began (ReportTemplate.run_settings); empty
+    # until then, and for attempts begun before settings were frozen: both follow the template.
     template_settings = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
     class Meta:
@@ -378,14 +387,16 @@ class JobAttempt(models.Model):
         return f"{self.job.public_id} attempt {self.number}"
 
     def run_template(self, template: ReportTemplate) -> ReportTemplate:
-        """`template` (the job's) as it stood when this attempt was created: a copy with the
-        frozen settings, never saved; its name, slug and whether it is retired stay current."""
+        """`template` (the job's) as it stood when this attempt began: a read-only copy with
+        the frozen settings; its name, slug and whether it is retired stay current."""
         if not self.template_settings:
             return template
         frozen = copy.copy(template)
+        frozen.frozen_for_attempt = self.pk
         for name, value in self.template_settings.items():
             if name in TEMPLATE_RUN_FIELDS:
-                setattr(frozen, name, ReportTemplate._meta.get_field(name).to_python(value))
+                # A copy, so that nothing done to the template's lists reaches the attempt's.
+                setattr(frozen, name, ReportTemplate._meta.get_field(name).to_python(copy.deepcopy(value)))
         return frozen
 
     def template_edits(self, template: ReportTemplate) -> list[str]:

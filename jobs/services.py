@@ -178,7 +178,6 @@ def _new_attempt(
         instructions=instructions,
         manifest=manifest,
         created_by=actor.user,
-        template_settings=job.template.run_settings(),
     )
 
 
@@ -391,8 +390,18 @@ def job_mark_preparing(*, job: ReportJob, actor=WORKER) -> ReportJob | None:
         job = _lock(job)
         if job.status != JobStatus.QUEUED:
             return None
-        JobAttempt.objects.filter(pk=job.current_attempt_id).update(status=AttemptStatus.RUNNING, started_at=timezone.now())
-        return _change(job, actor=actor, action=EventAction.PREPARING, status=JobStatus.PREPARING)
+        # The attempt begins: it freezes the template as it is now (an edit made while the job
+        # waited in the queue applies), and the review the template asks for now is the one due.
+        frozen = job.template.run_settings()
+        JobAttempt.objects.filter(pk=job.current_attempt_id).update(
+            status=AttemptStatus.RUNNING, started_at=timezone.now(), template_settings=frozen
+        )
+        if job.current_attempt is not None:
+            job.current_attempt.template_settings = frozen
+        review_state = job.review_state
+        if review_state in (ReviewState.PENDING, ReviewState.NOT_REQUIRED):
+            review_state = _initial_review_state(job.template)
+        return _change(job, actor=actor, action=EventAction.PREPARING, status=JobStatus.PREPARING, review_state=review_state)
 
 
 def job_mark_running(

@@ -1,11 +1,13 @@
 """A template edited while its reports run: the attempt under way keeps the template as it was
-when the attempt was created; the next attempt (a revision, a retry) takes the edit. The cost
-cap and the runtime limit are operators' brakes and apply at once."""
+when the attempt began (queued → preparing); a job still queued and the next attempt (a
+revision, a retry) take the edit. The cost cap and the runtime limit are operators' brakes and
+apply at once."""
 
 from decimal import Decimal
 
 import pytest
 
+from jobs import services
 from jobs.models import JobAttempt, ProviderCall, ReportTemplate
 from reportdesk.models import Role
 from reviews import services as review_services
@@ -76,10 +78,26 @@ def test_the_revision_after_an_edit_runs_with_the_edited_template(openai_fake, o
     assert job.current_attempt.template_settings == template.run_settings()
 
 
+def test_a_job_still_queued_takes_an_edit_made_before_it_began(openai_fake, openai_provider):
+    workspace = WorkspaceFactory()
+    job = submit(workspace, member(workspace, Role.REQUESTER), instructions=ORIGINAL, review_required=True)
+    assert job.review_state == "pending"
+    ReportTemplate.objects.filter(pk=job.template_id).update(model="gpt-5.4", instructions=EDITED, review_required=False)
+
+    job = advance(job, openai_provider, times=3)
+
+    [create] = [r.body for r in openai_fake.requests_to(CREATE)]
+    assert create["model"] == "gpt-5.4" and EDITED in create["instructions"]
+    assert (job.status, job.review_state) == ("completed", "not_required")
+    prepared = job.events.get(action="preparing")
+    assert (prepared.from_review_state, prepared.to_review_state) == ("pending", "not_required")
+
+
 def test_the_cost_cap_and_the_runtime_limit_apply_at_once_and_the_rest_as_it_was(settings):
     workspace = WorkspaceFactory()
     job = submit(workspace, member(workspace, Role.REQUESTER), instructions=ORIGINAL, cost_cap_usd=Decimal("5.00"),
                  max_output_tokens=4000, web_search=True, web_search_domains=["example.org"])
+    job = services.job_mark_preparing(job=job)
     ReportTemplate.objects.filter(pk=job.template_id).update(
         name="Renamed", cost_cap_usd=Decimal("0.50"), max_runtime_minutes=5, max_output_tokens=9000,
         web_search=False, web_search_domains=[], instructions=EDITED,
@@ -89,17 +107,20 @@ def test_the_cost_cap_and_the_runtime_limit_apply_at_once_and_the_rest_as_it_was
     run = job.run_template
     assert (run.name, run.cost_cap_usd, run.max_runtime_minutes) == ("Renamed", Decimal("0.50"), 5)
     assert (run.instructions, run.max_output_tokens, run.web_search, run.web_search_domains) == (ORIGINAL, 4000, True, ["example.org"])
-    # the copy is for reading: the template itself keeps the edit
+    # the copy is for reading: changing its lists leaves the attempt's alone, and it cannot be
+    # saved over the operator's edit
+    run.web_search_domains.append("example.com")
+    assert job.run_template.web_search_domains == ["example.org"]
+    with pytest.raises(TypeError):
+        run.save()
     assert ReportTemplate.objects.get(pk=job.template_id).instructions == EDITED
 
 
-def test_an_attempt_from_before_settings_were_frozen_follows_the_template_as_it_is(openai_fake, openai_provider):
+def test_an_attempt_begun_before_settings_were_frozen_follows_the_template_as_it_is():
     workspace = WorkspaceFactory()
-    job = submit(workspace, member(workspace, Role.REQUESTER), instructions=ORIGINAL)
+    job = services.job_mark_preparing(job=submit(workspace, member(workspace, Role.REQUESTER), instructions=ORIGINAL))
     JobAttempt.objects.filter(pk=job.current_attempt_id).update(template_settings={})
     ReportTemplate.objects.filter(pk=job.template_id).update(instructions=EDITED)
+    job.refresh_from_db()
 
-    job = advance(job, openai_provider)
-
-    [create] = [r.body for r in openai_fake.requests_to(CREATE)]
-    assert EDITED in create["instructions"]
+    assert job.run_template.instructions == EDITED
