@@ -1,6 +1,8 @@
-"""Benchmark: jobs on schedule in a real cluster, as an operator runs one.
+"""Benchmark: jobs on schedule in a real cluster, as an operator runs one, and how soon it
+stores a finished report without webhooks.
 
     .venv/bin/python bench/cluster.py [--runs 4:50,2:1000,2:2000,4:2000,4:4000] [--seconds 30] [--latency 0.1]
+                                      [--lag-jobs 24] [--within 60]
 
 `manage.py qcluster` in a process group of its own, with the product's settings (the dispatcher
 started by the cluster itself, Redis as the broker, django-q2's monitor and result saving, the
@@ -15,6 +17,12 @@ value the database held just before it (a check moves next_check_at at least 6.7
 baseline is the same cluster following 50 jobs, in the same run. Also printed: the cluster's
 CPU per poll (every process of the group, the dispatcher included) and each worker process's
 resident memory.
+
+Lag: --lag-jobs reports submitted to the cluster at once (through `job_submit`, whose enqueue
+reaches the cluster's Redis), their responses finishing at times spread evenly over their first
+--within seconds; no webhooks. Lag = the `draft_ready` event's time − the moment the response
+finished; retrieves count every GET of a response, streams included. The baseline is the same
+cluster with PROVIDER_STREAM off (the checks alone), in the same run.
 """
 
 from __future__ import annotations
@@ -37,13 +45,38 @@ import harness  # noqa: E402
 REDIS_URL = os.environ.get("BENCH_CLUSTER_REDIS_URL", "redis://127.0.0.1:6390/7")
 
 
-def _cluster_env(*, base_url: str, workers: int) -> dict[str, str]:
+def _cluster_env(*, base_url: str, workers: int, stream: bool = True) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "reportdesk.settings", "DATABASE_URL": harness.database_url(), "REDIS_URL": REDIS_URL,
         "REPORT_PROVIDER": "openai", "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": base_url,
-        "Q_WORKERS": str(workers), "LOG_LEVEL": "WARNING",
+        "Q_WORKERS": str(workers), "LOG_LEVEL": "WARNING", "PROVIDER_STREAM": "true" if stream else "false",
     }
+
+
+class Cluster:
+    """`manage.py qcluster` in a process group of its own; stopped as systemd stops one."""
+
+    def __init__(self, env: dict[str, str], log_name: str):
+        self.env, self.log_path = env, Path(harness._TMP) / log_name
+
+    def __enter__(self) -> Cluster:
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"], cwd=harness.ROOT, env=self.env,
+            stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self
+
+    def processes(self) -> list[int]:
+        return _group_processes(self.process.pid)
+
+    def __exit__(self, *exc):
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
 
 
 def _group_processes(pgid: int) -> list[int]:
@@ -129,28 +162,16 @@ def run(*, workers: int, jobs: int, seconds: float, warmup: float, latency: floa
     with harness.FakeProcess(latency) as fake:
         ids = harness.create_responses(fake.base_url, jobs)
         harness.seed_running_jobs(ids, ages=harness.steady_ages(jobs))
-        log = open(Path(harness._TMP) / f"cluster-{workers}-{jobs}.log", "ab")
-        cluster = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=harness.ROOT, env=_cluster_env(base_url=fake.base_url, workers=workers),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        try:
+        with Cluster(_cluster_env(base_url=fake.base_url, workers=workers), f"cluster-{workers}-{jobs}.log") as cluster:
             with DueTimes() as due_times:
                 time.sleep(warmup)
-                pids = _group_processes(cluster.pid)
+                pids = cluster.processes()
                 cpu_before, window_start = _cpu_seconds(pids), time.time()
                 time.sleep(seconds)
                 window_end = time.time()
-                pids = _group_processes(cluster.pid)
+                pids = cluster.processes()
                 cpu = _cpu_seconds(pids) - cpu_before
-                rss = sorted((_rss_mib(pid) for pid in pids if pid != cluster.pid), reverse=True)
-        finally:
-            os.killpg(cluster.pid, signal.SIGTERM)
-            try:
-                cluster.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(cluster.pid, signal.SIGKILL)
-                cluster.wait(timeout=10)
+                rss = sorted((_rss_mib(pid) for pid in pids if pid != cluster.process.pid), reverse=True)
         times = fake.ask("retrieve_times")
     lateness = []
     for response_id, arrivals in times.items():
@@ -166,6 +187,57 @@ def run(*, workers: int, jobs: int, seconds: float, warmup: float, latency: floa
         "cpu_ms_per_poll": 1000 * cpu / polls if polls else float("nan"),
         "rss": rss,
     }
+
+
+def lag_run(*, jobs: int, within: float, latency: float, stream: bool) -> dict:
+    """Reports submitted to a real cluster at once, their responses finishing evenly over
+    `within` seconds: from each response's end to its stored draft, and its retrieves."""
+    import datetime as dt
+    import random
+
+    import redis
+
+    from jobs import services
+    from jobs.models import JobEvent, ProviderCall
+    from sources.services import SourceSpec
+
+    harness.clear_jobs()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    workspace, user, template = harness.bench_people()
+    rng = random.Random(11)
+    with harness.FakeProcess(latency) as fake:
+        fake.ask("scripts", [rng.uniform(2.0, within - 2.0) for _ in range(jobs)])
+        with Cluster(_cluster_env(base_url=fake.base_url, workers=4, stream=stream), f"cluster-lag-{stream}.log"):
+            harness.wait_until(lambda: _cluster_started(), timeout=60)
+            job_ids = [
+                services.job_submit(
+                    workspace=workspace, requested_by=user, template=template, topic=f"Battery recycling ({n})",
+                    sources=[SourceSpec(title="Note", text="European battery recycling capacity grew 40% in 2025.")],
+                ).pk
+                for n in range(jobs)
+            ]
+            stored = lambda: JobEvent.objects.filter(job_id__in=job_ids, action="draft_ready").count() == jobs  # noqa: E731
+            harness.wait_until(stored, timeout=within + 60, interval=0.5)
+        started, retrieves, streams = fake.ask("started"), fake.ask("retrieves"), fake.ask("streams")
+    done_at = dict(JobEvent.objects.filter(job_id__in=job_ids, action="draft_ready").values_list("job_id", "at"))
+    lags, gets = [], []
+    for call in ProviderCall.objects.filter(job_id__in=job_ids):
+        start_wall, seconds = started[call.provider_response_id]
+        if call.job_id in done_at:
+            finished_at = dt.datetime.fromtimestamp(start_wall + seconds, tz=dt.timezone.utc)
+            lags.append((done_at[call.job_id] - finished_at).total_seconds())
+        gets.append(retrieves.get(call.provider_response_id, 0) + streams.get(call.provider_response_id, 0))
+    return {
+        "stream": stream, "jobs": jobs, "stored": len(lags), "p50": harness.percentile(lags, 0.5),
+        "p95": harness.percentile(lags, 0.95), "max": max(lags) if lags else float("nan"),
+        "retrieves": sum(gets) / len(gets) if gets else float("nan"),
+    }
+
+
+def _cluster_started() -> bool:
+    from jobs.models import WorkerHeartbeat
+
+    return WorkerHeartbeat.objects.exists()
 
 
 def line(result: dict) -> str:
@@ -184,10 +256,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement window per run")
     parser.add_argument("--warmup", type=float, default=12.0, help="from the cluster's start (it starts in a few seconds)")
     parser.add_argument("--latency", type=float, default=0.1, help="fake provider latency per request, seconds")
+    parser.add_argument("--lag-jobs", type=int, default=24, help="reports for the lag runs (0: skip them)")
+    parser.add_argument("--within", type=float, default=60.0, help="the lag runs' responses finish within this many seconds")
     args = parser.parse_args(argv)
 
     harness.ensure_database(harness.database_url())
-    harness.setup_django()
+    harness.setup_django(REDIS_URL=REDIS_URL)  # a submit here enqueues to the cluster's broker
     harness.migrate()
     print(
         f"== a real cluster (manage.py qcluster, Redis broker): latency {args.latency * 1000:.0f} ms, "
@@ -200,6 +274,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         result = run(workers=workers, jobs=jobs, seconds=args.seconds, warmup=args.warmup, latency=args.latency)
         print(line(result), flush=True)
         results.append(result)
+    if args.lag_jobs:
+        print(f"== lag in the same cluster (Q_WORKERS=4), no webhooks: {args.lag_jobs} reports finishing within {args.within:g} s", flush=True)
+        for stream in (False, True):
+            lag = lag_run(jobs=args.lag_jobs, within=args.within, latency=args.latency, stream=stream)
+            label = "the stream and the checks (default)" if stream else "polling only (PROVIDER_STREAM off, baseline)"
+            print(
+                f"  {label:<46} {lag['stored']}/{lag['jobs']} stored, lag p50 {lag['p50']:.2f} s  p95 {lag['p95']:.2f} s  "
+                f"max {lag['max']:.2f} s, {lag['retrieves']:.1f} retrieves per response", flush=True,
+            )
+            results.append(lag)
     return results
 
 
