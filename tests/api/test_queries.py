@@ -13,6 +13,77 @@ from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
+# token+user · memberships (with their workspaces) · count · jobs (with workspace, template,
+# requester) · their sources; one more (the earlier jobs) when a page has reruns
+LIST_QUERIES = 5
+# token+user · memberships · job · its sources
+DETAIL_QUERIES = 4
+# token+user · memberships · job · count · events
+EVENTS_QUERIES = 5
+# token+user · memberships · count · drafts (with claim holders) · manifest entries
+QUEUE_QUERIES = 5
+
+
+def _manifest(ws, sources: int):
+    return SourceManifestFactory(workspace=ws, items=[SourceItemFactory(workspace=ws) for _ in range(sources)])
+
+
+@pytest.mark.parametrize("jobs", [1, 50])
+def test_the_job_list(make_job, requester, ws, django_assert_num_queries, jobs):
+    for _ in range(jobs):
+        make_job("running", source_manifest=_manifest(ws, 3))
+    client = client_for(requester)
+    with django_assert_num_queries(LIST_QUERIES):
+        response = client.get("/api/v1/jobs/?page_size=50")
+    assert len(response.json()["results"]) == jobs
+    assert all(len(job["sources"]) == 3 and job["state"]["actions"] for job in response.json()["results"])
+
+
+@pytest.mark.parametrize("jobs", [1, 50])
+def test_a_list_of_reruns_reads_the_earlier_jobs_once(make_job, requester, ws, django_assert_num_queries, jobs):
+    earlier = make_job("completed")
+    for _ in range(jobs):
+        make_job("queued", rerun_of=earlier)
+    client = client_for(requester)
+    with django_assert_num_queries(LIST_QUERIES + 1):
+        response = client.get("/api/v1/jobs/?page_size=60")
+    assert [job["rerun_of"] for job in response.json()["results"]] == [earlier.public_id] * jobs + [None]
+
+
+@pytest.mark.parametrize("sources", [1, 50])
+def test_the_job_detail(make_job, requester, ws, django_assert_num_queries, sources):
+    job = make_job("queued", source_manifest=_manifest(ws, sources))
+    client = client_for(requester)
+    with django_assert_num_queries(DETAIL_QUERIES):
+        response = client.get(f"/api/v1/jobs/{job.public_id}/")
+    assert len(response.json()["sources"]) == sources
+
+
+@pytest.mark.parametrize("events", [1, 50])
+def test_the_events(make_job, requester, django_assert_num_queries, events):
+    job = make_job("running")
+    for _ in range(events):
+        event_record(job=job, actor=WORKER, action="provider_notified", from_status="running")
+    client = client_for(requester)
+    with django_assert_num_queries(EVENTS_QUERIES):
+        response = client.get(f"/api/v1/jobs/{job.public_id}/events/?page_size=50")
+    assert len(response.json()["results"]) == events
+
+
+@pytest.mark.parametrize("drafts", [1, 50])
+def test_the_review_queue(make_job, reviewer, ws, django_assert_num_queries, drafts):
+    from tests.factories import ReviewFactory
+
+    for i in range(drafts):
+        job = make_job("needs_review", source_manifest=_manifest(ws, 2))
+        if i % 2:
+            ReviewFactory(job=job, reviewer=reviewer, claim_expires_at=timezone.now() + dt.timedelta(minutes=5))
+    client = client_for(reviewer)
+    with django_assert_num_queries(QUEUE_QUERIES):
+        response = client.get("/api/v1/reviews/queue/?page_size=50")
+    assert len(response.json()["results"]) == drafts
+
+
 # token+user · memberships with their workspaces (the workspace and the role) · template ·
 # [savepoint] · the inline sources' items (one insert for all) · manifest · entries · job ·
 # attempt · job.current_attempt · event · [release]. The answer's sources are the rows just
