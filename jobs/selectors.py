@@ -194,6 +194,9 @@ def job_diagnosis(*, job: ReportJob, now: dt.datetime | None = None) -> list[Fac
         else:
             since = f" since {_when(job.finished_at, now)}" if job.finished_at else ""
             facts.append(Fact("warn", f"Waiting for a reviewer{since}: nobody has claimed the draft."))
+        if job.current_attempt is not None and (edits := job.current_attempt.template_edits(job.template)):
+            facts.append(Fact("info", f"The template was edited after the attempt that wrote this draft began ({', '.join(edits)}): the "
+                                      "draft is checked by the rules it was written under. A revision takes the edit."))
     elif job.status in ACTIVE_STATUSES:
         attempt = job.current_attempt
         lease_live = job.lease_expires_at is not None and job.lease_expires_at > now

@@ -11,7 +11,7 @@ from django_q.models import Task
 
 from jobs import services
 from jobs.worker.lease import dispatcher_lease_acquire as dispatcher_acquire
-from jobs.models import JobAttempt, ReportJob
+from jobs.models import JobAttempt, ReportJob, ReportTemplate
 from reportdesk.models import Role
 from reviews.services import review_claim
 from sources.models import SourceStatus
@@ -176,6 +176,15 @@ class TestWhyIsntThisMoving:
         assert "The template was edited after this attempt began (instructions, model): the attempt runs as it began." in why
         # the summary names the template as it is, and how this attempt runs it
         assert "Renamed <span class=\"quiet\">(single response, gpt-5.2)</span>" in page_of(as_user(operator), job)
+
+    def test_a_template_edited_since_the_draft_was_written(self, as_user, operator, workspace):
+        job = job_in("needs_review", workspace=workspace)
+        JobAttempt.objects.filter(pk=job.current_attempt_id).update(template_settings=job.template.run_settings())
+        ReportTemplate.objects.filter(pk=job.template_id).update(required_sections=["Appendix Z"])
+
+        why = section(page_of(as_user(operator), job), "why")
+
+        assert "The template was edited after the attempt that wrote this draft began (required sections): the draft is checked by the rules it was written under." in why
 
     @time_machine.travel(NOW, tick=False)
     def test_retry_backoff_and_a_silent_dispatcher(self, as_user, operator, workspace):
