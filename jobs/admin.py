@@ -511,8 +511,8 @@ class ReportTemplateAdmin(admin.ModelAdmin):
         (None, {
             "fields": ["name", "slug", "report_type", "description", "is_active"],
             "description": "A report under way keeps the template as it was when its attempt began: an edit applies "
-            "to the reports submitted, retried or revised after it. The cost cap and the runtime limit are the "
-            "exceptions: they apply at once, to every report of the template.",
+            "to the reports still waiting to start and to those submitted, retried or revised after it. The cost cap "
+            "and the runtime limit are the exceptions: they apply at once, to every report of the template.",
         }),
         ("What to write", {"fields": ["instructions", "required_sections", "output_schema"]}),
         ("How to run it", {"fields": ["model", "reasoning_effort", "mode", "follow_up_round", "web_search", "web_search_domains", "max_runtime_minutes"]}),
