@@ -13,16 +13,17 @@ flight, seeded in a running system's steady state as in poll_throughput.py.
 A poll is **on schedule** when it reaches the provider within 1 s of the job's next_check_at.
 Nothing of the cluster is instrumented: the fake stamps each retrieve with the time it arrives,
 and this process reads every job's next_check_at every 0.2 s; a retrieve's due time is the
-value the database held just before it (a check moves next_check_at at least 6.7 s on). The
+value the database held just before it (a check moves next_check_at at least 3.35 s on, half
+a grid step). Jobs still overdue by more than 1 s at the window's end are counted too. The
 baseline is the same cluster following 50 jobs, in the same run. Also printed: the cluster's
 CPU per poll (every process of the group, the dispatcher included) and each worker process's
 resident memory.
 
 Lag: --lag-jobs reports submitted to the cluster at once (through `job_submit`, whose enqueue
-reaches the cluster's Redis), their responses finishing at times spread evenly over their first
---within seconds; no webhooks. Lag = the `draft_ready` event's time − the moment the response
+reaches the cluster's Redis), their responses finishing at random times (seeded) within their
+first --within seconds; no webhooks. Lag = the `draft_ready` event's time − the moment the response
 finished; retrieves count every GET of a response, streams included. The baseline is the same
-cluster with PROVIDER_STREAM off (the checks alone), in the same run.
+cluster started with PROVIDER_STREAM off (the checks alone), in the same run.
 """
 
 from __future__ import annotations
@@ -71,12 +72,15 @@ class Cluster:
         return _group_processes(self.process.pid)
 
     def __exit__(self, *exc):
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):  # then whatever is left of the group
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
 
 
 def _group_processes(pgid: int) -> list[int]:
@@ -92,15 +96,16 @@ def _group_processes(pgid: int) -> list[int]:
     return pids
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU seconds so far of each process that still runs."""
+    times = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        times[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return times
 
 
 def _rss_mib(pid: int) -> float:
@@ -120,6 +125,7 @@ class DueTimes:
     def __init__(self, interval: float = 0.2):
         self.interval = interval
         self.seen: dict[str, list[tuple[float, float]]] = {}  # response id: [(first seen, due)]
+        self.error: BaseException | None = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -130,12 +136,20 @@ class DueTimes:
 
         try:
             while not self.stop.is_set():
+                rows = list(
+                    ReportJob.objects.filter(status="running", next_check_at__isnull=False)
+                    .values_list("provider_response_id", "next_check_at")
+                )
+                # Stamped once the rows are in: a value is never dated before the moment it was
+                # read (a check moves the due time seconds on, so nothing is missed).
                 seen_at = time.time()
-                for response_id, due in ReportJob.objects.filter(status="running").values_list("provider_response_id", "next_check_at"):
+                for response_id, due in rows:
                     values = self.seen.setdefault(response_id, [])
                     if not values or values[-1][1] != due.timestamp():
                         values.append((seen_at, due.timestamp()))
                 self.stop.wait(self.interval)
+        except BaseException as exc:  # reported by __exit__: a run on stale due times is no run
+            self.error = exc
         finally:
             connection.close()
 
@@ -149,9 +163,15 @@ class DueTimes:
         self.thread.start()
         return self
 
+    def overdue(self, at: float, by: float = 1.0) -> int:
+        """Jobs whose latest due time seen was more than `by` seconds before `at`."""
+        return sum(1 for values in self.seen.values() if values and values[-1][1] < at - by)
+
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join(timeout=10)
+        if self.error is not None and exc[0] is None:
+            raise RuntimeError("the due times stopped being read") from self.error
 
 
 def run(*, workers: int, jobs: int, seconds: float, warmup: float, latency: float) -> dict:
@@ -165,13 +185,16 @@ def run(*, workers: int, jobs: int, seconds: float, warmup: float, latency: floa
         with Cluster(_cluster_env(base_url=fake.base_url, workers=workers), f"cluster-{workers}-{jobs}.log") as cluster:
             with DueTimes() as due_times:
                 time.sleep(warmup)
-                pids = cluster.processes()
-                cpu_before, window_start = _cpu_seconds(pids), time.time()
+                cpu_before, window_start = _cpu_seconds(cluster.processes()), time.time()
                 time.sleep(seconds)
                 window_end = time.time()
                 pids = cluster.processes()
-                cpu = _cpu_seconds(pids) - cpu_before
+                cpu_after = _cpu_seconds(pids)
+                # Per process: one started in the window counts from zero (one that ended is lost).
+                cpu = sum(spent - cpu_before.get(pid, 0.0) for pid, spent in cpu_after.items())
                 rss = sorted((_rss_mib(pid) for pid in pids if pid != cluster.process.pid), reverse=True)
+                time.sleep(0.5)  # a read of the due times after the window's end
+                overdue = due_times.overdue(window_end)
         times = fake.ask("retrieve_times")
     lateness = []
     for response_id, arrivals in times.items():
@@ -185,7 +208,7 @@ def run(*, workers: int, jobs: int, seconds: float, warmup: float, latency: floa
         "late_p50": harness.percentile(lateness, 0.5), "late_p95": harness.percentile(lateness, 0.95),
         "late_max": max(lateness) if lateness else float("nan"),
         "cpu_ms_per_poll": 1000 * cpu / polls if polls else float("nan"),
-        "rss": rss,
+        "rss": rss, "overdue": overdue,
     }
 
 
@@ -244,7 +267,7 @@ def line(result: dict) -> str:
     rss = result["rss"]
     return (
         f"  Q_WORKERS={result['workers']} {result['jobs']:>5} jobs  {result['polls_per_second']:6.1f} polls/s  "
-        f"on schedule {result['on_schedule']:6.1%}  late p50/p95/max {result['late_p50']:5.2f}/{result['late_p95']:5.2f}/"
+        f"on schedule {result['on_schedule']:6.1%} ({result['overdue']} overdue > 1 s at the end)  late p50/p95/max {result['late_p50']:5.2f}/{result['late_p95']:5.2f}/"
         f"{result['late_max']:6.2f} s  cluster CPU/poll {result['cpu_ms_per_poll']:.1f} ms  "
         f"RSS of its {len(rss)} processes {rss[-1]:.0f}–{rss[0]:.0f} MiB"
     )

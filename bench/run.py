@@ -34,7 +34,7 @@ def main() -> None:
     )
     quick = {
         "poll_throughput.py": ["--sizes", "50,300", "--naive-size", "100", "--machine-size", "0", "--seconds", "5", "--warmup", "2"],
-        "cluster.py": ["--runs", "4:50,4:300", "--seconds", "5", "--warmup", "10"],
+        "cluster.py": ["--runs", "4:50,4:300", "--seconds", "5", "--warmup", "10", "--lag-jobs", "6", "--within", "20"],
         "lag.py": ["--jobs", "6", "--within", "15"],
         "stream_watch.py": ["--streams", "20", "--within", "5"],
         "api_bench.py": ["--seconds", "2", "--reads", "20"],
