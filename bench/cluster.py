@@ -59,7 +59,7 @@ class Cluster:
     """`manage.py qcluster` in a process group of its own; stopped as systemd stops one."""
 
     def __init__(self, env: dict[str, str], log_name: str):
-        self.env, self.log_path = env, Path(harness._TMP) / log_name
+        self.env, self.log_path = env, Path(harness.scratch_dir()) / log_name
 
     def __enter__(self) -> Cluster:
         self.process = subprocess.Popen(

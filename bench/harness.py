@@ -8,10 +8,12 @@ used, so a benchmark cannot touch a real database. Everything listens on 127.0.0
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import multiprocessing
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -25,12 +27,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SPAWN = multiprocessing.get_context("spawn")
-_TMP = tempfile.mkdtemp(prefix="reportdesk-bench-")
+_scratch: list[str] = []
+
+
+def scratch_dir() -> str:
+    """A directory of this run's own (a throwaway SQLite database, logs), made on first use and
+    removed when the process that made it exits: spawned processes import this module too."""
+    if not _scratch:
+        _scratch.append(tempfile.mkdtemp(prefix="reportdesk-bench-"))
+        atexit.register(shutil.rmtree, _scratch[0], True)
+    return _scratch[0]
 
 
 def database_url() -> str:
     # Set once, so the processes this one spawns use the same database.
-    return os.environ.setdefault("BENCH_DATABASE_URL", f"sqlite:///{_TMP}/bench.sqlite3")
+    if "BENCH_DATABASE_URL" not in os.environ:
+        os.environ["BENCH_DATABASE_URL"] = f"sqlite:///{scratch_dir()}/bench.sqlite3"
+    return os.environ["BENCH_DATABASE_URL"]
 
 
 def ensure_database(url: str) -> None:
