@@ -25,7 +25,14 @@ from reportdesk.errors import InvalidTransition, NotRetryable, PermissionDenied,
 from reportdesk.models import Workspace
 from sources.models import SourceManifest
 from sources.selectors import manifest_entries
-from sources.services import RecordSource, SourceSpec, manifest_create, manifest_refreshed, sources_from_specs
+from sources.services import (
+    RecordSource,
+    SourceSpec,
+    manifest_create,
+    manifest_refreshed,
+    sources_from_specs,
+    uploads_discarded_on_error,
+)
 
 from . import policy, queue, selectors
 from .budgets import budget_check_submit
@@ -255,7 +262,7 @@ def job_submit(
     if not template.is_active:
         raise ValidationFailed(f"Template {template.slug} is retired.", fields={"template": "Inactive template."})
     topic, audience = _clean_request(topic=topic, audience=audience, deadline=deadline)
-    with transaction.atomic():
+    with uploads_discarded_on_error(), transaction.atomic():
         if manifest is None:
             items = sources_from_specs(workspace=workspace, created_by=requested_by, specs=list(sources), record=job_as_record_source)
             if not items and not template.web_search:
@@ -342,7 +349,7 @@ def job_edit(
 ) -> ReportJob:
     """Change the request while it is queued or preparing and the provider call has not begun."""
     actor = Actor.of(actor)
-    with transaction.atomic():
+    with uploads_discarded_on_error(), transaction.atomic():
         job = _lock(job)
         _authorize(job, actor, policy.EDIT)
         new_topic, new_audience = _clean_request(

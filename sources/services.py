@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -53,6 +54,27 @@ RecordResolver = Callable[..., RecordSource]
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# The uploads stored inside `uploads_discarded_on_error`, to delete if it ends in an error.
+_stored_uploads: ContextVar[list | None] = ContextVar("stored_uploads", default=None)
+
+
+@contextmanager
+def uploads_discarded_on_error() -> Iterator[None]:
+    """Around a transaction that may store uploads: if it raises, the files stored within it
+    are deleted too. The rollback takes the rows back, not the files (a submit refused for its
+    budget after its uploads were stored would leave them behind)."""
+    stored: list[SourceItem] = []
+    token = _stored_uploads.set(stored)
+    try:
+        yield
+    except BaseException:
+        for item in stored:
+            item.file.delete(save=False)
+        raise
+    finally:
+        _stored_uploads.reset(token)
 
 
 def source_create_text(*, workspace, created_by, title: str, text: str) -> SourceItem:
@@ -141,6 +163,8 @@ def _upload_item(
         fetched_at=timezone.now(),
     )
     item.file.save(name[-100:] or "upload", ContentFile(data), save=False)
+    if (stored := _stored_uploads.get()) is not None:
+        stored.append(item)
     return item
 
 

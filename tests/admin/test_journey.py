@@ -6,6 +6,7 @@ of queries and stop asking once nothing moves.
 """
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -182,6 +183,15 @@ def test_a_refused_submit_leaves_no_row_and_no_file(as_user, requester, reviewer
         "files": [SimpleUploadedFile("note.md", NOTE, "text/markdown")],
     })
     assert "line 1: " in form_errors(response)
+    assert SourceItem.objects.count() == 0 and stored_files(settings) == [] and ReportJob.objects.count() == 0
+
+    # so does a refusal after every source was stored: no report fits in the template's cap
+    template.cost_cap_usd = Decimal("0.00")
+    template.save()
+    response = as_user(requester).post(ADD, {
+        **submit_data(workspace, template, urls=""), "files": [SimpleUploadedFile("note.md", NOTE, "text/markdown")],
+    })
+    assert "cost cap of $0.00 per report" in form_errors(response)
     assert SourceItem.objects.count() == 0 and stored_files(settings) == [] and ReportJob.objects.count() == 0
 
 
