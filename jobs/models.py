@@ -313,7 +313,7 @@ class ReportJob(models.Model):
     @property
     def run_template(self) -> ReportTemplate:
         """The template as the current attempt runs it (JobAttempt.run_template): what the
-        worker, the budgets and the job page read, rather than the template as edited since."""
+        worker, the draft's store and the job page read, rather than the template as edited since."""
         if self.current_attempt_id is None:
             return self.template
         return self.current_attempt.run_template(self.template)

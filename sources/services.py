@@ -64,7 +64,11 @@ _stored_uploads: ContextVar[list | None] = ContextVar("stored_uploads", default=
 def uploads_discarded_on_error() -> Iterator[None]:
     """Around a transaction that may store uploads: if it raises, the files stored within it
     are deleted too. The rollback takes the rows back, not the files (a submit refused for its
-    budget after its uploads were stored would leave them behind)."""
+    budget after its uploads were stored would leave them behind). Nested, the outermost one
+    deletes them."""
+    if _stored_uploads.get() is not None:
+        yield
+        return
     stored: list[SourceItem] = []
     token = _stored_uploads.set(stored)
     try:
@@ -138,7 +142,8 @@ def source_create_upload(
 def _upload_item(
     *, workspace, created_by, name: str, data: bytes, declared_type: str = "", published: dt.date | None = None
 ) -> SourceItem:
-    """An upload's item, its file already stored (the caller deletes it if the row is not written)."""
+    """An upload's item, its file already stored: within `uploads_discarded_on_error`, deleted
+    if the row is not written."""
     if len(data) > settings.SOURCE_MAX_BYTES:
         raise ValidationFailed(
             f"The file is larger than the {settings.SOURCE_MAX_BYTES // (1024 * 1024)} MB limit.",
@@ -220,8 +225,7 @@ def sources_from_specs(
     existing = SourceItem.objects.filter(workspace=workspace).in_bulk(wanted) if wanted else {}
     items: list[SourceItem] = []
     new: list[SourceItem] = []
-    uploaded: list[SourceItem] = []
-    try:
+    with uploads_discarded_on_error():
         for index, spec in enumerate(specs):
             if spec.item_id is not None:
                 item = existing.get(spec.item_id)
@@ -247,7 +251,6 @@ def sources_from_specs(
                         workspace=workspace, created_by=created_by, name=spec.upload_name, data=spec.upload_data,
                         declared_type=spec.upload_type,
                     )
-                    uploaded.append(item)
                 else:
                     if record is None:
                         raise ValidationFailed("Earlier reports cannot be used as sources here.")
@@ -256,12 +259,6 @@ def sources_from_specs(
             items.append(item)
             new.append(item)
         SourceItem.objects.bulk_create(new)  # sets each new item's pk, in place
-    except Exception:
-        # The caller's transaction takes the rows back, but not the files stored for this
-        # request's uploads.
-        for item in uploaded:
-            item.file.delete(save=False)
-        raise
     return items
 
 

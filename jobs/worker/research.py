@@ -71,10 +71,6 @@ def _answer(attempt: JobAttempt, function_call: dict) -> dict:
     return {"type": "function_call_output", "call_id": function_call.get("call_id", ""), "output": json.dumps(result)}
 
 
-def _in_flight(call: ProviderCall) -> bool:
-    return call.status in CallStatus.IN_FLIGHT
-
-
 def _calls(attempt: JobAttempt) -> list[ProviderCall]:
     return list(ProviderCall.objects.filter(attempt=attempt, orphan=False).exclude(status=CallStatus.LOST).order_by("id"))
 
@@ -92,7 +88,7 @@ def _questions_research(
         mine = [c for c in calls if c.step == name]
         done = [c for c in mine if c.status == CallStatus.COMPLETED]
         last = done[-1] if done else None
-        if any(_in_flight(c) and (last is None or c.id > last.id) for c in mine):
+        if any(c.status in CallStatus.IN_FLIGHT and (last is None or c.id > last.id) for c in mine):
             continue  # in flight
         base = dict(name=name, question=question, number=number, of=of)
         if last is None:
@@ -118,7 +114,7 @@ def _once(calls: list[ProviderCall], name: str) -> tuple[ProviderCall | None, bo
     """A single step's completed call, and whether it is still to be started."""
     mine = [c for c in calls if c.step == name]
     completed = next((c for c in mine if c.status == CallStatus.COMPLETED), None)
-    return completed, completed is None and not any(_in_flight(c) for c in mine)
+    return completed, completed is None and not any(c.status in CallStatus.IN_FLIGHT for c in mine)
 
 
 def _startable(*, job: ReportJob, attempt: JobAttempt, calls: list[ProviderCall]) -> list[Step]:
