@@ -31,16 +31,17 @@ from __future__ import annotations
 import argparse
 import bisect
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
+from tests.workers import WorkerProcess, group_processes  # noqa: E402
 
 # A Redis database of its own: every run starts by emptying it.
 REDIS_URL = os.environ.get("BENCH_CLUSTER_REDIS_URL", "redis://127.0.0.1:6390/7")
@@ -55,45 +56,15 @@ def _cluster_env(*, base_url: str, workers: int, stream: bool = True) -> dict[st
     }
 
 
-class Cluster:
-    """`manage.py qcluster` in a process group of its own; stopped as systemd stops one."""
-
-    def __init__(self, env: dict[str, str], log_name: str):
-        self.env, self.log_path = env, Path(harness.scratch_dir()) / log_name
-
-    def __enter__(self) -> Cluster:
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=harness.ROOT, env=self.env,
-            stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        return self
-
-    def processes(self) -> list[int]:
-        return _group_processes(self.process.pid)
-
-    def __exit__(self, *exc):
-        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):  # then whatever is left of the group
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                pass
-
-
-def _group_processes(pgid: int) -> list[int]:
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            pid, rest = stat.read_text().split(" (", 1)
-        except OSError:
-            continue
-        fields = rest.rsplit(") ", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(pid))
-    return pids
+@contextmanager
+def _cluster(env: dict[str, str], log_name: str) -> Iterator[WorkerProcess]:
+    """`manage.py qcluster` in a process group of its own (the tests' WorkerProcess), stopped
+    as systemd stops one."""
+    cluster = WorkerProcess(log_path=Path(harness.scratch_dir()) / log_name, env=env).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def _cpu_seconds(pids: list[int]) -> dict[int, float]:
@@ -182,17 +153,17 @@ def run(*, workers: int, jobs: int, seconds: float, warmup: float, latency: floa
     with harness.FakeProcess(latency) as fake:
         ids = harness.create_responses(fake.base_url, jobs)
         harness.seed_running_jobs(ids, ages=harness.steady_ages(jobs))
-        with Cluster(_cluster_env(base_url=fake.base_url, workers=workers), f"cluster-{workers}-{jobs}.log") as cluster:
+        with _cluster(_cluster_env(base_url=fake.base_url, workers=workers), f"cluster-{workers}-{jobs}.log") as cluster:
             with DueTimes() as due_times:
                 time.sleep(warmup)
-                cpu_before, window_start = _cpu_seconds(cluster.processes()), time.time()
+                cpu_before, window_start = _cpu_seconds(group_processes(cluster.proc.pid)), time.time()
                 time.sleep(seconds)
                 window_end = time.time()
-                pids = cluster.processes()
+                pids = group_processes(cluster.proc.pid)
                 cpu_after = _cpu_seconds(pids)
                 # Per process: one started in the window counts from zero (one that ended is lost).
                 cpu = sum(spent - cpu_before.get(pid, 0.0) for pid, spent in cpu_after.items())
-                rss = sorted((_rss_mib(pid) for pid in pids if pid != cluster.process.pid), reverse=True)
+                rss = sorted((_rss_mib(pid) for pid in pids if pid != cluster.proc.pid), reverse=True)
                 time.sleep(0.5)  # a read of the due times after the window's end
                 overdue = due_times.overdue(window_end)
         times = fake.ask("retrieve_times")
@@ -230,7 +201,7 @@ def lag_run(*, jobs: int, within: float, latency: float, stream: bool) -> dict:
     rng = random.Random(11)
     with harness.FakeProcess(latency) as fake:
         fake.ask("scripts", [rng.uniform(2.0, within - 2.0) for _ in range(jobs)])
-        with Cluster(_cluster_env(base_url=fake.base_url, workers=4, stream=stream), f"cluster-lag-{stream}.log"):
+        with _cluster(_cluster_env(base_url=fake.base_url, workers=4, stream=stream), f"cluster-lag-{stream}.log"):
             harness.wait_until(lambda: _cluster_started(), timeout=60)
             job_ids = [
                 services.job_submit(

@@ -58,17 +58,15 @@ class WorkerProcess:
 
     def running(self) -> int:
         """How many processes of the cluster still run (zombies aside)."""
-        if self.proc.poll() is None:
-            return 1 + _group_members(self.proc.pid)
-        return _group_members(self.proc.pid)
+        return len(group_processes(self.proc.pid))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def _group_members(pgid: int) -> int:
-    """Live processes in process group `pgid`, other than its leader, read from /proc."""
-    count = 0
+def group_processes(pgid: int) -> list[int]:
+    """The live processes of process group `pgid` (zombies aside), read from /proc."""
+    pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             pid, rest = stat.read_text().split(" (", 1)
@@ -76,9 +74,9 @@ def _group_members(pgid: int) -> int:
             continue
         fields = rest.rsplit(") ", 1)[1].split()
         state, group = fields[0], int(fields[2])
-        if group == pgid and int(pid) != pgid and state != "Z":
-            count += 1
-    return count
+        if group == pgid and state != "Z":
+            pids.append(int(pid))
+    return pids
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.2, message="condition"):
