@@ -33,13 +33,23 @@ def jobs_matching_text(queryset: QuerySet[ReportJob], term: str) -> QuerySet[Rep
     term = term.strip()
     if not term:
         return queryset.none()
-    reports = Artifact.objects.filter(job=OuterRef("pk"), kind=ArtifactKind.REPORT_MARKDOWN)
+    reports = report_versions_matching(term).filter(job=OuterRef("pk"))
     sources = ManifestEntry.objects.filter(manifest_id=OuterRef("source_manifest_id"))
     if connection.vendor == "postgresql":
         query = SearchQuery(term, config=SEARCH_CONFIG, search_type="websearch")
-        reports = reports.annotate(document=SearchVector("content", config=SEARCH_CONFIG)).filter(document=query)
         sources = sources.annotate(document=SearchVector("item__title", config=SEARCH_CONFIG)).filter(document=query)
     else:
-        reports = reports.filter(_every_word("content", term))
         sources = sources.filter(_every_word("item__title", term))
     return queryset.filter(Exists(reports) | Exists(sources))
+
+
+def report_versions_matching(term: str) -> QuerySet[Artifact]:
+    """Every stored version of a report (its Markdown) whose text matches `term`, in any job.
+
+    On PostgreSQL its filter is the expression of the index `jobs_artifact_report_fts`, so the
+    index can serve it."""
+    reports = Artifact.objects.filter(kind=ArtifactKind.REPORT_MARKDOWN)
+    if connection.vendor == "postgresql":
+        query = SearchQuery(term.strip(), config=SEARCH_CONFIG, search_type="websearch")
+        return reports.annotate(document=SearchVector("content", config=SEARCH_CONFIG)).filter(document=query)
+    return reports.filter(_every_word("content", term))
