@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -234,22 +235,28 @@ def post_url(
     webhooks and chat messages go to addresses people type in, just like sources).
 
     Redirects are not followed: a receiver answers where it was registered, and a 3xx is
-    reported as the status it is. Any answer is a PostResult; no answer is SourceFetchError.
+    reported as the status it is. Any answer is a PostResult; no answer is SourceFetchError,
+    whose message names the receiver's host, never its URL: a webhook's URL is often its
+    credential, and the error is logged and shown on the job's page.
     """
     hosts = _host_set(allowed_hosts)
-    check_url(url, allowed_hosts=hosts)
-    with _checked_client(hosts=hosts, timeout=timeout, user_agent=user_agent) as client:
-        with _transport_errors(url=url, timeout=timeout, verb="Posting to"):
-            with client.stream("POST", url, content=body, headers=headers) as response:
-                excerpt = bytearray()
-                for chunk in response.iter_raw():
-                    excerpt += chunk
-                    if len(excerpt) >= max_response_bytes:
-                        break
-                return PostResult(
-                    status_code=response.status_code,
-                    body=bytes(excerpt[:max_response_bytes]).decode("utf-8", "replace"),
-                )
+    try:
+        check_url(url, allowed_hosts=hosts)
+        with _checked_client(hosts=hosts, timeout=timeout, user_agent=user_agent) as client:
+            with _transport_errors(url=url, timeout=timeout, verb="Posting to"):
+                with client.stream("POST", url, content=body, headers=headers) as response:
+                    excerpt = bytearray()
+                    for chunk in response.iter_raw():
+                        excerpt += chunk
+                        if len(excerpt) >= max_response_bytes:
+                            break
+                    return PostResult(
+                        status_code=response.status_code,
+                        body=bytes(excerpt[:max_response_bytes]).decode("utf-8", "replace"),
+                    )
+    except SourceFetchError as exc:
+        host = urlsplit(url).hostname or "the receiver"
+        raise SourceFetchError(exc.message.replace(url, host), transient=exc.transient) from None
 
 
 def _read_document(
