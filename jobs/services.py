@@ -373,6 +373,9 @@ def job_edit(
             items = sources_from_specs(workspace=job.workspace, created_by=actor.user, specs=sources, record=job_as_record_source)
             if not items and not job.run_template.web_search:
                 raise ValidationFailed("Add at least one source.", fields={"sources": "At least one source is required."})
+            # The new sources are held to the budgets as a submit's are.
+            unique = list(dict.fromkeys(items))
+            budget_check_submit(workspace=job.workspace, template=job.template, source_chars=sum(len(i.text) for i in unique))
             manifest = manifest_create(workspace=job.workspace, items=items)
             changes["source_manifest"] = manifest
             JobAttempt.objects.filter(pk=job.current_attempt_id).update(manifest=manifest)

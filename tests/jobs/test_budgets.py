@@ -50,6 +50,25 @@ def test_a_submit_over_the_template_cap_is_refused_with_budget_exceeded(workspac
     assert small.status_code == 201
 
 
+def test_an_edit_whose_sources_do_not_fit_the_cap_is_refused_and_changes_nothing(workspace, requester):
+    ReportTemplateFactory(slug="brief", name="Brief", model="gpt-5.2", cost_cap_usd=Decimal("0.01"))
+    api = client_for(requester)
+    created = api.post("/api/v1/jobs/", {"workspace": "acme", "template": "brief", "topic": "Recycling",
+                                         "sources": [{"title": "Short", "text": "Capacity grew."}]}, format="json")
+    job = ReportJob.objects.get(public_id=created.json()["id"])
+
+    edited = api.patch(f"/api/v1/jobs/{job.public_id}/", {"topic": "Recycling in 2025", "sources": [{"title": "Long", "text": LONG_TEXT}]}, format="json")
+
+    assert edited.status_code == 400
+    assert edited.json()["error"]["code"] == "budget_exceeded"
+    assert edited.json()["error"]["fields"]["budget"] == "template_cost_cap"
+    unchanged = ReportJob.objects.get(pk=job.pk)
+    assert (unchanged.topic, unchanged.source_manifest_id) == ("Recycling", job.source_manifest_id)
+    assert not unchanged.events.filter(action="edited").exists()
+    # a short source still fits
+    assert api.patch(f"/api/v1/jobs/{job.public_id}/", {"sources": [{"title": "Other", "text": "Capacity fell."}]}, format="json").status_code == 200
+
+
 def test_a_submit_over_what_is_left_of_the_monthly_budget_is_refused(workspace, requester):
     workspace.monthly_budget_usd = Decimal("5.00")
     workspace.save()
