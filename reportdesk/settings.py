@@ -363,6 +363,9 @@ LOCAL_PROVIDER_FAULT = env.str("LOCAL_PROVIDER_FAULT", default="")
 # prints mails to the log, so `make run` shows them.
 # Parts the URL leaves out keep Django's defaults.
 vars().update({k: v for k, v in env.email_url("EMAIL_URL", default="consolemail://").items() if v not in (None, "")})
+# A mail server that takes the connection and never answers must not hold a worker (and the
+# mails and chat message after it) until the task's timeout: one exchange gives up after this.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT_SECONDS", default=10.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="reportdesk <reportdesk@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Links in mails and chat messages point here (scheme, host and port, no trailing slash).

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
+import time
 
 import pytest
 from django.utils import timezone
@@ -15,7 +17,7 @@ from jobs import services as jobs_services
 from jobs.events import SCHEDULER
 from jobs.models import ArtifactKind, JobStatus, ReportJob
 from notifications import services, tasks
-from notifications.models import DraftReady, Notice, NotificationPreference
+from notifications.models import ChatChannel, DraftReady, Notice, NotificationPreference
 from reportdesk.models import Role
 from tests.factories import ArtifactFactory, ReportJobFactory, WorkspaceFactory, member
 
@@ -182,6 +184,35 @@ def test_an_smtp_server_that_is_down_is_recorded_not_raised(settings, committed,
     assert job.status == JobStatus.NEEDS_REVIEW
     notice = Notice.objects.get(job=job)
     assert notice.status == "failed" and "Connection" in notice.error
+
+
+@pytest.fixture
+def mute_smtp(settings):
+    """A mail server that takes the connection and never says a word."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.getsockname()[1]
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    yield
+    server.close()
+
+
+def test_a_mute_smtp_server_fails_the_mail_in_its_time_limit_and_the_rest_still_goes(settings, mute_smtp, receiver, committed, ws, requester, reviewer, template):
+    assert settings.EMAIL_TIMEOUT == 10  # the default: no exchange holds a worker for long
+    settings.EMAIL_TIMEOUT = 0.5
+    ChatChannel.objects.create(workspace=ws, url=receiver.url("/chat"))
+    job = job_in("running", ws=ws, requester=requester, template=template)
+    begun = time.monotonic()
+
+    committed(jobs_services.job_fail, job=job, failure_class="provider_error", message="The provider answered 503.")
+
+    assert time.monotonic() - begun < 5
+    mail = Notice.objects.get(job=job, channel="email")
+    assert mail.status == "failed" and "timed out" in mail.error
+    assert Notice.objects.get(job=job, channel="chat").status == "sent"  # the chat message after it went
+    assert len(receiver.requests) == 1
 
 
 @pytest.mark.parametrize(("name", "args"), [
