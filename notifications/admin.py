@@ -121,8 +121,13 @@ class DeliveryInline(LogInline):
     verbose_name_plural = "recent deliveries"
 
     def get_queryset(self, request):
-        # Newest few only: the log is on its own page, filtered by endpoint.
-        ids = super().get_queryset(request).order_by("-created_at", "-id").values_list("pk", flat=True)[:10]
+        # The endpoint's newest few only: the log is on its own page, filtered by endpoint. (The
+        # formset filters by endpoint after this, too late for a slice: it is filtered here.)
+        endpoint_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        deliveries = super().get_queryset(request)
+        if endpoint_id is not None:
+            deliveries = deliveries.filter(endpoint_id=endpoint_id)
+        ids = deliveries.order_by("-created_at", "-id").values_list("pk", flat=True)[:10]
         return EndpointDelivery.objects.filter(pk__in=list(ids)).select_related("job").order_by("-created_at", "-id")
 
     @admin.display(description="")

@@ -105,3 +105,19 @@ def test_enabling_a_disabled_endpoint_in_the_admin_clears_its_failures(client, w
     assert response.status_code == 302, response.content.decode()[:2000]
     endpoint.refresh_from_db()
     assert (endpoint.is_active, endpoint.consecutive_failures, endpoint.disabled_at, endpoint.disabled_reason) == (True, 0, None, "")
+
+
+def test_an_endpoint_page_lists_its_own_newest_deliveries(client, ws, other_ws, operator):
+    quiet = WebhookEndpoint.objects.create(workspace=ws, url="https://quiet.example.com/in", events=["*"], secret=secret_new())
+    busy = WebhookEndpoint.objects.create(workspace=other_ws, url="https://busy.example.com/in", events=["*"], secret=secret_new())
+    for n in range(12):
+        EndpointDelivery.objects.create(endpoint=quiet, event_type="job.completed", msg_id=f"msg_quiet_{n}", payload="{}")
+    for n in range(10):  # another workspace's endpoint gets ten newer deliveries
+        EndpointDelivery.objects.create(endpoint=busy, event_type="job.created", msg_id=f"msg_busy_{n}", payload="{}")
+    client.force_login(operator)
+
+    page = client.get(f"/admin/notifications/webhookendpoint/{quiet.pk}/change/")
+
+    assert page.status_code == 200
+    [inline] = page.context["inline_admin_formsets"]
+    assert [form.original.msg_id for form in inline] == [f"msg_quiet_{n}" for n in range(11, 1, -1)]
