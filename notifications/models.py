@@ -221,3 +221,17 @@ class Notice(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} to {self.recipient}"
+
+
+class HandledEvent(models.Model):
+    """The receipt of a job event whose notifications were all made. A job event is handed to
+    this app by a task enqueued after its commit; a broker that was down, or a task lost with
+    the broker's memory, leaves a recent event without a receipt, and the minute sweep
+    (`services.events_missed_enqueue`) hands it out again. Receipts older than the sweep's
+    horizon are pruned."""
+
+    event = models.OneToOneField("jobs.JobEvent", primary_key=True, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self):
+        return f"event {self.event_id} handled"

@@ -18,7 +18,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.timesince import timesince
 
@@ -40,13 +40,14 @@ from .models import (
     DraftReady,
     EndpointDelivery,
     EventType,
+    HandledEvent,
     Notice,
     NoticeKind,
     NoticeStatus,
     NotificationPreference,
     WebhookEndpoint,
 )
-from .queue import enqueue_delivery
+from .queue import enqueue_delivery, enqueue_event_notify
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,34 @@ def job_event_notify(*, event_id: int) -> None:
         _mail_requester(event)
     if events.is_draft_ready(event) or (events.status_changed(event) and event.to_status == JobStatus.FAILED):
         _chat_post(event)
+    HandledEvent.objects.bulk_create([HandledEvent(event=event)], ignore_conflicts=True)
+
+
+# The events the sweep looks at: old enough that their own task had its chance (a queue
+# that is merely busy), recent enough that news is still news.
+MISSED_EVENT_GRACE = dt.timedelta(minutes=5)
+MISSED_EVENT_HORIZON = dt.timedelta(days=1)
+
+
+def events_missed_enqueue(*, limit: int = 500) -> int:
+    """Hand out again the recent job events that have no receipt: their task was never
+    enqueued (the broker was down when they committed) or was lost. Every part of
+    `job_event_notify` happens once however often it runs, so a late duplicate sends nothing
+    twice. Receipts past the horizon are pruned. Returns how many events were handed out."""
+    now = timezone.now()
+    missed = (
+        JobEvent.objects.filter(at__gte=now - MISSED_EVENT_HORIZON, at__lte=now - MISSED_EVENT_GRACE)
+        .filter(~Exists(HandledEvent.objects.filter(event=OuterRef("pk"))))
+        .order_by("at", "id")
+        .values_list("pk", flat=True)
+    )
+    ids = list(missed[:limit])
+    for event_id in ids:
+        enqueue_event_notify(event_id)
+    HandledEvent.objects.filter(at__lt=now - MISSED_EVENT_HORIZON - dt.timedelta(hours=1)).delete()
+    if ids:
+        log.warning("handed out %d job events again whose notifications were never made", len(ids))
+    return len(ids)
 
 
 def _report_title(job: ReportJob) -> str:

@@ -31,6 +31,10 @@ def deliveries_due() -> int:
     return services.deliveries_enqueue_due()
 
 
+def events_missed() -> int:
+    return services.events_missed_enqueue()
+
+
 def operators_alert(kind: str, message: str, dedupe_key: str, workspace_id: int | None = None, job_id: int | None = None) -> int:
     """Mail the operators (of one workspace, or of all when `workspace_id` is None), e.g.
     `async_task("notifications.tasks.operators_alert", "provider_refused", "<what the provider said>",
@@ -56,6 +60,7 @@ def _next_digest_run() -> dt.datetime:
 
 SCHEDULES = {
     "notifications: webhook retries": {"func": "notifications.tasks.deliveries_due", "schedule_type": Schedule.MINUTES, "minutes": 1},
+    "notifications: missed events": {"func": "notifications.tasks.events_missed", "schedule_type": Schedule.MINUTES, "minutes": 1},
     "notifications: stuck jobs": {"func": "notifications.tasks.stuck_jobs_check", "schedule_type": Schedule.MINUTES, "minutes": 5},
     "notifications: review digest": {"func": "notifications.tasks.digest_send", "schedule_type": Schedule.DAILY},
 }
