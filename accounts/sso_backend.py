@@ -2,8 +2,9 @@
 
 The identity provider says who someone is and which groups they are in; OIDC_ROLE_MAP says
 what those groups give here. A person whose groups give no role is refused (and told why on
-the refusal page); a person seen for the first time gets an account; on every sign-in the
-roles in the workspaces the map covers follow the groups, through the membership service.
+the refusal page, and loses the roles the map gave them before); a person seen for the first
+time gets an account; on every sign-in the roles in the workspaces the map covers follow the
+groups, through the membership service.
 """
 
 from __future__ import annotations
@@ -41,11 +42,20 @@ class SSOBackend(OIDCAuthenticationBackend):
         if not claims.get("email"):
             self._refuse(claims, reason="The identity provider did not share an email address.")
             return False
-        roles = roles_for_groups(role_map_parse(settings.OIDC_ROLE_MAP), _groups(claims))
+        grants = role_map_parse(settings.OIDC_ROLE_MAP)
+        roles = roles_for_groups(grants, _groups(claims))
         if not Workspace.objects.filter(slug__in=list(roles)).exists():
+            # Taken out of every group that gives a role: the roles the groups gave go too, or
+            # the person's API token and open sessions would keep them.
+            self._roles_withdraw(claims, roles=roles, managed={g.workspace for g in grants})
             self._refuse(claims, reason="None of your groups gives access to a reportdesk workspace.")
             return False
         return True
+
+    @transaction.atomic
+    def _roles_withdraw(self, claims: dict, *, roles: dict[str, str], managed: set[str]) -> None:
+        for user in self.filter_users_by_claims(claims):
+            sso_roles_apply(user=user, roles=roles, managed=managed)
 
     def _refuse(self, claims: dict, *, reason: str) -> None:
         log.warning("single sign-on refused %s: %s", claims.get("email") or claims.get("sub"), reason)

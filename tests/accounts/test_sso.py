@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from reportdesk.models import Membership, Role
-from tests.factories import WorkspaceFactory, member
+from tests.factories import ReportJobFactory, WorkspaceFactory, member
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -87,15 +87,30 @@ def test_a_person_no_group_maps_is_refused_and_told_why(client, sso):
     assert client.get("/admin/").status_code == 302  # not signed in
 
 
-def test_a_person_who_loses_their_groups_is_refused_next_time(client, sso):
-    WorkspaceFactory(slug="research-ops")
+def test_a_person_who_loses_their_groups_is_refused_next_time_and_loses_the_roles_they_gave(client, sso):
+    from rest_framework.authtoken.models import Token
+
+    from reportdesk.services import membership_set
+
+    ops = WorkspaceFactory(slug="research-ops")
+    elsewhere = WorkspaceFactory(slug="field-notes")  # a workspace the role map does not name
     sso.user("carol-sub", email="carol@corp.example", preferred_username="carol", groups=["research-analysts"])
     sign_in_with_sso(client, sso, sub="carol-sub")
+    carol = User.objects.get(username="carol")
+    membership_set(workspace=elsewhere, user=carol, role=Role.REVIEWER)  # given by an operator, by hand
+    token = Token.objects.create(user=carol)
+    ReportJobFactory(workspace=ops, requested_by=carol)
+    api = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    assert client.get("/api/v1/jobs/", {"workspace": "research-ops"}, **api).json()["count"] == 1
     client.logout()
 
     sso.user("carol-sub", email="carol@corp.example", preferred_username="carol", groups=[])
     assert sign_in_with_sso(client, sso, sub="carol-sub")["Location"] == "/sso/refused/"
     assert "your account, which is in no group" in client.get("/sso/refused/").content.decode()
+    # the map's roles went with the groups (her API token reaches nothing of research-ops);
+    # what an operator gave by hand stays
+    assert roles(carol) == {"field-notes": Role.REVIEWER}
+    assert client.get("/api/v1/jobs/", {"workspace": "research-ops"}, **api).json()["results"] == []
 
 
 def test_a_refusal_at_the_provider_lands_on_the_refusal_page(client, sso):
