@@ -32,6 +32,7 @@ DRAFT_LAG_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900)
 # Seconds. A reviewer's wait runs from minutes to days.
 REVIEW_WAIT_BUCKETS = (60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 24 * 3600, 72 * 3600, 7 * 24 * 3600)
 FINAL_STEPS = ("report", "synthesize")
+IN_FLIGHT_CALL_STATUSES = (*CallStatus.LIVE, CallStatus.UNCONFIRMED)
 
 
 class ReportdeskCollector:
@@ -98,22 +99,37 @@ class ReportdeskCollector:
         )
 
     def _provider_calls(self):
-        calls: dict[tuple[str, str], int] = defaultdict(int)
+        ended: dict[tuple[str, str], int] = defaultdict(int)
+        in_flight: dict[tuple[str, str], int] = {}
         polls: dict[str, int] = defaultdict(int)
         cost: dict[tuple[str, str], float] = defaultdict(float)
         for provider, status, model, n, n_polls, usd in (
             ProviderCall.objects.order_by().values_list("provider", "status", "model")
             .annotate(n=Count("id"), polls=Sum("polls"), usd=Sum("cost_usd"))
         ):
-            calls[(provider, status)] += n
+            # A counter only grows, so it counts calls once they have their last status; the
+            # ones still moving from status to status are a gauge.
+            if status in IN_FLIGHT_CALL_STATUSES:
+                in_flight[(provider, status)] = in_flight.get((provider, status), 0) + n
+            else:
+                ended[(provider, status)] += n
             polls[provider] += n_polls or 0
             cost[(provider, model)] += float(usd or 0)
         yield _counter(
             "reportdesk_provider_calls",
-            "Provider responses by provider and status: the provider's own, '' while the create is in flight, "
-            "'lost' (the worker stopped mid-create) and 'error' (the create failed) ours.",
-            ["provider", "status"], calls,
+            "Provider responses that have ended, by provider and final status: the provider's own, and ours: "
+            "'lost' (the worker stopped mid-create), 'error' (the create failed), 'cancel_failed'.",
+            ["provider", "status"], ended,
         )
+        gauge = GaugeMetricFamily(
+            "reportdesk_provider_calls_in_flight",
+            "Provider responses not ended yet, by provider and status: '' while the create is in flight, "
+            "'unconfirmed' while a create that got no answer is reconciled, 'queued', 'in_progress'.",
+            labels=["provider", "status"],
+        )
+        for (provider, status), n in sorted(in_flight.items()):
+            gauge.add_metric([provider, status], n)
+        yield gauge
         yield _counter("reportdesk_provider_polls", "Status checks of provider responses.", ["provider"], {(p,): n for p, n in polls.items()})
         yield _counter("reportdesk_cost_usd", "What provider responses cost, in US dollars.", ["provider", "model"], cost)
 

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobs import services
 from jobs.worker import step
-from jobs.models import ReportJob, WorkerHeartbeat
+from jobs.models import LocalResponse, ReportJob, WorkerHeartbeat
 from reportdesk.models import Role
 from reviews.services import review_decide
 from sources.services import SourceSpec
@@ -168,3 +168,24 @@ def test_jobs_woken_by_a_webhook_or_by_a_stream_are_counted_apart(client):
     samples = scrape(client)
     assert value(samples, "reportdesk_provider_notifications_total", via="webhook") == 1
     assert value(samples, "reportdesk_provider_notifications_total", via="stream") == 1
+
+
+def test_a_call_in_flight_is_a_gauge_and_no_counter_goes_down_when_it_ends(client, settings):
+    settings.LOCAL_PROVIDER_SECONDS = 600  # the response is still running at the first scrape
+    workspace = WorkspaceFactory(slug="research-ops")
+    job = advance(submit(workspace, member(workspace, Role.REQUESTER)))
+    assert job.status == "running"
+    running = scrape(client)
+    assert value(running, "reportdesk_provider_calls_in_flight", provider="local", status="queued") == 1
+    assert sum(v for (name, _), v in running.items() if name == "reportdesk_provider_calls_total") == 0
+
+    LocalResponse.objects.update(starts_at=timezone.now() - dt.timedelta(seconds=2), completes_at=timezone.now() - dt.timedelta(seconds=1))
+    job = advance(job)
+    assert job.status == "needs_review"
+    drafted = scrape(client)
+
+    assert value(drafted, "reportdesk_provider_calls_total", provider="local", status="completed") == 1
+    assert not [labels for (name, labels) in drafted if name == "reportdesk_provider_calls_in_flight"]
+    # Prometheus reads a counter that went down as a reset, and increase() as a new rise
+    went_down = {key: v for key, v in running.items() if key[0].endswith("_total") and drafted.get(key, 0.0) < v}
+    assert went_down == {}
