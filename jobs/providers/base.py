@@ -123,6 +123,9 @@ class ResponseState:
     # A response created as a stream: the number of the last event read, from which its
     # stream can be followed (None: it cannot be streamed).
     stream_cursor: int | None = None
+    # When the provider says the response completed (its `completed_at`; only a completed
+    # response has one). The lag of a draft is measured from it.
+    completed_at: dt.datetime | None = None
 
     @property
     def is_terminal(self) -> bool:

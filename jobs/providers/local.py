@@ -165,6 +165,7 @@ class LocalProvider:
         return ResponseState(
             id=response.id,
             status=COMPLETED,
+            completed_at=response.completes_at,
             model=response.model,
             output_text=response.output_text,
             function_calls=function_calls,

@@ -14,6 +14,7 @@ anything starts: the provider then creates without streams from that moment.
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import logging
 import re
@@ -327,7 +328,17 @@ def response_state(response: Response, *, stream_cursor: int | None = None) -> R
         web_sources=_web_sources(response),
         raw=response.model_dump(mode="json", warnings=False),
         stream_cursor=stream_cursor,
+        completed_at=_when(response.completed_at),
     )
+
+
+def _when(unixtime: float | None) -> dt.datetime | None:
+    if not unixtime:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(unixtime, tz=dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):  # not a time: as if it were not given
+        return None
 
 
 def _url_citations(response: Response) -> tuple[dict, ...]:

@@ -881,6 +881,8 @@ class FakeResponse:
     _logged_step: int = field(default=-1, repr=False)  # the last step of the script the log passed
     _logged_status: str | None = field(default=None, repr=False)  # of the last status event, or cancelled
     _logged_deltas: bool = field(default=False, repr=False)  # the script's text deltas are in the log
+    # Wall-clock time the response was first seen completed: its `completed_at`.
+    _completed_wall: float | None = field(default=None, repr=False)
 
     @property
     def streamed(self) -> bool:
@@ -987,6 +989,11 @@ class FakeResponse:
         """The response as the API returns it, in its current status."""
         return self._body(self.status(now))
 
+    def _completed_at(self) -> float:
+        if self._completed_wall is None:
+            self._completed_wall = time.time()
+        return self._completed_wall
+
     def _body(self, status: str) -> dict:
         """The response as the API returns it in `status`."""
         request = self.request
@@ -999,7 +1006,7 @@ class FakeResponse:
             "created_at": self.created_at,
             "status": status,
             "background": bool(request.get("background")),
-            "completed_at": self.created_at + 1 if status in TERMINAL else None,
+            "completed_at": self._completed_at() if status == COMPLETED else None,  # only a completed one has it
             "error": dict(script.error) if status == FAILED else None,
             "incomplete_details": {"reason": script.incomplete_reason} if status == INCOMPLETE else None,
             "instructions": request.get("instructions"),

@@ -13,6 +13,7 @@ import httpx
 import jsonschema
 import openai
 import pytest
+from django.utils import timezone
 
 from jobs.providers.base import (
     CANCELLED,
@@ -273,6 +274,10 @@ def test_retrieve_follows_the_response_to_completion_with_usage(fake, provider):
     assert final.model == "gpt-5-2025-08-07"  # the dated snapshot that answered
     assert final.raw["id"] == created.id
     assert final.raw["metadata"]["job_id"] == "job_7f3a"
+    # the provider's own time of completion, the same on every read (a draft's lag runs from it)
+    assert final.completed_at is not None and final.completed_at.tzinfo is not None
+    assert abs((timezone.now() - final.completed_at).total_seconds()) < 60
+    assert final.raw["completed_at"] == pytest.approx(final.completed_at.timestamp(), abs=1e-3)
 
 
 def test_a_running_response_reports_no_output_or_usage_yet(fake, provider):
@@ -333,6 +338,7 @@ def test_a_failed_response_is_a_state_with_its_error_not_an_exception(fake, prov
     assert state.error_code == "server_error"
     assert state.error_message == "The model crashed."
     assert state.output_text == ""
+    assert state.completed_at is None  # only a completed response has one
 
 
 def test_unknown_error_codes_are_kept_as_they_come(fake, provider):

@@ -189,3 +189,22 @@ def test_a_call_in_flight_is_a_gauge_and_no_counter_goes_down_when_it_ends(clien
     # Prometheus reads a counter that went down as a reset, and increase() as a new rise
     went_down = {key: v for key, v in running.items() if key[0].endswith("_total") and drafted.get(key, 0.0) < v}
     assert went_down == {}
+
+
+def test_draft_lag_runs_from_the_providers_answer_so_late_polls_show(client, settings):
+    settings.LOCAL_PROVIDER_SECONDS = 600
+    workspace = WorkspaceFactory(slug="research-ops")
+    job = advance(submit(workspace, member(workspace, Role.REQUESTER)))
+    assert job.status == "running"
+
+    # the provider finished ten minutes ago; the worker looks only now
+    ended = timezone.now() - dt.timedelta(minutes=10)
+    LocalResponse.objects.update(starts_at=ended - dt.timedelta(seconds=30), completes_at=ended)
+    job = advance(job)
+    assert job.status == "needs_review"
+
+    samples = scrape(client)
+    assert value(samples, "reportdesk_draft_lag_seconds_count") == 1
+    assert value(samples, "reportdesk_draft_lag_seconds_bucket", le="300.0") == 0
+    assert value(samples, "reportdesk_draft_lag_seconds_bucket", le="900.0") == 1
+    assert 595 <= value(samples, "reportdesk_draft_lag_seconds_sum") <= 660
