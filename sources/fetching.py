@@ -84,7 +84,8 @@ def check_url(url: str, *, allowed_hosts: Iterable[str] = ()) -> None:
     """Refuse, without any network access, a URL that fetch_url must never request."""
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
+        parsed.host  # decodes an internationalised name: a malformed one raises UnicodeError here
+    except (httpx.InvalidURL, UnicodeError) as exc:
         raise SourceFetchError(f"{url} is not a valid web address.", transient=False) from exc
     if parsed.scheme not in ("http", "https"):
         raise SourceFetchError(
@@ -196,7 +197,7 @@ def _transport_errors(*, url: str, timeout: float, verb: str = "Fetching"):
     host = httpx.URL(url).host
     try:
         yield
-    except httpx.InvalidURL as exc:
+    except (httpx.InvalidURL, UnicodeError) as exc:  # UnicodeError: a malformed internationalised name
         raise SourceFetchError(
             f"The server at {host} redirected to an invalid web address.", transient=False
         ) from exc

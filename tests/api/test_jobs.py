@@ -101,6 +101,7 @@ def test_the_job_url_uses_the_public_id(requester, make_job):
         (_submit_body(workspace="globex"), "workspace", "no workspace"),
         (_submit_body(sources=[{"url": "ftp://example.com/x"}]), "sources", "http"),
         (_submit_body(sources=[{"url": "http://127.0.0.1/admin"}]), "sources", ""),
+        (_submit_body(sources=[{"url": "http://xn--/"}]), "sources", ""),
         (_submit_body(sources=[{"url": "https://example.com", "text": "both"}]), "sources", "Unexpected"),
         (_submit_body(sources=["S1"]), "sources", "A source is"),
         (_submit_body(sources=[True]), "sources", "A source is"),

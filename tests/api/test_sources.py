@@ -63,7 +63,7 @@ def test_a_url_source_is_pending_until_a_job_fetches_it(requester):
 
 
 @pytest.mark.parametrize(
-    "url", ["file:///etc/passwd", "http://127.0.0.1:8000/admin/", "http://localhost/", "https://user:pw@example.com/", "not a url"]
+    "url", ["file:///etc/passwd", "http://127.0.0.1:8000/admin/", "http://localhost/", "https://user:pw@example.com/", "not a url", "http://xn--/"]
 )
 def test_unsafe_or_bad_urls_are_400(requester, url):
     response = client_for(requester).post("/api/v1/sources/", {"workspace": "acme", "url": url}, format="json")

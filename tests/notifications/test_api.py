@@ -106,6 +106,7 @@ def test_other_workspaces_endpoints_are_404(outsider, ws, operator):
     [
         ({"url": "http://10.0.0.8/hooks", "events": ["*"]}, "url"),
         ({"url": "http://127.0.0.1:9000/", "events": ["*"]}, "url"),
+        ({"url": "https://xn--zz-.example/", "events": ["*"]}, "url"),
         ({"url": "http://localhost/hooks", "events": ["*"]}, "url"),
         ({"url": "ftp://hooks.example.com/", "events": ["*"]}, "url"),
         ({"url": "not a url", "events": ["*"]}, "url"),

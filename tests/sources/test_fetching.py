@@ -48,6 +48,8 @@ def fetch(url: str, **overrides: object):
         "http://user:pw@localhost:{port}/",
         "http://localhost:0/",
         "http:///no-host",
+        "http://xn--/",  # a malformed internationalised name
+        "https://xn--zz-.example/",
     ],
 )
 def test_ssrf_attempts_are_refused_before_connecting(site, connections, url):
@@ -118,6 +120,15 @@ def test_a_redirect_into_loopback_is_refused(site, connections):
     assert "private network address" in refused.value.message
     assert f"redirect from {site.url('/to-secret')}" in refused.value.message
     assert site.requests == ["/to-secret"]
+
+
+def test_a_redirect_to_a_malformed_name_is_a_fetch_error(site, connections):
+    site.route("/bad", status=302, headers={"Location": "http://xn--/"})
+
+    with pytest.raises(SourceFetchError) as refused:
+        fetch(site.url("/bad"))
+
+    assert refused.value.transient is False and "redirected to an invalid web address" in refused.value.message
 
 
 def test_a_redirect_chain_longer_than_the_limit_is_refused(site, connections):
