@@ -24,6 +24,7 @@ urlpatterns = [
 ]
 
 # Errors under /api/ answer in the API's JSON error shape; elsewhere, Django's pages.
+handler400 = "reportdesk.api.exceptions.handler400"
 handler404 = "reportdesk.api.exceptions.handler404"
 handler500 = "reportdesk.api.exceptions.handler500"
 # In the admin, a refusal is a page in the admin's frame that says why.

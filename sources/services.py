@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -167,10 +168,20 @@ def _upload_item(
         status=SourceStatus.READY,
         fetched_at=timezone.now(),
     )
-    item.file.save(name[-100:] or "upload", ContentFile(data), save=False)
+    item.file.save(_storage_name(name), ContentFile(data), save=False)
     if (stored := _stored_uploads.get()) is not None:
         stored.append(item)
     return item
+
+
+def _storage_name(name: str) -> str:
+    """A name storage takes for any name a person gave their file (kept as the item's title):
+    letters, digits, - and _, and a short extension. Storage refuses names with nothing valid
+    left in them (an emoji) or too long for the path with their suffixes."""
+    stem, _, extension = name.rpartition(".") if "." in name.strip(".") else (name, "", "")
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:60] or "upload"
+    extension = re.sub(r"[^A-Za-z0-9]+", "", extension)[:10].lower()
+    return f"{stem}.{extension}" if extension else stem
 
 
 def _record_item(*, workspace, created_by, record: RecordSource) -> SourceItem:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
@@ -103,6 +103,9 @@ def api_exception_handler(exc, context):
                 "The request body is larger than this server accepts; uploads are limited to "
                 "SOURCE_MAX_BYTES."
             )
+        elif isinstance(exc, SuspiciousOperation):  # e.g. a multipart body with too many fields or files
+            log.warning("suspicious request refused: %s", exc)
+            exc = exceptions.ParseError(f"The request was refused: {exc}")
         if not isinstance(exc, exceptions.APIException):
             return None
         http_status, code = exc.status_code, exc.default_code
@@ -145,6 +148,13 @@ def handler404(request, exception=None):
     if request.path.startswith(API_PREFIX):
         return _json_error(404, "not_found", f"No API endpoint at {request.path}.")
     return defaults.page_not_found(request, exception)
+
+
+def handler400(request, exception=None):
+    """A request Django refused before any view (e.g. a multipart body over its limits)."""
+    if request.path.startswith(API_PREFIX):
+        return _json_error(400, "parse_error", f"The request was refused: {exception}" if exception else "Bad request.")
+    return defaults.bad_request(request, exception)
 
 
 def handler500(request):

@@ -55,6 +55,14 @@ def form_errors(response) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", chunk) for chunk in found)
 
 
+def test_a_file_named_with_no_letters_storage_takes_is_still_a_source(as_user, requester, workspace, template):
+    response = as_user(requester).post(ADD, {**submit_data(workspace, template), "files": [SimpleUploadedFile("📄", NOTE, "text/markdown")]})
+
+    job = ReportJob.objects.get()
+    assert response.status_code == 302
+    assert [e.item.kind for e in job.source_manifest.entries.select_related("item")] == ["upload"]
+
+
 def test_a_requester_submits_with_every_kind_of_source(as_user, requester, workspace, template, settings):
     done = job_in("completed", workspace=workspace, requested_by=requester, topic="Earlier scan of recyclers")
     store_report(done, report_json())
