@@ -31,7 +31,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django_q.models import Failure, Success
 
-from reportdesk.admin import ReadOnlyAdminMixin, ScopedWorkspaceFilter, WorkspaceScopedAdmin, admin_log_change
+from reportdesk.admin import ReadOnlyAdminMixin, ScopedWorkspaceFilter, WorkspaceScopedAdmin, admin_log_change, query_int
 from reportdesk.errors import ApplicationError, NotFound
 from reportdesk.formatting import duration, span
 
@@ -469,8 +469,8 @@ class ReportJobAdmin(JourneyAdminMixin, WorkspaceScopedAdmin):
         versions = selectors.report_versions(job=job)
         if not versions:
             return {"versions": [], "html": "", "version": None}
-        wanted = request.GET.get("version", "")
-        version = int(wanted) if wanted.isdigit() and int(wanted) in versions else versions[-1]
+        wanted = query_int(request.GET.get("version"))
+        version = wanted if wanted in versions else versions[-1]
         try:
             artifact, version = selectors.report_artifact(job=job, kind=ArtifactKind.RENDERED_HTML, version=version)
             html = artifact.content

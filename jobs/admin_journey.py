@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from reportdesk.admin import query_int
 from reportdesk.errors import ApplicationError, NotFound
 
 from . import exports, policy, selectors, services
@@ -186,10 +187,9 @@ class JourneyAdminMixin:
         job = self._journey_job(request, object_id)
         if fmt not in exports.FORMATS:
             raise Http404(f"No “{fmt}” download; there are {', '.join(exports.FORMATS)}.")
-        version = request.GET.get("version", "")
         try:
             export = exports.report_export(
-                job=job, actor=request.user, fmt=fmt, version=int(version) if version.isdigit() else None,
+                job=job, actor=request.user, fmt=fmt, version=query_int(request.GET.get("version")),
                 record=request.method == "GET",
             )
         except NotFound as error:

@@ -49,9 +49,15 @@ class ScopedWorkspaceFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        if not value.isdigit():
-            return queryset.none()
-        return queryset.filter(workspace_id=int(value))
+        workspace_id = query_int(value)
+        return queryset.none() if workspace_id is None else queryset.filter(workspace_id=workspace_id)
+
+
+def query_int(text: str | None) -> int | None:
+    """A number from a page's query string (an id, a version), or None when it is not one a
+    database column holds. str.isdigit() alone takes "²", which int() refuses, and any
+    length, which the database refuses."""
+    return int(text) if text and text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 class ReadOnlyAdminMixin:

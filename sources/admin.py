@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from reportdesk.admin import WorkspaceScopedAdmin
+from reportdesk.admin import ScopedWorkspaceFilter, WorkspaceScopedAdmin
 
 from .models import ManifestEntry, SourceItem, SourceManifest
 
@@ -10,7 +10,7 @@ from .models import ManifestEntry, SourceItem, SourceManifest
 @admin.register(SourceItem)
 class SourceItemAdmin(WorkspaceScopedAdmin):
     list_display = ["__str__", "kind", "status", "content_type", "size", "published_at", "workspace", "created_at"]
-    list_filter = ["kind", "status", "workspace"]
+    list_filter = ["kind", "status", ScopedWorkspaceFilter]
     search_fields = ["title", "url", "sha256"]
     list_select_related = ["workspace"]
     readonly_fields = [

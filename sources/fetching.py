@@ -293,7 +293,7 @@ def _read_document(
         transient=False,
     )
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise too_big
     body = bytearray()
     # Decoded bytes are counted, so a small compressed body cannot expand past the limit.

@@ -94,3 +94,36 @@ def test_operators_can_read_templates_but_not_change_them(as_user, operator):
     assert client.get("/admin/jobs/reporttemplate/").status_code == 200
     client.post(f"/admin/jobs/reporttemplate/{template.pk}/change/", {"name": "Hijacked"})
     assert ReportTemplate.objects.get(pk=template.pk).name != "Hijacked"
+
+
+@pytest.mark.parametrize("who", ["requester", "reviewer", "operator"])
+def test_the_source_list_names_no_other_workspace(request, as_user, workspace, other_workspace, who):
+    from tests.factories import SourceItemFactory
+
+    SourceItemFactory(workspace=workspace, title="Our capacity survey")
+    SourceItemFactory(workspace=other_workspace, title="Their plans")
+
+    page = as_user(request.getfixturevalue(who)).get("/admin/sources/sourceitem/").content.decode()
+
+    assert "Our capacity survey" in page and "Research Ops" in page
+    assert "Their plans" not in page and "Secret Lab" not in page  # in the rows, nor in the filter
+
+
+@pytest.mark.parametrize("path", [
+    "/admin/jobs/reportjob/{id}/change/?version=²",
+    "/admin/jobs/reportjob/{id}/change/?version=" + "9" * 5000,
+    "/admin/jobs/reportjob/{id}/download/md/?version=²",
+    "/admin/jobs/reportjob/?workspace=²",
+    "/admin/jobs/reportjob/?workspace=99999999999999999999999",
+    "/admin/sources/sourceitem/?workspace=²",
+    "/admin/notifications/webhookendpoint/?workspace=²",
+])
+def test_numbers_no_column_holds_in_a_query_string_are_not_a_500(as_user, operator, workspace, path):
+    from tests.admin.builders import report_json, store_report
+
+    job = job_in("needs_review", workspace=workspace)
+    store_report(job, report_json())
+    client = as_user(operator)
+    client.raise_request_exception = False
+
+    assert client.get(path.format(id=job.public_id)).status_code in (200, 302)
