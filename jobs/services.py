@@ -90,6 +90,12 @@ def _authorize(job: ReportJob, actor: Actor, action: str) -> None:
         _refuse(job, action)
 
 
+def _authorize_role(job: ReportJob, actor: Actor, action: str) -> None:
+    """403 if a person's role lacks the action, before an idempotent no-op answers them."""
+    if actor.is_user and (refusal := policy.role_refusal(job, actor.user, action)) is not None:
+        raise PermissionDenied(refusal)
+
+
 def _refuse(job: ReportJob, action: str, *, user=None):
     message = policy.state_refusal(job, action, user=user)
     if action == policy.RETRY and job.status == JobStatus.FAILED:
@@ -522,6 +528,7 @@ def job_cancel(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
     actor = Actor.of(actor)
     with transaction.atomic():
         job = _lock(job)
+        _authorize_role(job, actor, policy.CANCEL)
         if job.status == JobStatus.CANCELED:
             return job
         _authorize(job, actor, policy.CANCEL)
@@ -543,6 +550,7 @@ def job_expire(*, job: ReportJob, actor, reason: str = "") -> ReportJob:
     actor = Actor.of(actor)
     with transaction.atomic():
         job = _lock(job)
+        _authorize_role(job, actor, policy.EXPIRE)
         if job.status == JobStatus.EXPIRED:
             return job
         _authorize(job, actor, policy.EXPIRE)

@@ -102,6 +102,8 @@ ROLE_REFUSALS = [
     ("reviewer", "patch", "queued", "edit"),
     ("requester*", "patch", "queued", "edit"),
     ("reviewer", "cancel", "queued", "cancel"),
+    ("reviewer", "cancel", "canceled", "cancel"),  # whatever the state: not "nothing to do"
+    ("requester", "expire", "expired", "expire"),
     ("requester*", "cancel", "queued", "cancel"),
     ("requester", "expire", "running", "expire"),
     ("reviewer", "expire", "running", "expire"),

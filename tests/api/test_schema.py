@@ -208,3 +208,14 @@ def test_the_api_keeps_its_schema(case, seeded, in_process_wsgi):
             response_schema_conformance,
         ],
     )
+
+
+@pytest.mark.parametrize("method", ["options", "post", "delete"])
+def test_the_docs_page_answers_other_methods_with_405_not_a_500(method):
+    client = APIClient()
+    client.raise_request_exception = False
+
+    response = getattr(client, method)("/api/v1/docs/")
+
+    assert response.status_code == 405
+    assert client.head("/api/v1/docs/").status_code == 200
