@@ -189,6 +189,16 @@ class WebhookEndpointAdmin(OperatorScopedAdmin):
         }
         return TemplateResponse(request, "admin/notifications/webhookendpoint/secret.html", context)
 
+    # The services put every change on the record, made here or through the API.
+    def log_addition(self, request, obj, message):
+        return None
+
+    def log_change(self, request, obj, message):
+        return None
+
+    def log_deletions(self, request, queryset):
+        return None
+
     def delete_model(self, request, obj):
         services.endpoint_delete(endpoint=obj, actor=request.user)
 

@@ -15,8 +15,11 @@ import logging
 import time
 import uuid
 from functools import partial
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
@@ -347,10 +350,12 @@ def endpoint_create(*, workspace: Workspace, actor, url: str, events: list[str],
     handed out."""
     _may_manage(actor, workspace.pk)
     secret = signing.secret_new()
-    endpoint = WebhookEndpoint.objects.create(
-        workspace=workspace, url=url_clean(url), events=_clean_events(events), description=(description or "").strip()[:200],
-        secret=secret, created_by=actor,
-    )
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            workspace=workspace, url=url_clean(url), events=_clean_events(events), description=(description or "").strip()[:200],
+            secret=secret, created_by=actor,
+        )
+        _endpoint_logged(endpoint, actor=actor, flag=ADDITION, message=f"Registered, sending {', '.join(endpoint.events)} to {_host(endpoint.url)}.")
     return endpoint, secret
 
 
@@ -361,25 +366,49 @@ def endpoint_update(
     """Change an endpoint. Enabling a disabled one clears its failure count; its pending
     deliveries resume at the next sweep."""
     _may_manage(actor, endpoint.workspace_id)
-    if url is not None:
-        endpoint.url = url_clean(url)
-    if events is not None:
-        endpoint.events = _clean_events(events)
-    if description is not None:
+    changed = []
+    if url is not None and (url := url_clean(url)) != endpoint.url:
+        changed.append(f"URL {_host(endpoint.url)} → {_host(url)}")
+        endpoint.url = url
+    if events is not None and (events := _clean_events(events)) != endpoint.events:
+        changed.append(f"events {', '.join(events)}")
+        endpoint.events = events
+    if description is not None and description.strip()[:200] != endpoint.description:
+        changed.append("description")
         endpoint.description = description.strip()[:200]
     if is_active is not None and is_active != endpoint.is_active:
+        changed.append("enabled" if is_active else "disabled")
         endpoint.is_active = is_active
         if is_active:
             endpoint.consecutive_failures, endpoint.disabled_at, endpoint.disabled_reason = 0, None, ""
         else:
             endpoint.disabled_at, endpoint.disabled_reason = timezone.now(), "Disabled by an operator."
-    endpoint.save()
+    with transaction.atomic():
+        endpoint.save()
+        if changed:
+            _endpoint_logged(endpoint, actor=actor, flag=CHANGE, message=f"Changed: {'; '.join(changed)}.")
     return endpoint
 
 
 def endpoint_delete(*, endpoint: WebhookEndpoint, actor) -> None:
     _may_manage(actor, endpoint.workspace_id)
-    endpoint.delete()
+    with transaction.atomic():
+        _endpoint_logged(endpoint, actor=actor, flag=DELETION, message=f"Deleted (it sent to {_host(endpoint.url)}).")
+        endpoint.delete()
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or "?"
+
+
+def _endpoint_logged(endpoint: WebhookEndpoint, *, actor, flag: int, message: str) -> None:
+    """Every change of an endpoint is on the record, in the endpoint's admin History, by
+    whichever way it was made (the admin's own logging is off for endpoints). The record
+    names the receiver's host, not its URL: a URL may be the receiver's credential."""
+    LogEntry.objects.create(
+        user_id=actor.pk, content_type=ContentType.objects.get_for_model(WebhookEndpoint), object_id=str(endpoint.pk),
+        object_repr=f"Endpoint {endpoint.pk} ({_host(endpoint.url)})"[:200], action_flag=flag, change_message=message,
+    )
 
 
 def endpoint_disable(*, endpoint_id: int, reason: str) -> bool:

@@ -73,6 +73,13 @@ def test_registering_shows_the_secret_once(client, ws, operator):
     assert response.status_code == 200 and endpoint.secret in response.content.decode()
     assert endpoint.events == ["job.failed"] and endpoint.created_by == operator
     assert endpoint.secret not in client.get(f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/").content.decode()
+    # on the record once, by the service (the admin's own logging is off for endpoints)
+    from django.contrib.admin.models import LogEntry
+
+    assert LogEntry.objects.filter(object_id=str(endpoint.pk)).count() == 1
+    client.post(f"/admin/notifications/webhookendpoint/{endpoint.pk}/delete/", {"post": "yes"})
+    assert not WebhookEndpoint.objects.exists()
+    assert list(LogEntry.objects.filter(object_id=str(endpoint.pk)).values_list("action_flag", flat=True).order_by("id")) == [1, 3]
 
 
 @pytest.mark.parametrize("rows", [1, 30])

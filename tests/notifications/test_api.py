@@ -198,3 +198,18 @@ def test_the_openapi_document_has_the_contracts_paths():
     assert "get" in paths["/api/v1/webhook-endpoints/{id}/deliveries/"]
     assert "secret" in document["components"]["schemas"]["WebhookEndpointCreatedOut"]["properties"]
     assert "secret" not in document["components"]["schemas"]["WebhookEndpointOut"]["properties"]
+
+
+def test_every_change_of_an_endpoint_is_on_the_record_by_host(operator, ws):
+    from django.contrib.admin.models import LogEntry
+
+    client = client_for(operator)
+    endpoint_id = client.post(URL, {"workspace": "acme", "url": "https://hooks.example.com/a/t0ken", "events": ["*"]}, format="json").json()["id"]
+    client.patch(f"{URL}{endpoint_id}/", {"url": "https://collector.example.net/b/t0ken"}, format="json")
+    client.patch(f"{URL}{endpoint_id}/", {"description": "Same URL"}, format="json")
+    client.delete(f"{URL}{endpoint_id}/")
+
+    entries = list(LogEntry.objects.filter(object_id=str(endpoint_id)).order_by("id"))
+    assert [(e.user, e.action_flag) for e in entries] == [(operator, 1), (operator, 2), (operator, 2), (operator, 3)]
+    assert "hooks.example.com → collector.example.net" in entries[1].change_message
+    assert not any("t0ken" in e.change_message + e.object_repr for e in entries)
