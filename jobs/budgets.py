@@ -6,6 +6,13 @@ answer) must fit in what is left of each budget, or the submit is refused with
 `budget_exceeded` naming the budget. Before every provider call of a run, the job's cost so
 far is held against the same budgets (`budget_reached`): a run that has reached one stops.
 
+A response's cost is known only once it ends, so calls still running are held against the
+budgets at the least they can cost (`call_estimate`, kept on the call at its create). While
+what has been spent and what is running reach a budget, no new call starts (`budget_held`):
+the run waits for its running calls (research questions side by side, or other jobs of the
+workspace) and goes on, or stops, on what they cost. Without this, every research question,
+and every job of a workspace, started against the same spend and together ran far past it.
+
 An unknown price (a model missing from the price table) cannot be held against a budget: the
 estimate is then None and the pre-flight check lets the submit through; the job's cost shows
 as unknown with its warning.
@@ -18,13 +25,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from reportdesk.errors import BudgetExceeded
 from reportdesk.models import Workspace
 
-from .models import ReportJob, ReportTemplate, TemplateMode
+from .models import CallStatus, ProviderCall, ReportJob, ReportTemplate, TemplateMode
 from .pricing import estimate_cost
 
 CHARS_PER_TOKEN = 4
@@ -60,6 +67,22 @@ def submit_estimate(*, template: ReportTemplate, source_chars: int) -> Decimal |
     )
 
 
+def workspace_month_reserved(*, workspace_id: int, now: dt.datetime | None = None) -> Decimal:
+    """What the workspace's calls still running (jobs created this month) will cost at least."""
+    total = ProviderCall.objects.filter(
+        job__workspace_id=workspace_id, job__created_at__gte=month_start(now), status__in=CallStatus.IN_FLIGHT
+    ).aggregate(total=Sum("estimated_cost_usd"))["total"]
+    return total or Decimal(0)
+
+
+def call_estimate(*, model: str, input_chars: int, carried_tokens: int, max_output_tokens: int | None) -> Decimal | None:
+    """The least one call can cost: what it sends, what its chain carries (a response chained
+    with previous_response_id is billed for its predecessor's input and output again), and a
+    small answer, at the model's price without cache discounts."""
+    answer = min(MIN_ANSWER_TOKENS, max_output_tokens or MIN_ANSWER_TOKENS)
+    return estimate_cost(model=model, input_tokens=input_chars // CHARS_PER_TOKEN + carried_tokens, output_tokens=answer)
+
+
 def budget_check_submit(*, workspace: Workspace, template: ReportTemplate, source_chars: int) -> None:
     """Refuse a submit whose least cost does not fit in the template's cap or in what is left of
     the workspace's monthly budget (BudgetExceeded, 400 `budget_exceeded`)."""
@@ -76,7 +99,8 @@ def budget_check_submit(*, workspace: Workspace, template: ReportTemplate, sourc
             fields={"budget": TEMPLATE_CAP, "estimate_usd": f"{estimate:.6f}", "cap_usd": str(template.cost_cap_usd)},
         )
     if workspace.monthly_budget_usd is not None:
-        left = workspace.monthly_budget_usd - workspace_month_spent(workspace_id=workspace.pk)
+        left = (workspace.monthly_budget_usd - workspace_month_spent(workspace_id=workspace.pk)
+                - workspace_month_reserved(workspace_id=workspace.pk))
         if estimate > left:
             raise BudgetExceeded(
                 f"This report would cost at least ${estimate:.4f}, more than the ${max(left, Decimal(0)):.2f} left "
@@ -136,3 +160,28 @@ def workspaces_month_use(*, workspace_ids: list[int] | None) -> list[BudgetUse]:
         BudgetUse(label=workspace.name, used=workspace.spent or Decimal(0), limit=workspace.monthly_budget_usd)
         for workspace in workspaces
     ]
+
+
+def budget_held(*, job: ReportJob) -> str:
+    """Why no new call of the job may start yet ("" when one may): what has been spent and what
+    is still running reach its template's cap, or its workspace's monthly budget. Only while
+    calls are running: once they end, their cost decides (budget_reached)."""
+    template = job.template
+    if template.cost_cap_usd is not None:
+        running = ProviderCall.objects.filter(job=job, status__in=CallStatus.IN_FLIGHT).aggregate(
+            n=Count("id"), total=Sum("estimated_cost_usd")
+        )
+        if running["n"] and (job.cost_usd or 0) + (running["total"] or 0) >= template.cost_cap_usd:
+            return (
+                f"Waiting: the {running['n']} response(s) still running may take the job to the template "
+                f"{template.name}'s cost cap of ${template.cost_cap_usd}."
+            )
+    budget = job.workspace.monthly_budget_usd
+    if budget is not None:
+        reserved = workspace_month_reserved(workspace_id=job.workspace_id)
+        if reserved and workspace_month_spent(workspace_id=job.workspace_id) + reserved >= budget:
+            return (
+                f"Waiting: responses still running in workspace {job.workspace.name} may spend what is "
+                f"left of its monthly budget of ${budget}."
+            )
+    return ""

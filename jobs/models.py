@@ -485,6 +485,10 @@ class ProviderCall(models.Model):
     web_searches = models.PositiveIntegerField(default=0)
     # Null when the model has no price (cost_warning says so), never a silent $0.
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0, null=True, blank=True)
+    # The least this call can cost, estimated at its create from what it sends and what its
+    # chain carries (jobs.budgets.call_estimate): held against the budgets while it runs,
+    # since its cost is known only once it ends. Null: the model has no price.
+    estimated_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     cost_warning = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)

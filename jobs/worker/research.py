@@ -18,7 +18,7 @@ import random
 from django.conf import settings
 from django.utils import timezone
 
-from ..budgets import budget_reached
+from ..budgets import budget_held, budget_reached
 from ..models import CallStatus, FailureClass, JobAttempt, ProviderCall, ReportJob, TemplateMode
 from ..report_schema import MAX_RESEARCH_QUESTIONS
 from .cadence import grid_point
@@ -43,6 +43,11 @@ class BudgetReached(StepRefused):
     """The job's cost has reached its template's cap or its workspace's monthly budget."""
 
     failure_class = FailureClass.POLICY_BLOCK
+
+
+class BudgetHeld(Exception):
+    """No new call may start yet: the job's running calls (or its workspace's) may spend
+    what is left of a budget. The job waits for them; it does not fail."""
 
 
 def call_is_final(call: ProviderCall) -> bool:
@@ -148,10 +153,14 @@ def _startable(*, job: ReportJob, attempt: JobAttempt, calls: list[ProviderCall]
 
 def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
     """The step to start next, from what the attempt's calls have answered so far. Refused
-    (BudgetReached) once the job's cost has reached a budget."""
+    (BudgetReached) once the job's cost has reached a budget; held (BudgetHeld) while its
+    running calls may reach one."""
     reached = budget_reached(job=job)
     if reached:
         raise BudgetReached(reached)
+    held = budget_held(job=job)
+    if held:
+        raise BudgetHeld(held)
     if job.run_template.mode != TemplateMode.MULTI_STEP:
         return Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
     steps = _startable(job=job, attempt=attempt, calls=_calls(attempt))
@@ -165,9 +174,11 @@ def research_startable(*, job: ReportJob, attempt: JobAttempt) -> bool:
     if job.run_template.mode != TemplateMode.MULTI_STEP:
         return False
     try:
-        return bool(_startable(job=job, attempt=attempt, calls=_calls(attempt)))
+        startable = bool(_startable(job=job, attempt=attempt, calls=_calls(attempt)))
     except StepRefused:
         return True  # starting it is what fails the job, with the reason
+    # A step held by a budget is not startable: the running calls are followed meanwhile.
+    return startable and (bool(budget_reached(job=job)) or not budget_held(job=job))
 
 
 def call_to_follow(*, job: ReportJob, attempt: JobAttempt) -> ProviderCall | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from decimal import Decimal
 
 import structlog
 from django.conf import settings
@@ -26,6 +27,7 @@ from sources.urls import url_key
 
 from .. import events, policy, services
 from ..breaker import BreakerSnapshot, backoff_share, breaker_admits, breaker_trip, is_breaker_error, is_shared_rate_limit, job_hold
+from ..budgets import call_estimate
 from ..models import (
     ACTIVE_STATUSES,
     LOCAL_MODEL,
@@ -67,7 +69,7 @@ from .lease import (
 )
 from .prompt import PREVIOUS_RESPONSE_NOT_FOUND, build_request
 from .reconcile import call_reconcile, call_unconfirmed, create_ambiguous
-from .research import StepRefused, call_is_final, call_to_follow, next_step, research_check_in, research_startable
+from .research import BudgetHeld, StepRefused, call_is_final, call_to_follow, next_step, research_check_in, research_startable
 from .stream_watch import stream_follow, stream_followable, stream_unwatched
 from .usage import call_usage_fields, job_usage_totals
 from .web_pages import web_pages_fetch
@@ -273,6 +275,17 @@ def current_call(attempt: JobAttempt) -> ProviderCall | None:
     )
 
 
+def _call_estimate(*, job: ReportJob, request) -> Decimal | None:
+    """The least the call can cost (jobs.budgets.call_estimate), for the budgets to hold while it runs."""
+    carried = 0
+    if request.previous_response_id:
+        previous = ProviderCall.objects.filter(job=job, provider_response_id=request.previous_response_id).values_list(
+            "input_tokens", "output_tokens").first()
+        carried = sum(previous) if previous else 0
+    sent = len(request.instructions) + len(request.input_text) + sum(len(json.dumps(item)) for item in request.input_items)
+    return call_estimate(model=request.model, input_chars=sent, carried_tokens=carried, max_output_tokens=request.max_output_tokens)
+
+
 def _call_lost(*, job: ReportJob, attempt: JobAttempt, call: ProviderCall, provider: Provider) -> bool:
     """A call recorded without a response id, met under our lease: its create never
     answered (a timeout, a dropped connection, a worker that died). The provider may have
@@ -308,10 +321,14 @@ def _call_create(*, job: ReportJob, attempt: JobAttempt, provider: Provider, tok
         except StepRefused as exc:
             services.job_fail(job=job, failure_class=exc.failure_class, message=str(exc), attempt=attempt)
             return False
+        except BudgetHeld as exc:
+            log.info("job %s waits: %s", job.public_id, exc)
+            return False  # looked at again when the lease is given back
         request, summary = build_request(job=job, attempt=attempt, provider_name=provider.name, step=step)
         call = ProviderCall.objects.create(
             job=job, attempt=attempt, step=request.step, provider=provider.name, model=request.model,
             previous_response_id=request.previous_response_id or "", request_summary=summary,
+            estimated_cost_usd=_call_estimate(job=job, request=request),
         )
         manifest_freeze(manifest=attempt.manifest)
     try:

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from jobs import services
-from jobs.models import ReportJob
+from jobs.models import ProviderCall, ReportJob
 from reportdesk.errors import BudgetExceeded
 from sources.services import SourceSpec
 from tests.api.conftest import client_for
@@ -111,6 +111,62 @@ def test_a_multi_step_run_that_reaches_its_cap_stops_as_a_policy_block(workspace
     assert "Deep dive's cost cap of $0.50 per report is reached" in job.failure_message
     assert openai_fake.count(CREATE) == 1
     assert job.cost_usd == Decimal("0.525000")
+
+
+PRICES = {"gpt-5.2": {"input": Decimal("1.75"), "cached_input": Decimal("0.175"), "output": Decimal("14")}}
+
+
+def test_research_questions_wait_while_the_running_ones_may_reach_the_cap(workspace, requester, openai_fake, openai_provider, settings):
+    settings.PRICE_TABLE = PRICES
+    cap = Decimal("0.50")
+    template = ReportTemplateFactory(name="Deep dive", mode="multi_step", model="gpt-5.2", cost_cap_usd=cap)
+    # the plan bills 200,000 input tokens ($0.35) and asks four questions; each question is
+    # chained to it, so billed its 200,000 tokens again, and runs a little before it ends
+    openai_fake.script_next(
+        Script(statuses=("completed",), output_text='{"questions": ["Q1", "Q2", "Q3", "Q4"]}', input_tokens=200_000, output_tokens=0),
+        *[Script(statuses=("queued", "completed"), output_text="Notes.", input_tokens=200_000, output_tokens=0) for _ in range(4)],
+    )
+    job = services.job_submit(workspace=workspace, requested_by=requester, template=template, topic="Recycling",
+                              sources=[SourceSpec(title="Note", text="Capacity grew.")])
+
+    job = run_until_done(job, openai_provider)
+
+    # one question went out beside the plan's spend (it may cross the cap, as any one call
+    # may); the others waited for it, and its cost stopped the run
+    assert job.status == "failed" and job.failure_class == "policy_block"
+    assert list(ProviderCall.objects.filter(job=job).order_by("id").values_list("step", flat=True)) == ["plan", "research-1"]
+    assert job.cost_usd == Decimal("0.700000")
+    question = ProviderCall.objects.get(job=job, step="research-1")
+    assert question.estimated_cost_usd >= Decimal("0.35")  # the plan's context it carries
+
+
+def test_jobs_of_a_workspace_wait_while_running_ones_may_spend_its_budget(workspace, requester, openai_fake, openai_provider, settings):
+    settings.PRICE_TABLE = PRICES
+    workspace.monthly_budget_usd = Decimal("0.10")
+    workspace.save()
+    template = ReportTemplateFactory(name="Brief", model="gpt-5.2")
+    # each report reads 25,000 tokens of sources: $0.04375 (held at $0.05 while it runs: its
+    # least answer is counted too, though these answer in no tokens)
+    openai_fake.script_next(*[Script(statuses=("queued", "completed"), input_tokens=25_000, output_tokens=0) for _ in range(4)])
+    jobs = [
+        services.job_submit(workspace=workspace, requested_by=requester, template=template, topic=f"Recycling {n}",
+                            sources=[SourceSpec(title="Long", text=LONG_TEXT)])
+        for n in range(4)
+    ]  # each fits what is left: nothing is spent or running yet
+
+    for job in jobs:  # the worker comes to each in turn while the first ones run
+        run_until_done(job, openai_provider, limit=1)
+    started = [ProviderCall.objects.filter(job=job).exists() for job in jobs]
+    for job in jobs:
+        run_until_done(job, openai_provider)
+
+    assert started == [True, True, False, False]  # two running may spend the $0.10: the others wait
+    spent = sum(j.cost_usd or 0 for j in ReportJob.objects.filter(workspace=workspace))
+    statuses = sorted(ReportJob.objects.filter(workspace=workspace).values_list("status", flat=True))
+    assert statuses == ["failed", "needs_review", "needs_review", "needs_review"]
+    assert spent <= workspace.monthly_budget_usd + Decimal("0.06")  # one report past it, at most
+    # and a submit now counts what is running, not only what has ended
+    assert openai_fake.count(CREATE) == 3
 
 
 def test_the_template_caps_are_sent_with_every_request(workspace, requester, openai_fake, openai_provider):
