@@ -68,7 +68,7 @@ def test_healthz_reports_the_database_and_the_broker(db):
     assert body["broker"] == {**body["broker"], "ok": True, "kind": "orm", "queued_tasks": 0}
 
 
-def test_healthz_says_when_the_broker_is_down_without_failing(db, monkeypatch):
+def test_healthz_says_when_the_broker_is_down_without_failing(db, monkeypatch, caplog):
     """A Redis that refuses connections is reported, not raised (redis-py's own retries are
     off here so the refusal shows at once; with them, the bounded wait below reports it)."""
     import redis
@@ -87,7 +87,9 @@ def test_healthz_says_when_the_broker_is_down_without_failing(db, monkeypatch):
     body = response.json()
     assert body["status"] == "unavailable" and body["database"]["ok"] is True
     assert body["broker"]["ok"] is False and body["broker"]["kind"] == "redis"
-    assert "ConnectionError" in body["broker"]["error"] and "Connection refused" in body["broker"]["error"]
+    # its kind for anyone; the message, which may name internal hosts, for the log
+    assert body["broker"]["error"] == "ConnectionError (the log has the details)"
+    assert "Connection refused" in caplog.text
 
 
 def test_healthz_says_when_the_broker_hangs(db, monkeypatch):
@@ -108,7 +110,7 @@ def test_healthz_says_when_the_broker_hangs(db, monkeypatch):
     assert response.status_code == 503 and "no answer" in response.json()["broker"]["error"]
 
 
-def test_healthz_says_when_the_database_is_down(db, monkeypatch):
+def test_healthz_says_when_the_database_is_down(db, monkeypatch, caplog):
     from reportdesk.api import health
 
     class BrokenCursor:
@@ -121,4 +123,5 @@ def test_healthz_says_when_the_database_is_down(db, monkeypatch):
     monkeypatch.setattr(health.connection, "cursor", lambda: BrokenCursor())
     response = Client().get("/healthz")
     assert response.status_code == 503
-    assert response.json()["database"] == {"ok": False, "error": "RuntimeError: db down"}
+    assert response.json()["database"] == {"ok": False, "error": "RuntimeError (the log has the details)"}
+    assert "db down" in caplog.text and "db down" not in response.content.decode()
