@@ -42,6 +42,11 @@ class SSOBackend(OIDCAuthenticationBackend):
         if not claims.get("email"):
             self._refuse(claims, reason="The identity provider did not share an email address.")
             return False
+        if claims.get("email_verified") is False:
+            # Accounts are matched by email: an address the provider has not verified could be
+            # anyone's, including an existing account's.
+            self._refuse(claims, reason="The identity provider has not verified your email address.")
+            return False
         grants = role_map_parse(settings.OIDC_ROLE_MAP)
         roles = roles_for_groups(grants, _groups(claims))
         if not Workspace.objects.filter(slug__in=list(roles)).exists():

@@ -87,6 +87,19 @@ def test_a_person_no_group_maps_is_refused_and_told_why(client, sso):
     assert client.get("/admin/").status_code == 302  # not signed in
 
 
+def test_an_email_the_provider_has_not_verified_signs_no_one_in(client, sso):
+    from tests.factories import UserFactory
+
+    WorkspaceFactory(slug="research-ops")
+    alice = UserFactory(username="alice", email="alice@corp.example")
+    sso.user("eve-sub", email="alice@corp.example", email_verified=False, preferred_username="eve", groups=["research-leads"])
+
+    assert sign_in_with_sso(client, sso, sub="eve-sub")["Location"] == "/sso/refused/"
+    assert "has not verified your email address" in client.get("/sso/refused/").content.decode()
+    assert "_auth_user_id" not in client.session and roles(alice) == {}
+    assert not User.objects.filter(username="eve").exists()
+
+
 def test_a_person_who_loses_their_groups_is_refused_next_time_and_loses_the_roles_they_gave(client, sso):
     from rest_framework.authtoken.models import Token
 
