@@ -64,8 +64,15 @@ def usage_cost(*, model: str, usage: Usage) -> Cost:
         + written * prices.get("cache_write", input_price)
         + usage.output_tokens * prices.get("output", Decimal(0))
     ) / _MILLION
-    search_price = prices.get("web_search", settings.PRICE_TABLE.get("_tools", {}).get("web_search", Decimal(0)))
-    return Cost(usd=(tokens + usage.web_searches * search_price).quantize(_CENT_FRACTION))
+    search_price = prices.get("web_search", settings.PRICE_TABLE.get("_tools", {}).get("web_search"))
+    if search_price is None and usage.web_searches:
+        # The searches happened and were billed: a cost without them is a floor, and says so.
+        return Cost(
+            usd=tokens.quantize(_CENT_FRACTION),
+            warning=f"No web search price in the price table of {settings.PRICE_TABLE_AS_OF}: "
+            f"{usage.web_searches} search(es) are not counted. Add web_search to PRICE_TABLE.",
+        )
+    return Cost(usd=(tokens + usage.web_searches * (search_price or 0)).quantize(_CENT_FRACTION))
 
 
 def estimate_cost(*, model: str, input_tokens: int, output_tokens: int, web_searches: int = 0) -> Decimal | None:

@@ -47,6 +47,16 @@ def test_worked_examples(settings, case, model, usage, expected):
         assert cost.usd == Decimal(expected) and cost.warning == ""
 
 
+def test_searches_a_table_has_no_price_for_are_a_floor_with_a_warning_not_a_silent_zero(settings):
+    settings.PRICE_TABLE = {"gpt-test": TABLE["gpt-test"]}  # no web_search price, no _tools
+
+    searched = usage_cost(model="gpt-test", usage=Usage(input_tokens=M, web_searches=3))
+    plain = usage_cost(model="gpt-test", usage=Usage(input_tokens=M))
+
+    assert searched.usd == Decimal("2.000000") and "3 search(es) are not counted" in searched.warning
+    assert plain.usd == Decimal("2.000000") and plain.warning == ""
+
+
 def test_the_default_table_is_dated_and_prices_the_current_models(settings):
     assert settings.PRICE_TABLE_AS_OF
     for model in ("gpt-5.5", "gpt-5.4", "gpt-5.2", "gpt-5.1", "gpt-5", "gpt-5-mini", "gpt-4.1", "o3", "o4-mini"):
