@@ -9,10 +9,26 @@ worker's step, the dispatcher's token in the dispatcher. Fields passed as `extra
 keys of the line.
 """
 
+import re
+
 import structlog
 from django.core.exceptions import ImproperlyConfigured
 
 FORMATS = ("json", "console")
+# Query parameters that carry a credential: single sign-on's authorization code and state
+# (in the callback URL every request line names), and tokens some clients put in URLs.
+_SECRET_QUERY = re.compile(r"([?&](?:code|state|session_state|token|access_token|id_token)=)[^&\s]*", re.IGNORECASE)
+
+
+def redact_query_secrets(logger, method_name, event_dict):
+    """A structlog processor: the request line without them (django-structlog's `request`,
+    or the request object Django's own loggers pass, written as its line)."""
+    request = event_dict.get("request")
+    if request is not None and not isinstance(request, str) and hasattr(request, "get_full_path"):
+        request = f"{request.method} {request.get_full_path()}"
+    if isinstance(request, str) and "=" in request:
+        event_dict["request"] = _SECRET_QUERY.sub(r"\1[redacted]", request)
+    return event_dict
 
 
 def _shared_processors() -> list:
@@ -54,6 +70,6 @@ def structured_formatter(*, fmt: str) -> structlog.stdlib.ProcessorFormatter:
     else:
         render = [structlog.dev.ConsoleRenderer(colors=False)]
     return structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact_query_secrets, *render],
         foreign_pre_chain=[*_shared_processors(), structlog.stdlib.ExtraAdder()],
     )

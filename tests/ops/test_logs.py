@@ -72,6 +72,15 @@ def test_a_request_about_a_job_logs_its_id_and_the_request_id(web_log):
     assert template.pk
 
 
+@pytest.mark.django_db
+def test_a_sign_in_callbacks_code_and_state_are_not_logged(web_log, client):
+    client.get("/oidc/callback/?code=SplxlOBeZQQYbYS6WxSbIA&state=af0ifjsldkj&next=/admin/")
+
+    requests = [line["request"] for line in web_log() if "request" in line]
+    assert requests and all("SplxlOBeZQQYbYS6WxSbIA" not in r and "af0ifjsldkj" not in r for r in requests)
+    assert "GET /oidc/callback/?code=[redacted]&state=[redacted]&next=/admin/" in requests
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_every_line_of_a_jobs_run_in_the_worker_and_dispatcher_carries_its_id(worker):
