@@ -19,6 +19,14 @@ class SourceItemAdmin(WorkspaceScopedAdmin):
     ]
     fields = ["title", "published_at", *readonly_fields, "text"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Once a report was written from it, the item is evidence: its text is what the model
+        # read and what citations are checked against, and its title and date what the report
+        # named. Changing them would rewrite the record.
+        if obj is not None and ManifestEntry.objects.filter(item=obj, manifest__frozen_at__isnull=False).exists():
+            return self.fields
+        return self.readonly_fields
+
     def has_add_permission(self, request):
         return False
 

@@ -2,6 +2,7 @@
 workspaces, and memberships written through reportdesk.services so groups stay in step."""
 
 import pytest
+from django.utils import timezone
 from django.contrib.auth.models import Permission
 
 from jobs.models import ReportTemplate
@@ -127,3 +128,24 @@ def test_numbers_no_column_holds_in_a_query_string_are_not_a_500(as_user, operat
     client.raise_request_exception = False
 
     assert client.get(path.format(id=job.public_id)).status_code in (200, 302)
+
+
+def test_a_source_a_report_was_written_from_is_read_only(as_user, superuser, workspace):
+    from sources.models import SourceItem
+    from tests.factories import SourceItemFactory, SourceManifestFactory
+
+    used = SourceItemFactory(workspace=workspace, title="Capacity survey", text="Capacity grew 40% in 2025.")
+    unused = SourceItemFactory(workspace=workspace, title="Draft note", text="Capacity grew.")
+    manifest = SourceManifestFactory(workspace=workspace, items=[used])
+    manifest.frozen_at = timezone.now()
+    manifest.save()
+    client = as_user(superuser)
+    changed = {"title": "Changed", "published_at": "", "text": "Capacity fell."}
+
+    client.post(f"/admin/sources/sourceitem/{used.pk}/change/", changed)
+    client.post(f"/admin/sources/sourceitem/{unused.pk}/change/", changed)
+
+    used.refresh_from_db()
+    assert (used.title, used.text) == ("Capacity survey", "Capacity grew 40% in 2025.")
+    assert SourceItem.objects.get(pk=unused.pk).text == "Capacity fell."  # not yet evidence: still correctable
+    assert 'name="text"' not in client.get(f"/admin/sources/sourceitem/{used.pk}/change/").content.decode()
