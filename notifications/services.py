@@ -79,6 +79,27 @@ def job_event_notify(*, event_id: int) -> None:
     HandledEvent.objects.bulk_create([HandledEvent(event=event)], ignore_conflicts=True)
 
 
+def log_prune(*, batch: int = 1000, batches: int = 50) -> int:
+    """Delete what was sent (webhook deliveries with their tries, mails and chat messages)
+    more than NOTIFICATION_LOG_DAYS ago, once it is settled (delivered or given up on); the
+    audit trail of the job itself stays. Returns how many rows went."""
+    days = settings.NOTIFICATION_LOG_DAYS
+    if not days:
+        return 0
+    cutoff = timezone.now() - dt.timedelta(days=days)
+    deleted = 0
+    for model, settled in (
+        (EndpointDelivery, [DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED]),
+        (Notice, [NoticeStatus.SENT, NoticeStatus.FAILED]),
+    ):
+        for _ in range(batches):
+            ids = list(model.objects.filter(created_at__lt=cutoff, status__in=settled).order_by("id").values_list("pk", flat=True)[:batch])
+            if not ids:
+                break
+            deleted += model.objects.filter(pk__in=ids).delete()[0]
+    return deleted
+
+
 # The events the sweep looks at: old enough that their own task had its chance (a queue
 # that is merely busy), recent enough that news is still news.
 MISSED_EVENT_GRACE = dt.timedelta(minutes=5)

@@ -31,6 +31,10 @@ def deliveries_due() -> int:
     return services.deliveries_enqueue_due()
 
 
+def log_prune() -> int:
+    return services.log_prune()
+
+
 def events_missed() -> int:
     return services.events_missed_enqueue()
 
@@ -63,6 +67,7 @@ SCHEDULES = {
     "notifications: missed events": {"func": "notifications.tasks.events_missed", "schedule_type": Schedule.MINUTES, "minutes": 1},
     "notifications: stuck jobs": {"func": "notifications.tasks.stuck_jobs_check", "schedule_type": Schedule.MINUTES, "minutes": 5},
     "notifications: review digest": {"func": "notifications.tasks.digest_send", "schedule_type": Schedule.DAILY},
+    "notifications: prune the log": {"func": "notifications.tasks.log_prune", "schedule_type": Schedule.HOURLY},
 }
 
 

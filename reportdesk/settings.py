@@ -380,6 +380,8 @@ WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", defau
 STUCK_JOB_MINUTES = env.int("STUCK_JOB_MINUTES", default=15)
 # The hour (TIME_ZONE) at which reviewers who chose the daily digest get it.
 DIGEST_HOUR = env.int("DIGEST_HOUR", default=8)
+# Days the log of what was sent (webhook deliveries, mails, chat messages) is kept; 0 keeps it.
+NOTIFICATION_LOG_DAYS = env.int("NOTIFICATION_LOG_DAYS", default=90)
 
 # --- REST API (reportdesk.api) --------------------------------------------------------------
 # Swagger UI's assets come from drf-spectacular-sidecar, served as static files (no CDN).

@@ -128,3 +128,32 @@ def test_an_endpoint_page_lists_its_own_newest_deliveries(client, ws, other_ws, 
     assert page.status_code == 200
     [inline] = page.context["inline_admin_formsets"]
     assert [form.original.msg_id for form in inline] == [f"msg_quiet_{n}" for n in range(11, 1, -1)]
+
+
+def test_what_was_sent_is_pruned_once_settled_and_old(settings, ws, requester):
+    from django.utils import timezone
+
+    from notifications import tasks
+    from notifications.models import DeliveryAttempt, Notice
+
+    settings.NOTIFICATION_LOG_DAYS = 90
+    endpoint = endpoint_in(ws)
+    job = ReportJobFactory(workspace=ws)
+    old = timezone.now() - timezone.timedelta(days=91)
+    for n, status in enumerate(["succeeded", "failed", "pending", "succeeded"]):
+        delivery = EndpointDelivery.objects.create(endpoint=endpoint, job=job, event_type="job.completed", msg_id=f"msg_{n}", payload="{}", status=status)
+        DeliveryAttempt.objects.create(delivery=delivery, number=1, trigger="initial", at=timezone.now(), status_code=200)
+    for n, status in enumerate(["sent", "failed", "sending", "sent"]):
+        Notice.objects.create(channel="email", kind="draft_ready", job=job, recipient="rita@example.com", subject="s", status=status, dedupe_key=f"k{n}")
+    # the first three of each are old; the last is recent
+    EndpointDelivery.objects.exclude(msg_id="msg_3").update(created_at=old)
+    Notice.objects.exclude(dedupe_key="k3").update(created_at=old)
+
+    assert tasks.log_prune() == 2 + 2 + 2  # two deliveries with their tries, two notices
+
+    assert sorted(EndpointDelivery.objects.values_list("msg_id", flat=True)) == ["msg_2", "msg_3"]  # still pending; recent
+    assert sorted(Notice.objects.values_list("dedupe_key", flat=True)) == ["k2", "k3"]
+    assert DeliveryAttempt.objects.count() == 2
+    settings.NOTIFICATION_LOG_DAYS = 0
+    EndpointDelivery.objects.update(created_at=old, status="succeeded")
+    assert tasks.log_prune() == 0  # 0 keeps everything
