@@ -14,7 +14,7 @@ from reportdesk.models import Workspace
 
 from . import charts
 from .budgets import workspaces_month_use
-from .metrics import metrics_compute
+from .metrics import WINDOW_EARLIEST, WINDOW_LATEST, metrics_compute
 from .models import FailureClass, JobStatus
 from .policy import visible_workspace_ids
 
@@ -57,6 +57,8 @@ class MetricsWindowForm(forms.Form):
 
     PRESETS = [("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days")]
     MAX_DAYS = 366
+    FIRST_DAY = WINDOW_EARLIEST.date()
+    LAST_DAY = (WINDOW_LATEST - dt.timedelta(days=1)).date()  # `until` is inclusive
 
     days = forms.ChoiceField(choices=PRESETS, required=False, initial="30")
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -70,6 +72,8 @@ class MetricsWindowForm(forms.Form):
     def clean(self):
         data = super().clean()
         since, until = data.get("since"), data.get("until")
+        if any(day and not self.FIRST_DAY <= day <= self.LAST_DAY for day in (since, until)):
+            raise forms.ValidationError(f"Choose a day between {self.FIRST_DAY} and {self.LAST_DAY}.")
         if since and until:
             if since > until:
                 raise forms.ValidationError("The window must start before it ends.")

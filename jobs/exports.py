@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -326,6 +327,17 @@ def _blocks(html: str) -> list[_Block]:
     return [block for block in blocks if block.text.strip() or block.kind == "table"]
 
 
+# Characters XML 1.0 does not allow, which python-docx refuses (a ValueError, so a 500): C0
+# controls other than tab, newline and carriage return, lone surrogates, U+FFFE and U+FFFF.
+# Model output and people's titles can hold them; Word has no way to show them anyway.
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _docx_text(value: str) -> str:
+    """`value` as text a Word document can hold: everything that goes into one passes here."""
+    return _NOT_IN_XML.sub("", value)
+
+
 def report_docx(document: ReportDocument) -> bytes:
     """A Word document (python-docx) with the same header, body and sources as the HTML."""
     # At the point of use: python-docx costs every process memory.
@@ -333,25 +345,25 @@ def report_docx(document: ReportDocument) -> bytes:
     from docx.shared import Pt
 
     doc = Document()
-    doc.core_properties.title = document.title
-    doc.core_properties.author = document.job.requested_by.get_username()
-    doc.add_heading(document.title, level=0)
+    doc.core_properties.title = _docx_text(document.title)
+    doc.core_properties.author = _docx_text(document.job.requested_by.get_username())
+    doc.add_heading(_docx_text(document.title), level=0)
     facts = doc.add_paragraph()
     for label, value in _facts(document):
-        run = facts.add_run(f"{label}: ")
+        run = facts.add_run(_docx_text(f"{label}: "))
         run.bold = True
-        facts.add_run(value).add_break()
+        facts.add_run(_docx_text(value)).add_break()
     for block in _blocks(_without_first_heading(document.html)):
         if block.kind == "heading":
-            doc.add_heading(block.text, level=min(block.level, 4))
+            doc.add_heading(_docx_text(block.text), level=min(block.level, 4))
         elif block.kind == "bullet":
             _runs(doc.add_paragraph(style="List Bullet"), block.node)
         elif block.kind == "number":
             _runs(doc.add_paragraph(style="List Number"), block.node)
         elif block.kind == "quote":
-            doc.add_paragraph(block.text, style="Quote")
+            doc.add_paragraph(_docx_text(block.text), style="Quote")
         elif block.kind == "code":
-            run = doc.add_paragraph().add_run(block.text)
+            run = doc.add_paragraph().add_run(_docx_text(block.text))
             run.font.name = "Courier New"
             run.font.size = Pt(9)
         elif block.kind == "table":
@@ -359,15 +371,15 @@ def report_docx(document: ReportDocument) -> bytes:
         elif block.node is not None:
             _runs(doc.add_paragraph(), block.node)
         else:
-            doc.add_paragraph(block.text)
+            doc.add_paragraph(_docx_text(block.text))
     if document.sources:
         doc.add_heading("Sources", level=1)
         for source in document.sources:
             paragraph = doc.add_paragraph(style="List Bullet")
-            paragraph.add_run(f"{source.sid}: ").bold = True
-            paragraph.add_run(f"{source.title} ({source.kind})")
+            paragraph.add_run(_docx_text(f"{source.sid}: ")).bold = True
+            paragraph.add_run(_docx_text(f"{source.title} ({source.kind})"))
             if source.link:
-                paragraph.add_run(f" — {source.link}")
+                paragraph.add_run(_docx_text(f" — {source.link}"))
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
@@ -383,14 +395,14 @@ def _runs(paragraph, node: Tag) -> None:
         names = {parent.name for parent in child.parents if parent is not node and parent is not None}
         if "ul" in names or "ol" in names:
             continue  # a nested list's text is not this item's text
-        run = paragraph.add_run(str(child))
+        run = paragraph.add_run(_docx_text(str(child)))
         run.bold = bool(names & {"strong", "b", "th"})
         run.italic = bool(names & {"em", "i"})
         if "code" in names:
             run.font.name = "Courier New"
         link = child.find_parent("a")
         if link is not None and link.get("href") and child is link.contents[-1]:
-            paragraph.add_run(f" ({link['href']})")
+            paragraph.add_run(_docx_text(f" ({link['href']})"))
 
 
 def _table(doc, node: Tag) -> None:

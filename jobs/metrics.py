@@ -53,6 +53,12 @@ from .models import (
 )
 
 ABANDONED_AFTER = dt.timedelta(days=7)
+# The moments a window may start and end at. Its edges are moved by up to a week
+# (ABANDONED_AFTER), by a default window's 30 days and by a time zone's offset, and its days
+# are stepped through one by one: the calendar's first and last years (1 and 9999) have no
+# room for that, and no report was written in them. The API and the dashboard refuse the rest.
+WINDOW_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+WINDOW_LATEST = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 DRAFTED_STATUSES = (JobStatus.COMPLETED, JobStatus.NEEDS_REVIEW)
 
 

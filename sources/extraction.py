@@ -37,19 +37,21 @@ _EXTENSIONS = {
     ".pdf": PDF,
 }
 # Page furniture, plus the invisible parts (head, title, template) html.parser would keep as text.
-_DROPPED_TAGS = [
+_DROPPED_TAGS = frozenset({
     "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg",
     "head", "title", "template",
-]  # fmt: skip
-_BLOCK_TAGS = [
+})  # fmt: skip
+_BLOCK_TAGS = frozenset({
     "address", "article", "blockquote", "body", "dd", "details", "div", "dl", "dt",
     "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "main", "ol",
     "p", "pre", "section", "summary", "table", "tr", "ul",
-]  # fmt: skip
+})  # fmt: skip
+_CELL_TAGS = frozenset({"td", "th"})
 _DATE_META_NAMES = ("article:published_time", "date", "dc.date")
 # Private-use characters mark breaks while source whitespace is collapsed, then become newlines.
 _PARAGRAPH = "\ue000"
 _LINE = "\ue001"
+_LEAVE_PRE = object()
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _TITLE_LIMIT = 200
 # A byte order mark says the encoding more reliably than any declared charset.
@@ -182,24 +184,52 @@ def _from_html(*, data: bytes, charset: str | None) -> tuple[str, str, dt.date |
     # Decoded here, not by BeautifulSoup, whose last resort is a statistical guess.
     in_document = EncodingDetector.find_declared_encoding(data, is_html=True)
     soup = BeautifulSoup(_decode(data=data, charsets=(charset, in_document)), "html.parser")
-    # Title and date first: they often sit in <head> or <header>, which is dropped below.
-    title = _html_title(soup)
-    published = _html_published(soup)
-    for tag in soup.find_all(_DROPPED_TAGS):
-        tag.decompose()
-    for pre in soup.find_all("pre"):
-        for string in pre.find_all(string=True):
-            string.replace_with(string.replace("\n", _LINE))
-    for cell in soup.find_all(["td", "th"]):
-        cell.insert_after(" ")
-    for br in soup.find_all("br"):
-        br.replace_with(_LINE)
-    for block in soup.find_all(_BLOCK_TAGS):
-        block.insert_before(_PARAGRAPH)
-        block.insert_after(_PARAGRAPH)
-    text = re.sub(r"\s+", " ", soup.get_text())
+    return _html_text(soup), _html_title(soup), _html_published(soup)
+
+
+def _html_text(soup: BeautifulSoup) -> str:
+    """The readable text of a parsed page: paragraphs, line breaks and table cells kept,
+    page furniture dropped.
+
+    One walk of the tree with a stack of its own, so the cost follows the document's size
+    and deep nesting neither slows it down nor reaches Python's recursion limit. (Inserting
+    a marker next to each block instead walks that block's whole subtree: time in the
+    square of the depth.)
+    """
+    from bs4 import Tag  # at the point of use, as in _from_html
+
+    wanted = soup.interesting_string_types  # the strings get_text() would keep
+    parts: list[str] = []
+    # Nodes still to visit, last first; a plain str is a marker to emit when reached, and
+    # _LEAVE_PRE closes a <pre> once its contents are done.
+    pending: list[object] = [soup]
+    inside_pre = 0
+    while pending:
+        node = pending.pop()
+        if node is _LEAVE_PRE:
+            inside_pre -= 1
+        elif type(node) is str:
+            parts.append(node)
+        elif isinstance(node, Tag):
+            if node.name in _DROPPED_TAGS:
+                continue
+            if node.name == "br":
+                parts.append(_LINE)
+                continue
+            if node.name in _BLOCK_TAGS:
+                parts.append(_PARAGRAPH)
+                pending.append(_PARAGRAPH)
+            elif node.name in _CELL_TAGS:
+                pending.append(" ")
+            if node.name == "pre":
+                inside_pre += 1
+                pending.append(_LEAVE_PRE)
+            pending.extend(reversed(node.contents))
+        elif type(node) in wanted:
+            parts.append(node.replace("\n", _LINE) if inside_pre else node)
+    text = re.sub(r"\s+", " ", "".join(parts))
     text = text.replace(_PARAGRAPH, "\n\n").replace(_LINE, "\n")
-    return "\n".join(line.strip() for line in text.split("\n")), title, published
+    return "\n".join(line.strip() for line in text.split("\n"))
 
 
 def _html_title(soup: BeautifulSoup) -> str:

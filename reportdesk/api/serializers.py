@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import ISO_8601, serializers
@@ -18,6 +19,7 @@ from rest_framework.settings import api_settings
 
 from jobs import policy
 from jobs.exports import FORMATS as EXPORT_FORMATS
+from jobs.metrics import WINDOW_EARLIEST, WINDOW_LATEST
 from jobs.models import ActorKind, FailureClass, JobStatus, ReportJob, ReportTemplate, ReviewState
 from reportdesk.selectors import member_workspace
 from reviews.models import CHECKLIST, Decision
@@ -490,11 +492,18 @@ class ReviewQueueItemOut(serializers.Serializer):
 
 
 MAX_METRICS_WINDOW = dt.timedelta(days=366)
+_IN_METRICS_RANGE = f"Must be between {WINDOW_EARLIEST:%Y-%m-%dT%H:%M:%SZ} and {WINDOW_LATEST:%Y-%m-%dT%H:%M:%SZ}."
+_METRICS_MOMENT = [MinValueValidator(WINDOW_EARLIEST, _IN_METRICS_RANGE), MaxValueValidator(WINDOW_LATEST, _IN_METRICS_RANGE)]
 
 
 class MetricsQueryIn(serializers.Serializer):
-    since = serializers.DateTimeField(required=False, help_text="Start of the window (inclusive). Default: 30 days before `until`.")
-    until = serializers.DateTimeField(required=False, help_text="End of the window (exclusive). Default: now.")
+    since = serializers.DateTimeField(
+        required=False, validators=_METRICS_MOMENT,
+        help_text="Start of the window (inclusive). Default: 30 days before `until`.",
+    )
+    until = serializers.DateTimeField(
+        required=False, validators=_METRICS_MOMENT, help_text="End of the window (exclusive). Default: now.",
+    )
     workspace = serializers.SlugField(required=False, max_length=64, help_text="One of your workspaces; default: all of yours.")
 
     def validate(self, attrs):

@@ -462,7 +462,8 @@ class MetricsView(ApiViewMixin, APIView):
         description="The product's metrics (jobs.metrics) for the jobs submitted in [since, until) in your "
         "workspaces: cost per completed report, runtime and queue time percentiles, model calls per report, "
         "sources and their failures, retry rate by failure class, review time and rejection rate, abandoned "
-        "jobs, export rate, and jobs by state per day. The window is at most 366 days.",
+        "jobs, export rate, and jobs by state per day. The window is at most 366 days, between 1970-01-01 "
+        "and 9999-01-01.",
         parameters=[s.MetricsQueryIn],
         responses=responses(s.MetricsOut, 400),
     )

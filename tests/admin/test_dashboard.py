@@ -76,6 +76,25 @@ def test_a_workspace_that_is_not_yours_or_a_backwards_window_is_refused(as_user,
 
 
 @time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize(
+    "query",
+    [{"until": "0001-01-02"}, {"since": "0001-01-01"}, {"since": "9999-12-01", "until": "9999-12-31"}],
+)
+def test_a_window_at_the_calendars_edges_is_refused(client, operator, workspace, query):
+    made("completed", workspace, 1)
+    client.force_login(operator)
+    client.raise_request_exception = False  # the page a person gets, a 500 included
+
+    response = client.get(URL, query)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Choose a day between 1970-01-01 and 9998-12-31." in html
+    assert "Jobs submitted from 2026-03-02 to 2026-03-31" in html  # the default window instead
+    assert card(html, "Reports submitted") == "1"
+
+
+@time_machine.travel(NOW, tick=False)
 def test_the_charts_are_inline_svg_and_nothing_is_fetched_from_elsewhere(as_user, operator, workspace):
     made("completed", workspace, 1)
     made("failed", workspace, 1)

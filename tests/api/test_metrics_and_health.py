@@ -59,6 +59,36 @@ def test_bad_metrics_windows_are_400(requester, query):
     assert error_of(response)["code"] == "invalid"
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"until": "0001-01-05T00:00:00Z"}, "until"),  # the default window would start before year 1
+        ({"since": "0001-01-01T00:00:00Z", "until": "0001-01-03T00:00:00Z"}, "since"),
+        ({"since": "9999-12-01T00:00:00Z", "until": "9999-12-31T23:59:59Z"}, "until"),  # its last day has no next
+    ],
+)
+def test_metrics_windows_at_the_calendars_edges_are_400(requester, query, field):
+    client = client_for(requester)
+    client.raise_request_exception = False  # the answer a caller gets, a 500 included
+
+    response = client.get("/api/v1/metrics/", query)
+
+    assert response.status_code == 400, response.content
+    error = error_of(response)
+    assert error["code"] == "invalid"
+    assert error["fields"][field] == "Must be between 1970-01-01T00:00:00Z and 9999-01-01T00:00:00Z."
+
+
+def test_metrics_windows_reach_from_1970_to_the_year_9999(requester):
+    client = client_for(requester)
+
+    first = client.get("/api/v1/metrics/", {"since": "1970-01-01T00:00:00Z", "until": "1970-01-08T00:00:00Z"})
+    last = client.get("/api/v1/metrics/", {"since": "9998-12-25T00:00:00Z", "until": "9999-01-01T00:00:00Z"})
+
+    assert first.status_code == 200 and first.json()["states_over_time"][0]["date"] == "1970-01-01"
+    assert last.status_code == 200 and last.json()["states_over_time"][-1]["date"] == "9998-12-31"
+
+
 def test_healthz_reports_the_database_and_the_broker(db):
     response = Client().get("/healthz")
     assert response.status_code == 200

@@ -1,5 +1,7 @@
 """POST /api/v1/sources/: uploads, URLs and pasted text; then use them in a job by id."""
 
+import time
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -146,3 +148,17 @@ def test_text_that_happens_to_start_like_a_binary_is_still_text(requester):
     upload = SimpleUploadedFile("mz.md", b"MZ is the signature of DOS executables; this note is text.\n", content_type="text/markdown")
     response = client_for(requester).post("/api/v1/sources/", {"workspace": "acme", "file": upload}, format="multipart")
     assert response.status_code == 201 and response.json()["status"] == "ready"
+
+
+def test_a_deeply_nested_html_upload_is_answered_within_seconds(requester):
+    html = b"<html><body>" + b"<div>" * 20_000 + b"Capacity grew 40% in 2025."  # 100 KB of 10 MB allowed
+    upload = SimpleUploadedFile("nested.html", html, content_type="text/html")
+
+    began = time.monotonic()
+    response = client_for(requester).post("/api/v1/sources/", {"workspace": "acme", "file": upload}, format="multipart")
+    elapsed = time.monotonic() - began
+
+    assert response.status_code == 201, response.json()
+    assert SourceItem.objects.get(pk=response.json()["id"]).text == "Capacity grew 40% in 2025."
+    # Under a second on a laptop; a cost in the square of the depth took over fifteen.
+    assert elapsed < 5, f"{elapsed:.1f} s to take a {len(html)} byte upload"

@@ -95,6 +95,29 @@ def test_the_pdf_and_the_docx_carry_the_title_the_cited_passage_and_the_sources(
     assert "S1: Capacity survey (URL) — https://example.org/survey" in paragraphs
 
 
+def test_the_docx_leaves_out_control_characters_a_word_document_cannot_hold(workspace, people):
+    # Model output and the titles people give their sources can hold control characters;
+    # XML, so Word, has no place for them.
+    output = report_json(
+        title="Battery\x01 recycling in Europe",
+        executive_summary="Capacity\x02 grew 40% in 2025 [S1].",
+        sections=[{"heading": "Over\x08view", "body": "Recyclers\x0b recover\x1f lithium\ufffe [S1].", "citations": ["S1"]}],
+    )
+    job = approved_job(workspace, people, output)
+    SourceItem.objects.filter(pk=job.source_manifest.entries.get().item_id).update(title="Capacity\x0c survey\x0e")
+
+    response = client_for(people[0]).get(f"/api/v1/jobs/{job.public_id}/report/?format=docx")
+
+    assert response.status_code == 200
+    docx = Document(io.BytesIO(response.content))
+    paragraphs = "\n".join(p.text for p in docx.paragraphs)
+    assert docx.core_properties.title == "Battery recycling in Europe"
+    assert paragraphs.splitlines()[0] == "Battery recycling in Europe"
+    assert "Capacity grew 40% in 2025 [S1]." in paragraphs and "Overview" in paragraphs
+    assert "Recyclers recover lithium [S1]." in paragraphs
+    assert "S1: Capacity survey (URL) — https://example.org/survey" in paragraphs
+
+
 def test_a_draft_says_it_is_not_reviewed_yet(workspace, people):
     job = store_report(job_in("running", workspace=workspace, requested_by=people[0]), report_json())
     html = exports.report_export(job=job, actor=people[0], fmt="html", record=False).content.decode()

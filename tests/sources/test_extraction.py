@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import sys
 
 import pypdf
 import pytest
@@ -129,6 +130,47 @@ def test_html_with_a_wrong_declared_charset_falls_back():
     html = "<p>Crème</p>".encode("latin-1")
 
     assert extract_text(data=html, content_type="text/html", charset="no-such").text == "Crème"
+
+
+def test_html_nested_deeper_than_the_recursion_limit_keeps_its_paragraphs():
+    depth = 5_000  # five times Python's default recursion limit
+    html = b"<body>" + b"<div>Level" * depth + b"<pre>last\nline</pre>" + b"</div>" * depth
+
+    extracted = extract_text(data=html, content_type="text/html")
+
+    assert extracted.text == "\n\n".join(["Level"] * depth + ["last\nline"])
+
+
+def _python_lines_run(work) -> int:
+    """How many lines of Python `work()` runs: a measure of effort that no machine's speed
+    or load can change."""
+    lines = 0
+
+    def trace(frame, event, arg):
+        nonlocal lines
+        lines += event == "line"
+        return trace
+
+    previous = sys.gettrace()  # a coverage tracer, say, gets its place back
+    sys.settrace(trace)
+    try:
+        work()
+    finally:
+        sys.settrace(previous)
+    return lines
+
+
+@pytest.mark.parametrize("tag", ["div", "td", "pre"])
+def test_html_extraction_effort_grows_in_step_with_nesting_depth(tag):
+    def extract(depth):
+        html = f"<{tag}>".encode() * depth + b"Capacity grew."
+        return lambda: extract_text(data=html, content_type="text/html")
+
+    extract(1)()  # the first call imports the parser: not part of the measure
+    shallow, deep = _python_lines_run(extract(500)), _python_lines_run(extract(1_000))
+
+    # Twice as deep, twice the work; effort in the square of the depth would be four times.
+    assert deep / shallow < 2.2, (shallow, deep)
 
 
 def test_markdown_title_and_leading_date():
