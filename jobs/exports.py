@@ -392,7 +392,11 @@ def _runs(paragraph, node: Tag) -> None:
     for child in node.descendants:
         if not isinstance(child, NavigableString) or not str(child).strip("\n"):
             continue
-        names = {parent.name for parent in child.parents if parent is not node and parent is not None}
+        names = set()
+        for parent in child.parents:  # up to `node` only: what encloses it is not this text's
+            if parent is node or parent is None:
+                break
+            names.add(parent.name)
         if "ul" in names or "ol" in names:
             continue  # a nested list's text is not this item's text
         run = paragraph.add_run(_docx_text(str(child)))

@@ -95,6 +95,25 @@ def test_the_pdf_and_the_docx_carry_the_title_the_cited_passage_and_the_sources(
     assert "S1: Capacity survey (URL) — https://example.org/survey" in paragraphs
 
 
+def test_the_docx_keeps_the_items_of_lists_and_nested_lists(workspace, people):
+    output = report_json(
+        sections=[{"heading": "Overview", "body": "Three routes:\n\n- **Pyrometallurgy** [S1]\n- Hydrometallurgy\n  - with *leaching*\n- Direct recycling",
+                   "citations": ["S1"]}],
+        recommendations=["Partner with a recycler.", "Audit the supply chain."],
+    )
+    job = approved_job(workspace, people, output)
+
+    docx = Document(io.BytesIO(exports.report_export(job=job, actor=people[0], fmt="docx").content))
+
+    items = [p.text for p in docx.paragraphs if p.style.name.startswith("List")]
+    for text in ("Pyrometallurgy [S1]", "Hydrometallurgy", "with leaching", "Direct recycling",
+                 "Partner with a recycler.", "Audit the supply chain."):
+        assert text in items, (text, items)
+    assert "" not in items  # no item lost its text
+    bold = [run.text for p in docx.paragraphs for run in p.runs if run.bold]
+    assert "Pyrometallurgy" in bold
+
+
 def test_the_docx_leaves_out_control_characters_a_word_document_cannot_hold(workspace, people):
     # Model output and the titles people give their sources can hold control characters;
     # XML, so Word, has no place for them.
