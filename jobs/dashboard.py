@@ -74,10 +74,12 @@ class MetricsWindowForm(forms.Form):
         since, until = data.get("since"), data.get("until")
         if any(day and not self.FIRST_DAY <= day <= self.LAST_DAY for day in (since, until)):
             raise forms.ValidationError(f"Choose a day between {self.FIRST_DAY} and {self.LAST_DAY}.")
-        if since and until:
-            if since > until:
+        if since or until:
+            # One day given alone is measured against what the window takes for the other.
+            until = until or timezone.localdate()
+            if since and since > until:
                 raise forms.ValidationError("The window must start before it ends.")
-            if (until - since).days >= self.MAX_DAYS:
+            if since and (until - since).days >= self.MAX_DAYS:
                 raise forms.ValidationError(f"Choose at most {self.MAX_DAYS} days.")
         return data
 

@@ -73,6 +73,10 @@ def test_a_workspace_that_is_not_yours_or_a_backwards_window_is_refused(as_user,
     assert card(foreign, "Reports submitted") == "0"
     assert "The window must start before it ends." in backwards
     assert "Jobs submitted from 2026-03-02 to 2026-03-31" in backwards
+    # a start alone runs to today: more than a year back is refused as a whole window is
+    alone = client.get(URL, {"since": "1970-01-01"}).content.decode()
+    assert "Choose at most 366 days." in alone and "Jobs submitted from 2026-03-02 to 2026-03-31" in alone
+    assert "Choose at most" not in client.get(URL, {"since": "2025-04-01"}).content.decode()
 
 
 @time_machine.travel(NOW, tick=False)
