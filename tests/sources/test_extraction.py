@@ -9,7 +9,7 @@ import sys
 import pypdf
 import pytest
 
-from sources.extraction import ExtractionError, detect_content_type, extract_text
+from sources.extraction import MAX_HTML_ELEMENTS, ExtractionError, detect_content_type, extract_text
 
 ARTICLE = b"""<!DOCTYPE html>
 <html>
@@ -289,6 +289,17 @@ def test_an_empty_file_is_refused(content_type, data):
         extract_text(data=data, content_type=content_type, filename="notes")
 
     assert failed.value.message == "notes contains no text."
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_page_of_more_elements_than_are_read_is_refused_before_it_is_parsed(encoding):
+    paragraphs = "<p>Capacity grew.</p>" * (MAX_HTML_ELEMENTS // 2)
+    at_limit = f"<html><body>{paragraphs}{paragraphs[:-len('<p>Capacity grew.</p>') * 2]}</body></html>"
+    over = f"<html><body>{paragraphs}{paragraphs}</body></html>"
+
+    with pytest.raises(ExtractionError, match="more than 100,000 elements"):
+        extract_text(data=over.encode(encoding), content_type=f"text/html; charset={encoding}")
+    assert extract_text(data=at_limit.encode(encoding), content_type=f"text/html; charset={encoding}").text.startswith("Capacity grew.")
 
 
 def test_an_unsupported_type_is_refused():
