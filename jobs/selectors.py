@@ -18,6 +18,7 @@ from reviews.models import Review, ReviewComment
 from sources.models import ManifestEntry, SourceItem
 from sources.selectors import manifest_entries, source_items_in
 
+from .budgets import budget_held
 from .worker.lease import dispatcher_is_alive, heartbeat_last_seen
 from .models import (
     ACTIVE_STATUSES,
@@ -217,6 +218,8 @@ def job_diagnosis(*, job: ReportJob, now: dt.datetime | None = None) -> list[Fac
         if attempt is not None and (edits := attempt.template_edits(job.template)):
             facts.append(Fact("info", f"The template was edited after this attempt began ({', '.join(edits)}): the attempt "
                                       "runs as it began. A retry or a revision takes the edit."))
+        if held := budget_held(job=job):
+            facts.append(Fact("info", f"{held} No new provider call starts until they end; then their cost decides."))
         if job.status == JobStatus.RUNNING:
             checked = _when(job.last_checked_at, now) if job.last_checked_at else "never"
             facts.append(Fact("info", f"Provider response {job.provider_response_id or '(none yet)'}; last checked {checked}."))

@@ -209,6 +209,24 @@ class TestWhyIsntThisMoving:
         assert "A worker&#x27;s lease expired 2026-03-02 11:59:00 UTC (60 s ago)" in why
         assert "The deadline passed 2026-03-02 11:00:00 UTC (1\xa0hour ago); the expiry sweep will expire the job." in why
 
+    def test_a_job_held_by_its_budget_says_so(self, as_user, operator, workspace):
+        from decimal import Decimal
+
+        from jobs.models import ProviderCall
+
+        job = job_in("running", workspace=workspace)
+        ReportTemplate.objects.filter(pk=job.template_id).update(name="Deep dive", cost_cap_usd=Decimal("0.50"))
+        ReportJob.objects.filter(pk=job.pk).update(cost_usd=Decimal("0.35"))
+        client = as_user(operator)
+        ProviderCall.objects.filter(job=job).update(status="in_progress", estimated_cost_usd=Decimal("0.10"))
+        assert "Waiting:" not in section(page_of(client, job), "why")  # $0.45 of $0.50: room left
+
+        ProviderCall.objects.filter(job=job).update(estimated_cost_usd=Decimal("0.20"))
+        why = section(page_of(client, job), "why")
+
+        assert ("Waiting: the 1 response(s) still running may take the job to the template Deep dive&#x27;s cost cap "
+                "of $0.50. No new provider call starts until they end; then their cost decides.") in why
+
     def test_a_draft_waits_for_a_reviewer_or_shows_who_claimed_it(self, as_user, operator, reviewer, workspace):
         job = store_report(job_in("queued", workspace=workspace), report_json())
         client = as_user(operator)
