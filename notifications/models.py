@@ -124,6 +124,8 @@ class EndpointDelivery(models.Model):
     # Tries in the current round: the index into WEBHOOK_RETRY_SCHEDULE (a redelivery starts a new round).
     round_tries = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Until when a worker's try holds the delivery (its claim): a redelivery waits for it.
+    claimed_until = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)

@@ -485,7 +485,7 @@ def delivery_attempt(*, delivery_id: int, trigger: str = "initial") -> DeliveryA
     lease = now + dt.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 60)
     claimed = EndpointDelivery.objects.filter(
         pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__is_active=True
-    ).update(next_attempt_at=lease)
+    ).update(next_attempt_at=lease, claimed_until=lease)
     if not claimed:
         return None
     delivery = EndpointDelivery.objects.select_related("endpoint").get(pk=delivery_id)
@@ -520,6 +520,7 @@ def _attempt_record(*, delivery_id: int, trigger: str, at, duration_ms: int, sta
             status_code=status_code, error=error[:2000], response_excerpt=excerpt,
         )
         delivery.last_attempt_at, delivery.last_status_code, delivery.last_error = at, status_code, error[:2000]
+        delivery.claimed_until = None
         if not error:
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, now, None
             WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(consecutive_failures=0)
@@ -549,6 +550,9 @@ def delivery_redeliver(*, delivery: EndpointDelivery, actor) -> EndpointDelivery
             raise InvalidTransition("The endpoint is disabled: enable it first, then redeliver.")
         if delivery.status == DeliveryStatus.PENDING and delivery.attempts == 0:
             raise InvalidTransition("This delivery has not been tried yet; it goes out shortly.")
+        if delivery.claimed_until is not None and delivery.claimed_until > timezone.now():
+            # Due now, a second worker would send it beside the try in flight.
+            raise InvalidTransition("A try of this delivery is under way; redeliver once it has ended.")
         delivery.status, delivery.round_tries, delivery.next_attempt_at = DeliveryStatus.PENDING, 0, timezone.now()
         delivery.save(update_fields=["status", "round_tries", "next_attempt_at"])
         transaction.on_commit(partial(enqueue_delivery, delivery.pk, "redeliver"))

@@ -215,3 +215,25 @@ def test_a_delivery_claimed_by_another_worker_is_not_sent_again(receiver, ws, op
 
     assert services.delivery_attempt(delivery_id=delivery.pk) is None
     assert receiver.requests == []
+
+
+def test_a_redelivery_waits_for_a_try_under_way(settings, receiver, cancel, committed, ws, operator, job):
+    from reportdesk.errors import InvalidTransition
+
+    settings.WEBHOOK_RETRY_SCHEDULE = [0]
+    register(ws, operator, receiver, events=["job.canceled"])
+    receiver.answer(503, 502)
+    cancel(job)
+    tasks.deliveries_due()
+    delivery = EndpointDelivery.objects.get()
+    assert delivery.status == "failed" and delivery.claimed_until is None  # a finished try lets go
+    # a worker claims it for a try (as delivery_attempt does), and an operator presses Redeliver
+    EndpointDelivery.objects.filter(pk=delivery.pk).update(status="pending", claimed_until=timezone.now() + dt.timedelta(seconds=70))
+
+    with pytest.raises(InvalidTransition, match="under way"):
+        services.delivery_redeliver(delivery=delivery, actor=operator)
+
+    assert len(receiver.requests) == 2  # nothing sent beside the try
+    EndpointDelivery.objects.filter(pk=delivery.pk).update(status="failed", claimed_until=timezone.now() - dt.timedelta(seconds=1))
+    committed(services.delivery_redeliver, delivery=delivery, actor=operator)  # a worker that died: its claim ran out
+    assert EndpointDelivery.objects.get(pk=delivery.pk).status == "succeeded"
