@@ -25,9 +25,11 @@ def reviews_anywhere(user) -> bool:
 
 
 def open_claims(*, now: dt.datetime | None = None) -> QuerySet[Review]:
-    """Claims that hold a draft now: neither decided nor released, and not expired."""
+    """Claims that hold a draft now: neither decided nor released, not expired, on a job that
+    still needs review (a claim on a draft that expired lapsed with it)."""
     return Review.objects.filter(
-        decided_at__isnull=True, released_at__isnull=True, claim_expires_at__gt=now or timezone.now()
+        decided_at__isnull=True, released_at__isnull=True, claim_expires_at__gt=now or timezone.now(),
+        job__status=JobStatus.NEEDS_REVIEW,
     )
 
 

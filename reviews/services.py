@@ -95,17 +95,25 @@ def review_claim(*, job: ReportJob, reviewer) -> Review:
 
 def review_release(*, job: ReportJob, reviewer, reason: str = "") -> None:
     """Give the draft back to the queue. The holder releases their own claim; an operator may
-    release anyone's (a reviewer who went home). Releasing when nobody holds it does nothing."""
+    release anyone's (a reviewer who went home). Releasing when nobody holds it (an expired
+    claim, a draft that expired) does nothing."""
+    now = timezone.now()
     with transaction.atomic():
         job = _lock(job)
-        claim = _unresolved_claims(job).select_related("reviewer").first()
+        claims = list(_unresolved_claims(job).select_related("reviewer"))
+        # A claim that expired, or whose draft no longer needs review, holds nothing: it is
+        # closed quietly, whoever asks.
+        lapsed = [c for c in claims if job.status != JobStatus.NEEDS_REVIEW or (c.claim_expires_at and c.claim_expires_at <= now)]
+        if lapsed:
+            Review.objects.filter(pk__in=[c.pk for c in lapsed]).update(released_at=now)
+        claim = next((c for c in claims if c not in lapsed), None)
         if claim is None:
             return
         if not policy.may_release_claim(reviewer, workspace_id=job.workspace_id, holder_id=claim.reviewer_id):
             raise PermissionDenied(
                 f"{claim.reviewer.get_username()} holds this claim; only they or an operator can release it."
             )
-        Review.objects.filter(pk=claim.pk).update(released_at=timezone.now())
+        Review.objects.filter(pk=claim.pk).update(released_at=now)
         details = {"version": job.version}
         if claim.reviewer_id != reviewer.pk:
             details["claim_of"] = claim.reviewer.get_username()

@@ -139,6 +139,37 @@ def test_only_the_holder_or_an_operator_releases_a_claim(make_draft, reviewer, w
     services.review_claim(job=job, reviewer=colleague)
 
 
+def test_a_claim_that_expired_holds_nothing_and_anyone_may_release_it(make_draft, reviewer, workspace):
+    from reviews.selectors import holder_of
+
+    job = make_draft()
+    claim = services.review_claim(job=job, reviewer=reviewer)
+    Review.objects.filter(pk=claim.pk).update(claim_expires_at=timezone.now() - dt.timedelta(minutes=1))
+    colleague = member(workspace, Role.REVIEWER, username="omar")
+    assert holder_of(job=job) is None
+
+    services.review_release(job=job, reviewer=colleague)  # nothing to refuse: nobody holds it
+
+    assert Review.objects.get(pk=claim.pk).released_at is not None
+    assert not job.events.filter(action="released").exists()
+
+
+def test_a_claim_lapses_with_its_draft_when_the_job_expires(make_draft, reviewer, workspace, client):
+    from reviews.selectors import holder_of
+
+    job = make_draft()
+    services.review_claim(job=job, reviewer=reviewer)
+    operator = member(workspace, Role.OPERATOR, username="olga")
+
+    job_services.job_expire(job=job, actor=operator, reason="The review window passed.")
+
+    assert holder_of(job=job) is None
+    client.force_login(operator)
+    assert "holds this draft" not in client.get(f"/admin/reviews/review/draft/{job.public_id}/").content.decode()
+    services.review_release(job=job, reviewer=operator)
+    assert not Review.objects.filter(job=job, released_at__isnull=True, decided_at__isnull=True).exists()
+
+
 # --- Decisions ------------------------------------------------------------------------------
 
 
