@@ -597,7 +597,9 @@ def job_revise(*, job: ReportJob, actor, instructions: str) -> ReportJob:
         )
 
 
-def _requeue(job: ReportJob, *, actor: Actor, action: str, reason: str, attempt_reason: str, instructions: str = "") -> ReportJob:
+def _requeue(
+    job: ReportJob, *, actor: Actor, action: str, reason: str, attempt_reason: str, instructions: str = "", details: dict | None = None,
+) -> ReportJob:
     """Start a new attempt on a locked job: back to queued, the worker takes it from there."""
     manifest = job.source_manifest
     if job.failure_class == FailureClass.SOURCE_ERROR:
@@ -630,20 +632,22 @@ def _requeue(job: ReportJob, *, actor: Actor, action: str, reason: str, attempt_
         retries=job.retries + (1 if attempt_reason == AttemptReason.RETRY else 0),
         deadline=max(job.deadline or now, now + dt.timedelta(hours=job.template.useful_window_hours)),
         reason=reason,
-        details={"attempt": attempt.number, "reason": attempt_reason},
+        details={**(details or {}), "attempt": attempt.number, "reason": attempt_reason},
     )
 
 
-def job_request_revision(*, job: ReportJob, actor, comment: str, instructions: str = "") -> ReportJob:
+def job_request_revision(*, job: ReportJob, actor, comment: str, instructions: str = "", details: dict | None = None) -> ReportJob:
     """needs_review → queued: a new attempt carries `instructions` to the model (the reviewer's
-    comment when not given separately); the event's reason is the comment (called by reviews)."""
+    comment when not given separately); the event's reason is the comment and its details the
+    decision's (the version sent back, the review, the checks), beside the new attempt (called
+    by reviews)."""
     actor = Actor.of(actor)
     with transaction.atomic():
         job = _lock(job)
         _authorize(job, actor, policy.REQUEST_REVISION)
         return _requeue(
             job, actor=actor, action=EventAction.REVISION_REQUESTED, reason=comment,
-            attempt_reason=AttemptReason.REVISION, instructions=instructions or comment,
+            attempt_reason=AttemptReason.REVISION, instructions=instructions or comment, details=details,
         )
 
 

@@ -250,7 +250,7 @@ def review_decide(
         else:
             job = job_services.job_request_revision(
                 job=locked, actor=reviewer, comment=comment,
-                instructions=revision_instructions(comment=comment, section_comments=notes, checks=checks),
+                instructions=revision_instructions(comment=comment, section_comments=notes, checks=checks), details=details,
             )
         Review.objects.filter(pk=review.pk).update(
             decision=decision, decided_at=timezone.now(), comment=comment, override_reason=override_reason,

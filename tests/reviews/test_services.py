@@ -316,6 +316,21 @@ def test_nobody_decides_on_a_draft_someone_else_holds(make_draft, reviewer, work
         services.review_decide(job=job, reviewer=member(workspace, Role.REVIEWER), decision="reject", comment="No.")
 
 
+def test_a_revision_is_recorded_like_the_other_decisions_with_the_version_sent_back(make_draft, reviewer):
+    from notifications.events import payload
+    from tests.reviews.conftest import CLEAN_REPORT, store_draft
+
+    job = make_draft()
+    services.review_decide(job=job, reviewer=reviewer, decision="request_revision", comment="Add 2026 figures.", version=1)
+
+    event = JobEvent.objects.get(job=job, action="revision_requested")
+    assert event.details["version"] == 1 and event.details["attempt"] == 2 and event.details["reason"] == "revision"
+    assert {"review", "checks", "checklist"} <= set(event.details)
+    # its webhook, sent after the revised draft came back, still names the version sent back
+    store_draft(job, CLEAN_REPORT)
+    assert payload(event=event, event_type="job.status_changed")["data"]["version"] == 1
+
+
 def test_a_revision_comes_back_from_the_local_provider_as_the_next_version(workspace, template, reviewer):
     requester = member(workspace, Role.REQUESTER, username="remy")
     job = job_services.job_submit(
