@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from reportdesk.errors import BudgetExceeded
 from reportdesk.models import Workspace
 
-from .models import CallStatus, ProviderCall, ReportJob, ReportTemplate, TemplateMode
+from .models import ACTIVE_STATUSES, CallStatus, ProviderCall, ReportJob, ReportTemplate, TemplateMode
 from .pricing import estimate_cost
 
 CHARS_PER_TOKEN = 4
@@ -67,11 +67,20 @@ def submit_estimate(*, template: ReportTemplate, source_chars: int) -> Decimal |
     )
 
 
+def _running_calls():
+    """Calls that may still bill and that someone follows: in flight, of an attempt a job
+    under way is on. (A stopped job's create that never answered stays "unconfirmed": nobody
+    follows it any more, and it must not hold a budget for ever.)"""
+    return ProviderCall.objects.filter(
+        status__in=CallStatus.IN_FLIGHT, job__status__in=ACTIVE_STATUSES, attempt_id=F("job__current_attempt_id")
+    )
+
+
 def workspace_month_reserved(*, workspace_id: int, now: dt.datetime | None = None) -> Decimal:
     """What the workspace's calls still running (jobs created this month) will cost at least."""
-    total = ProviderCall.objects.filter(
-        job__workspace_id=workspace_id, job__created_at__gte=month_start(now), status__in=CallStatus.IN_FLIGHT
-    ).aggregate(total=Sum("estimated_cost_usd"))["total"]
+    total = _running_calls().filter(job__workspace_id=workspace_id, job__created_at__gte=month_start(now)).aggregate(
+        total=Sum("estimated_cost_usd")
+    )["total"]
     return total or Decimal(0)
 
 
@@ -168,9 +177,7 @@ def budget_held(*, job: ReportJob) -> str:
     calls are running: once they end, their cost decides (budget_reached)."""
     template = job.template
     if template.cost_cap_usd is not None:
-        running = ProviderCall.objects.filter(job=job, status__in=CallStatus.IN_FLIGHT).aggregate(
-            n=Count("id"), total=Sum("estimated_cost_usd")
-        )
+        running = _running_calls().filter(job=job).aggregate(n=Count("id"), total=Sum("estimated_cost_usd"))
         if running["n"] and (job.cost_usd or 0) + (running["total"] or 0) >= template.cost_cap_usd:
             return (
                 f"Waiting: the {running['n']} response(s) still running may take the job to the template "

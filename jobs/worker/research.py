@@ -158,15 +158,18 @@ def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
     reached = budget_reached(job=job)
     if reached:
         raise BudgetReached(reached)
+    if job.run_template.mode != TemplateMode.MULTI_STEP:
+        step = Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
+    else:
+        # Before the hold: a research loop fails the job whatever its budget.
+        steps = _startable(job=job, attempt=attempt, calls=_calls(attempt))
+        if not steps:
+            raise StepRefused("No research step can start now: every step is in flight or done.")
+        step = steps[0]
     held = budget_held(job=job)
     if held:
         raise BudgetHeld(held)
-    if job.run_template.mode != TemplateMode.MULTI_STEP:
-        return Step(previous_response_id=previous_draft_response_id(job=job, attempt=attempt))
-    steps = _startable(job=job, attempt=attempt, calls=_calls(attempt))
-    if not steps:
-        raise StepRefused("No research step can start now: every step is in flight or done.")
-    return steps[0]
+    return step
 
 
 def research_startable(*, job: ReportJob, attempt: JobAttempt) -> bool:

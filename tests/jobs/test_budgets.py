@@ -169,6 +169,36 @@ def test_jobs_of_a_workspace_wait_while_running_ones_may_spend_its_budget(worksp
     assert openai_fake.count(CREATE) == 3
 
 
+def test_a_stopped_jobs_unanswered_create_holds_no_budget(workspace, requester, openai_fake, openai_provider, settings):
+    import datetime as dt
+
+    from jobs.worker import dispatcher, step
+    from tests.fakes.responses_api import Fault
+
+    settings.PRICE_TABLE = PRICES
+    settings.OPENAI_TIMEOUT_SECONDS = 1.0
+    workspace.monthly_budget_usd = Decimal("0.10")
+    workspace.save()
+    template = ReportTemplateFactory(name="Brief", model="gpt-5.2")
+    a, b = (services.job_submit(workspace=workspace, requested_by=requester, template=template, topic=f"Recycling {n}",
+                                sources=[SourceSpec(title="Long", text=LONG_TEXT)]) for n in "AB")
+    ReportJobFactory(workspace=workspace, template=template, status="completed", cost_usd=Decimal("0.05"))  # spent this month
+    # A's create gets no answer (a response may have started), then A is canceled: nobody
+    # follows that call any more
+    openai_fake.script_next(Script(statuses=("queued", "completed"), input_tokens=25_000, output_tokens=0))
+    openai_fake.inject(CREATE, Fault.delay(3.0))
+    step.job_advance(job_id=a.pk, provider=openai_provider)
+    assert ProviderCall.objects.get(job=a).status == "unconfirmed"
+    services.job_cancel(job=a, actor=requester)
+    ProviderCall.objects.filter(job=a).update(created_at=timezone.now() - dt.timedelta(hours=3))
+    dispatcher.sweep()
+
+    openai_fake.script_next(Script(statuses=("queued", "completed"), input_tokens=25_000, output_tokens=0))
+    b = run_until_done(b, openai_provider, limit=10)
+
+    assert b.status == "needs_review"  # not held for the month by A's call
+
+
 def test_the_template_caps_are_sent_with_every_request(workspace, requester, openai_fake, openai_provider):
     template = ReportTemplateFactory(model="gpt-5.2", max_output_tokens=6000, max_tool_calls=4, web_search=True)
     job = services.job_submit(workspace=workspace, requested_by=requester, template=template, topic="Recycling",
