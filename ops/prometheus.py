@@ -33,6 +33,9 @@ DRAFT_LAG_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900)
 REVIEW_WAIT_BUCKETS = (60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 24 * 3600, 72 * 3600, 7 * 24 * 3600)
 FINAL_STEPS = ("report", "synthesize")
 IN_FLIGHT_CALL_STATUSES = (*CallStatus.LIVE, CallStatus.UNCONFIRMED)
+# A call given up as lost takes the status of its response if that turns up later: counted by
+# its event (reportdesk_provider_calls_lost_total), never by its changing status.
+UNSETTLED_CALL_STATUSES = (*IN_FLIGHT_CALL_STATUSES, CallStatus.LOST)
 
 
 class ReportdeskCollector:
@@ -111,14 +114,14 @@ class ReportdeskCollector:
             # ones still moving from status to status are a gauge.
             if status in IN_FLIGHT_CALL_STATUSES:
                 in_flight[(provider, status)] = in_flight.get((provider, status), 0) + n
-            else:
+            elif status not in UNSETTLED_CALL_STATUSES:
                 ended[(provider, status)] += n
             polls[provider] += n_polls or 0
             cost[(provider, model)] += float(usd or 0)
         yield _counter(
             "reportdesk_provider_calls",
             "Provider responses that have ended, by provider and final status: the provider's own, and ours: "
-            "'lost' (the worker stopped mid-create), 'error' (the create failed), 'cancel_failed'.",
+            "'error' (the create failed), 'cancel_failed'. Lost creates are reportdesk_provider_calls_lost_total.",
             ["provider", "status"], ended,
         )
         gauge = GaugeMetricFamily(

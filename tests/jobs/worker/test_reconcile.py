@@ -207,3 +207,24 @@ def test_a_create_that_timed_out_after_the_window_still_waits_a_whole_window_fro
     job.refresh_from_db()
     assert ProviderCall.objects.get(job=job).status == "unconfirmed"
     assert (job.next_check_at - timezone.now()).total_seconds() > 0.5  # a window from the give-up, not due at once
+
+
+def test_no_counter_of_the_metrics_goes_down_when_a_lost_create_turns_up(client, settings, workspace, requester, openai_fake, openai_provider):
+    from tests.ops.test_prometheus import TOKEN, scrape
+
+    settings.METRICS_TOKEN = TOKEN
+    job, first = timed_out_create(
+        workspace, requester, openai_fake, openai_provider, Script(statuses=("completed",), input_tokens=1000, output_tokens=500)
+    )
+    window_passes(job)
+    openai_fake.script_next(Script(statuses=("completed",)))
+    advance(job, openai_provider, times=2)  # given up as lost; a second create writes the draft
+    before = scrape(client)
+    assert before[("reportdesk_provider_calls_lost_total", frozenset())] == 1
+
+    assert webhook(client, settings, first) == "to_match"
+    assert tasks.match_response(first) == "orphan"  # the lost create's response turns up after all
+    after = scrape(client)
+
+    went_down = {key: v for key, v in before.items() if key[0].endswith("_total") and after.get(key, 0.0) < v}
+    assert went_down == {}
