@@ -42,7 +42,7 @@ class SSOBackend(OIDCAuthenticationBackend):
         if not claims.get("email"):
             self._refuse(claims, reason="The identity provider did not share an email address.")
             return False
-        if claims.get("email_verified") is False:
+        if str(claims.get("email_verified", True)).strip().lower() == "false":  # some providers send a string
             # Accounts are matched by email: an address the provider has not verified could be
             # anyone's, including an existing account's.
             self._refuse(claims, reason="The identity provider has not verified your email address.")

@@ -87,12 +87,13 @@ def test_a_person_no_group_maps_is_refused_and_told_why(client, sso):
     assert client.get("/admin/").status_code == 302  # not signed in
 
 
-def test_an_email_the_provider_has_not_verified_signs_no_one_in(client, sso):
+@pytest.mark.parametrize("verified", [False, "false", "False"])
+def test_an_email_the_provider_has_not_verified_signs_no_one_in(client, sso, verified):
     from tests.factories import UserFactory
 
     WorkspaceFactory(slug="research-ops")
     alice = UserFactory(username="alice", email="alice@corp.example")
-    sso.user("eve-sub", email="alice@corp.example", email_verified=False, preferred_username="eve", groups=["research-leads"])
+    sso.user("eve-sub", email="alice@corp.example", email_verified=verified, preferred_username="eve", groups=["research-leads"])
 
     assert sign_in_with_sso(client, sso, sub="eve-sub")["Location"] == "/sso/refused/"
     assert "has not verified your email address" in client.get("/sso/refused/").content.decode()
