@@ -105,7 +105,7 @@ def api_exception_handler(exc, context):
             )
         elif isinstance(exc, SuspiciousOperation):  # e.g. a multipart body with too many fields or files
             log.warning("suspicious request refused: %s", exc)
-            exc = exceptions.ParseError(f"The request was refused: {exc}")
+            exc = exceptions.ParseError(REFUSED_REQUEST)
         if not isinstance(exc, exceptions.APIException):
             return None
         http_status, code = exc.status_code, exc.default_code
@@ -150,10 +150,15 @@ def handler404(request, exception=None):
     return defaults.page_not_found(request, exception)
 
 
+# Django's own message names its settings and echoes the input (a host name, a path): logged,
+# never answered.
+REFUSED_REQUEST = "The request was refused: it is malformed, or over this server's limits on fields, files or size."
+
+
 def handler400(request, exception=None):
     """A request Django refused before any view (e.g. a multipart body over its limits)."""
     if request.path.startswith(API_PREFIX):
-        return _json_error(400, "parse_error", f"The request was refused: {exception}" if exception else "Bad request.")
+        return _json_error(400, "parse_error", REFUSED_REQUEST)
     return defaults.bad_request(request, exception)
 
 

@@ -47,6 +47,17 @@ def test_a_multipart_body_with_too_many_fields_is_a_400_in_the_apis_shape(reques
 
     assert response.status_code == 400 and response["Content-Type"].startswith("application/json")
     assert error_of(response)["code"] == "parse_error"
+    assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" not in error_of(response)["message"]  # Django's words name its settings
+
+
+def test_a_host_the_server_does_not_serve_is_a_400_that_names_no_setting(client, settings):
+    settings.ALLOWED_HOSTS, settings.DEBUG = ["reportdesk.example"], False
+    client.raise_request_exception = False
+
+    response = client.get("/api/v1/jobs/", HTTP_HOST="evil.example")
+
+    assert response.status_code == 400 and error_of(response)["code"] == "parse_error"
+    assert "ALLOWED_HOSTS" not in response.content.decode() and "evil.example" not in response.content.decode()
 
 
 def test_an_oversized_upload_is_413(requester, settings):
