@@ -90,7 +90,8 @@ def log_prune(*, batch: int = 1000, batches: int = 50) -> int:
     deleted = 0
     for model, settled in (
         (EndpointDelivery, [DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED]),
-        (Notice, [NoticeStatus.SENT, NoticeStatus.FAILED]),
+        # A mail still "sending" that old is one whose task was killed mid-send: settled too.
+        (Notice, [NoticeStatus.SENT, NoticeStatus.FAILED, NoticeStatus.SENDING]),
     ):
         for _ in range(batches):
             ids = list(model.objects.filter(created_at__lt=cutoff, status__in=settled).order_by("id").values_list("pk", flat=True)[:batch])
@@ -419,7 +420,11 @@ def endpoint_delete(*, endpoint: WebhookEndpoint, actor) -> None:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).hostname or "?"
+    """A receiver's host: its URL may be its credential."""
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
 
 
 def _endpoint_logged(endpoint: WebhookEndpoint, *, actor, flag: int, message: str) -> None:
@@ -443,7 +448,7 @@ def endpoint_disable(*, endpoint_id: int, reason: str) -> bool:
         link = events.admin_link("admin:notifications_webhookendpoint_change", endpoint.pk)
         transaction.on_commit(partial(
             operators_notify, kind=NoticeKind.ENDPOINT_DISABLED, workspace=endpoint.workspace, link=link,
-            message=f"reportdesk stopped sending to {endpoint.url}: {reason} Deliveries wait until an operator enables "
+            message=f"reportdesk stopped sending to {_host(endpoint.url)} (endpoint {endpoint.pk}): {reason} Deliveries wait until an operator enables "
             "the endpoint again; failed ones can be redelivered from the delivery log.",
             dedupe_key=f"{endpoint.pk}:{int(now.timestamp())}",
         ))

@@ -256,7 +256,10 @@ def post_url(
                         body=bytes(excerpt[:max_response_bytes]).decode("utf-8", "replace"),
                     )
     except SourceFetchError as exc:
-        host = urlsplit(url).hostname or "the receiver"
+        try:
+            host = urlsplit(url).hostname or "the receiver"
+        except ValueError:  # not even a URL urlsplit reads
+            host = "the receiver"
         raise SourceFetchError(exc.message.replace(url, host), transient=exc.transient) from None
 
 

@@ -143,16 +143,17 @@ def test_what_was_sent_is_pruned_once_settled_and_old(settings, ws, requester):
     for n, status in enumerate(["succeeded", "failed", "pending", "succeeded"]):
         delivery = EndpointDelivery.objects.create(endpoint=endpoint, job=job, event_type="job.completed", msg_id=f"msg_{n}", payload="{}", status=status)
         DeliveryAttempt.objects.create(delivery=delivery, number=1, trigger="initial", at=timezone.now(), status_code=200)
-    for n, status in enumerate(["sent", "failed", "sending", "sent"]):
+    for n, status in enumerate(["sent", "failed", "sending", "sent", "sending"]):
         Notice.objects.create(channel="email", kind="draft_ready", job=job, recipient="rita@example.com", subject="s", status=status, dedupe_key=f"k{n}")
     # the first three of each are old; the last is recent
     EndpointDelivery.objects.exclude(msg_id="msg_3").update(created_at=old)
-    Notice.objects.exclude(dedupe_key="k3").update(created_at=old)
+    Notice.objects.exclude(dedupe_key__in=["k3", "k4"]).update(created_at=old)
 
-    assert tasks.log_prune() == 2 + 2 + 2  # two deliveries with their tries, two notices
+    # two deliveries with their tries; three notices (one "sending" for 91 days: its task was killed)
+    assert tasks.log_prune() == 2 + 2 + 3
 
     assert sorted(EndpointDelivery.objects.values_list("msg_id", flat=True)) == ["msg_2", "msg_3"]  # still pending; recent
-    assert sorted(Notice.objects.values_list("dedupe_key", flat=True)) == ["k2", "k3"]
+    assert sorted(Notice.objects.values_list("dedupe_key", flat=True)) == ["k3", "k4"]
     assert DeliveryAttempt.objects.count() == 2
     settings.NOTIFICATION_LOG_DAYS = 0
     EndpointDelivery.objects.update(created_at=old, status="succeeded")
