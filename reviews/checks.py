@@ -308,6 +308,8 @@ def _marker_ids(text: str) -> list[str]:
 def cited_ids_by_place(report: dict) -> list[tuple[Place, str]]:
     """(place, source id) for every citation, once per place, in reading order."""
     found: dict[tuple[Place, str], None] = {}
+    # Markers in the title count too: the exports show them as citations.
+    found.update(dict.fromkeys((Place(PART_REPORT, None, "Title"), sid) for sid in _marker_ids(as_text(report.get("title")))))
     for place, text in report_places(report):
         found.update(dict.fromkeys((place, sid) for sid in _marker_ids(text)))
         if place.part == PART_SECTION:
@@ -319,10 +321,12 @@ def cited_ids_by_place(report: dict) -> list[tuple[Place, str]]:
         if isinstance(row, dict):
             place = Place(PART_EVIDENCE, i, f"Evidence row {i + 1}")
             found.update(dict.fromkeys((place, sid) for sid in _SOURCE_ID.findall(as_text(row.get("source_id")))))
+            found.update(dict.fromkeys((place, sid) for sid in _marker_ids(as_text(row.get("claim")))))
     for i, note in enumerate(as_items(report.get("source_notes"))):
         if isinstance(note, dict):
             place = Place(PART_SOURCE_NOTES, i, f"Source note {i + 1}")
             found.update(dict.fromkeys((place, sid) for sid in _SOURCE_ID.findall(as_text(note.get("source_id")))))
+            found.update(dict.fromkeys((place, sid) for sid in _marker_ids(as_text(note.get("note")))))
     return list(found)
 
 

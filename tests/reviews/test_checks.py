@@ -71,6 +71,18 @@ def test_a_missing_source_in_an_evidence_row_fails_both_the_citation_and_its_quo
     assert "not in the manifest" in checks.failed[1].message
 
 
+def test_a_missing_source_cited_in_the_title_an_evidence_claim_or_a_source_note_fails_there():
+    report = report_with(
+        title="Battery recycling in Europe [S9]",
+        evidence=[{"claim": "Capacity grew 40% [S8].", "source_id": "S1", "quote": "European recycling capacity grew 40% in 2025"}],
+        source_notes=[{"source_id": "S1", "note": "Read with [S7] for prices."}],
+    )
+
+    failed = [(r.part, r.index, r.source_id) for r in check(report).failed if r.check == SOURCE_EXISTS]
+
+    assert failed == [("report", None, "S9"), ("evidence", 0, "S8"), ("source_notes", 0, "S7")]
+
+
 def test_citing_a_source_that_could_not_be_read_fails():
     broken = SourceRef("S3", "Dead link", "", "https://example.org/gone", None, readable=False, error="HTTP 404")
     report = report_with(executive_summary="Demand is rising [S3].")
