@@ -217,10 +217,12 @@ class EditForm(SourcesForm):
         self.job = job
         self.entries = entries
         self.fields["keep"].choices = [(str(e.item_id), f"{e.sid} · {e.item}") for e in entries]
-        if not self.is_bound:
-            self.initial.update(
-                topic=job.topic, audience=job.audience, deadline=job.deadline, keep=[str(e.item_id) for e in entries]
-            )
+        # The deadline as the field shows it (to the minute), so a form sent back as it was
+        # shown leaves it alone (changed_data compares with this, bound or not).
+        deadline = job.deadline.replace(second=0, microsecond=0) if job.deadline else None
+        self.initial.update(
+            topic=job.topic, audience=job.audience, deadline=deadline, keep=[str(e.item_id) for e in entries]
+        )
 
     def edit_arguments(self) -> dict:
         data = self.cleaned_data
@@ -232,7 +234,8 @@ class EditForm(SourcesForm):
             self.places = [_Place("keep", f"S{n}") for n in range(1, len(kept) + 1)] + self.places
             sources = [SourceSpec(item_id=item_id) for item_id in kept] + added
         return {
-            "topic": data["topic"], "audience": data["audience"], "deadline": data["deadline"], "sources": sources,
+            "topic": data["topic"], "audience": data["audience"], "sources": sources,
+            "deadline": data["deadline"] if "deadline" in self.changed_data else None,
         }
 
 

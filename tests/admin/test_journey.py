@@ -297,6 +297,29 @@ def test_the_request_is_editable_while_queued_and_says_why_once_locked(as_user, 
     assert 'id="edit-lock"' in page and "rd-act-edit" not in page
 
 
+def test_a_form_sent_back_as_shown_changes_only_what_the_person_changed(as_user, requester, workspace):
+    from bs4 import BeautifulSoup
+
+    job = job_in("queued", workspace=workspace, requested_by=requester)
+    ReportJob.objects.filter(pk=job.pk).update(deadline=timezone.now() + timezone.timedelta(hours=5, seconds=37))
+    job.refresh_from_db()
+    client = as_user(requester)
+    url = f"/admin/jobs/reportjob/{job.public_id}/edit/"
+    form = BeautifulSoup(client.get(url).content.decode(), "html.parser").select_one("#request-form")
+    # what a browser sends for the form as it was drawn (the deadline shown to the minute)
+    data = {n["name"]: n.get("value", "") for n in form.select("input[name]") if n.get("type") not in ("file", "submit", "checkbox")}
+    data["keep"] = [n["value"] for n in form.select("input[type=checkbox][checked]")]
+    data.update({"texts-TOTAL_FORMS": "0", "texts-INITIAL_FORMS": "0"})
+    assert data["deadline"] and len(data["deadline"]) == len("2026-03-02T12:00")
+    data["topic"] = "Battery recycling in the Nordics"
+
+    assert client.post(url, data).status_code == 302
+
+    edited = ReportJob.objects.get(pk=job.pk)
+    assert edited.deadline == job.deadline  # not cut to the minute
+    assert JobEvent.objects.get(job=job, action="edited").details["changed"] == ["topic"]
+
+
 def test_revise_and_rerun_from_the_job_page(as_user, requester, workspace):
     job = job_in("failed", workspace=workspace, requested_by=requester, failure_class="policy_block")
     client = as_user(requester)
