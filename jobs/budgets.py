@@ -171,10 +171,14 @@ def workspaces_month_use(*, workspace_ids: list[int] | None) -> list[BudgetUse]:
     ]
 
 
-def budget_held(*, job: ReportJob) -> str:
+def budget_held(*, job: ReportJob, lock: bool = False) -> str:
     """Why no new call of the job may start yet ("" when one may): what has been spent and what
     is still running reach its template's cap, or its workspace's monthly budget. Only while
-    calls are running: once they end, their cost decides (budget_reached)."""
+    calls are running: once they end, their cost decides (budget_reached).
+
+    `lock`, inside the transaction that records the new call: the workspace's row is locked
+    first, so two workers starting calls of one workspace at once take turns, each seeing the
+    other's call."""
     template = job.template
     if template.cost_cap_usd is not None:
         running = _running_calls().filter(job=job).aggregate(n=Count("id"), total=Sum("estimated_cost_usd"))
@@ -185,6 +189,8 @@ def budget_held(*, job: ReportJob) -> str:
             )
     budget = job.workspace.monthly_budget_usd
     if budget is not None:
+        if lock:
+            list(Workspace.objects.select_for_update().filter(pk=job.workspace_id).values_list("pk"))
         reserved = workspace_month_reserved(workspace_id=job.workspace_id)
         if reserved and workspace_month_spent(workspace_id=job.workspace_id) + reserved >= budget:
             return (

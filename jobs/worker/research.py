@@ -154,7 +154,7 @@ def _startable(*, job: ReportJob, attempt: JobAttempt, calls: list[ProviderCall]
 def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
     """The step to start next, from what the attempt's calls have answered so far. Refused
     (BudgetReached) once the job's cost has reached a budget; held (BudgetHeld) while its
-    running calls may reach one."""
+    running calls may reach one. Called in the transaction that records the call it starts."""
     reached = budget_reached(job=job)
     if reached:
         raise BudgetReached(reached)
@@ -166,7 +166,7 @@ def next_step(*, job: ReportJob, attempt: JobAttempt) -> Step:
         if not steps:
             raise StepRefused("No research step can start now: every step is in flight or done.")
         step = steps[0]
-    held = budget_held(job=job)
+    held = budget_held(job=job, lock=True)
     if held:
         raise BudgetHeld(held)
     return step
