@@ -2,8 +2,8 @@
 
 An enqueue runs after a commit, inside someone's request or task; a broker that is down must
 not turn a change that already happened into an error, so each helper logs and moves on.
-The minute sweeps pick up any delivery whose task was lost (`deliveries_due`) and any job
-event whose notifications were never made (`events_missed`).
+The minute sweep (`deliveries_due`) picks up any delivery whose task was lost. (A job event's
+task is jobs.queue's, enqueued by jobs after its commit and by the `events_missed` sweep.)
 """
 
 from __future__ import annotations
@@ -24,8 +24,3 @@ def _enqueue(func: str, *args, task_name: str, group: str) -> None:
 
 def enqueue_delivery(delivery_id: int, trigger: str = "initial") -> None:
     _enqueue("notifications.tasks.deliver", delivery_id, trigger, task_name=f"deliver webhook {delivery_id}", group="webhooks")
-
-
-def enqueue_event_notify(event_id: int) -> None:
-    """The same task jobs enqueues after each event's commit, for an event the sweep found."""
-    _enqueue("notifications.tasks.job_event_notify", event_id, task_name=f"notify event {event_id}", group="notify")

@@ -25,6 +25,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from jobs import queue as jobs_queue
 from jobs.models import ACTIVE_STATUSES, ArtifactKind, JobEvent, JobStatus, ReportJob
 from jobs.policy import operated_workspace_ids
 from jobs.selectors import report_artifact
@@ -50,7 +51,7 @@ from .models import (
     NotificationPreference,
     WebhookEndpoint,
 )
-from .queue import enqueue_delivery, enqueue_event_notify
+from .queue import enqueue_delivery
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,8 @@ def events_missed_enqueue(*, limit: int = 500) -> int:
         .values_list("pk", flat=True)
     )
     ids = list(missed[:limit])
-    for event_id in ids:
-        enqueue_event_notify(event_id)
+    for event_id in ids:  # the task jobs enqueues after each event's commit
+        jobs_queue.enqueue_safely(jobs_queue.enqueue_event_notify, event_id)
     HandledEvent.objects.filter(at__lt=now - MISSED_EVENT_HORIZON - dt.timedelta(hours=1)).delete()
     if ids:
         log.warning("handed out %d job events again whose notifications were never made", len(ids))
