@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
@@ -14,6 +13,7 @@ from jobs.models import JobStatus, ReportJob
 from jobs.policy import operated_workspace_ids
 from reportdesk.errors import NotFound
 from reportdesk.models import Role
+from sources.urls import url_host
 
 from .models import DraftReady, EndpointDelivery, Notice, NotificationPreference, WebhookEndpoint
 
@@ -125,6 +125,6 @@ def job_notices(*, job: ReportJob) -> list[SentLine]:
     for d in EndpointDelivery.objects.filter(job=job).select_related("endpoint").order_by("created_at", "id"):
         code = f"HTTP {d.last_status_code}" if d.last_status_code else ""
         tries = f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}"
-        lines.append(SentLine(at=d.created_at, channel="Webhook", to=urlsplit(d.endpoint.url).hostname or "", what=d.event_type, status=d.status,
+        lines.append(SentLine(at=d.created_at, channel="Webhook", to=url_host(d.endpoint.url), what=d.event_type, status=d.status,
                               detail=" · ".join(x for x in (tries, code, d.last_error if d.status != "succeeded" else "") if x)))
     return sorted(lines, key=lambda line: line.at)

@@ -15,7 +15,6 @@ import logging
 import time
 import uuid
 from functools import partial
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
@@ -32,6 +31,7 @@ from jobs.selectors import report_artifact
 from reportdesk.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from reportdesk.models import Workspace
 from sources.fetching import SourceFetchError, check_url, post_url
+from sources.urls import url_host
 
 from . import chat, events, selectors, signing
 from .mail import mail_deliver, mail_render
@@ -422,10 +422,7 @@ def endpoint_delete(*, endpoint: WebhookEndpoint, actor) -> None:
 
 def _host(url: str) -> str:
     """A receiver's host: its URL may be its credential."""
-    try:
-        return urlsplit(url).hostname or "?"
-    except ValueError:
-        return "?"
+    return url_host(url) or "?"
 
 
 def _endpoint_logged(endpoint: WebhookEndpoint, *, actor, flag: int, message: str) -> None:

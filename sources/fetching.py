@@ -17,10 +17,11 @@ import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+
+from .urls import url_host
 
 USER_AGENT = "reportdesk-source-fetcher/1.0"
 DEFAULT_CONTENT_TYPES = frozenset(
@@ -256,11 +257,7 @@ def post_url(
                         body=bytes(excerpt[:max_response_bytes]).decode("utf-8", "replace"),
                     )
     except SourceFetchError as exc:
-        try:
-            host = urlsplit(url).hostname or "the receiver"
-        except ValueError:  # not even a URL urlsplit reads
-            host = "the receiver"
-        raise SourceFetchError(exc.message.replace(url, host), transient=exc.transient) from None
+        raise SourceFetchError(exc.message.replace(url, url_host(url) or "the receiver"), transient=exc.transient) from None
 
 
 def _read_document(
