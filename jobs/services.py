@@ -83,8 +83,7 @@ def _authorize(job: ReportJob, actor: Actor, action: str) -> None:
     if actor.is_user:
         if action in policy.allowed_actions(job, actor.user):
             return
-        if (refusal := policy.role_refusal(job, actor.user, action)) is not None:
-            raise PermissionDenied(refusal)
+        _authorize_role(job, actor, action)
         _refuse(job, action, user=actor.user)
     elif action not in policy.state_actions(job):
         _refuse(job, action)

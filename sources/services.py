@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.utils import timezone
+from django.utils.text import slugify
 
 from reportdesk.errors import ValidationFailed
 
@@ -176,10 +178,10 @@ def _upload_item(
 
 def _storage_name(name: str) -> str:
     """A name storage takes for any name a person gave their file (kept as the item's title):
-    letters, digits, - and _, and a short extension. Storage refuses names with nothing valid
+    its stem slugified, and a short extension. Storage refuses names with nothing valid
     left in them (an emoji) or too long for the path with their suffixes."""
-    stem, _, extension = name.rpartition(".") if "." in name.strip(".") else (name, "", "")
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:60] or "upload"
+    stem, extension = os.path.splitext(name)
+    stem = slugify(stem)[:60] or "upload"
     extension = re.sub(r"[^A-Za-z0-9]+", "", extension)[:10].lower()
     return f"{stem}.{extension}" if extension else stem
 

@@ -640,7 +640,7 @@ def _schedule_after_poll(job_id: int, *, seconds: float, asked_at, again: bool =
     return not woken or again
 
 
-def ended_at(state: ResponseState) -> dt.datetime:
+def _ended_at(state: ResponseState) -> dt.datetime:
     """When the response ended: the provider's own time when it gives one (a completed
     response), else now, when we learnt it. Never later than now, whatever the clocks say."""
     now = timezone.now()
@@ -658,7 +658,7 @@ def _record_call_state(*, call: ProviderCall, state: ResponseState, checked_at: 
         "error_message": state.error_message,
     }
     if state.is_terminal:
-        updates.update(call_usage_fields(call=call, state=state), completed_at=call.completed_at or ended_at(state))
+        updates.update(call_usage_fields(call=call, state=state), completed_at=call.completed_at or _ended_at(state))
         updates["output"] = {
             "text": state.output_text,
             "function_calls": [
