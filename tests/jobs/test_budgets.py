@@ -165,8 +165,25 @@ def test_jobs_of_a_workspace_wait_while_running_ones_may_spend_its_budget(worksp
     statuses = sorted(ReportJob.objects.filter(workspace=workspace).values_list("status", flat=True))
     assert statuses == ["failed", "needs_review", "needs_review", "needs_review"]
     assert spent <= workspace.monthly_budget_usd + Decimal("0.06")  # one report past it, at most
-    # and a submit now counts what is running, not only what has ended
-    assert openai_fake.count(CREATE) == 3
+    assert openai_fake.count(CREATE) == 3  # the fourth never went out
+
+
+def test_a_submit_counts_what_is_running_in_the_workspace_as_spent(workspace, requester, openai_fake, openai_provider, settings):
+    settings.PRICE_TABLE = PRICES
+    workspace.monthly_budget_usd = Decimal("0.10")
+    workspace.save()
+    template = ReportTemplateFactory(name="Brief", model="gpt-5.2")
+    openai_fake.script_next(Script(statuses=("queued", "queued", "completed"), input_tokens=25_000, output_tokens=0))
+    running = services.job_submit(workspace=workspace, requested_by=requester, template=template, topic="Recycling",
+                                  sources=[SourceSpec(title="Long", text=LONG_TEXT)])
+    run_until_done(running, openai_provider, limit=1)  # its call runs: about $0.05 held, nothing spent
+    assert ProviderCall.objects.get(job=running).status == "queued"
+
+    with pytest.raises(BudgetExceeded) as refused:  # another $0.05 does not fit in what is left
+        services.job_submit(workspace=workspace, requested_by=requester, template=template, topic="Recycling again",
+                            sources=[SourceSpec(title="Long", text=LONG_TEXT)])
+
+    assert refused.value.fields["budget"] == "workspace_monthly_budget"
 
 
 def test_a_stopped_jobs_unanswered_create_holds_no_budget(workspace, requester, openai_fake, openai_provider, settings):
